@@ -1,0 +1,4 @@
+/**
+ * `runbus/redis`: the distributed engine. Placeholder until the Redis part lands.
+ */
+export type { RedisContext } from './context.js'

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/**
+ * The `runbus` command. Placeholder until the CLI lands.
+ */
+console.log('runbus: not yet')

@@ -1,0 +1,252 @@
+/**
+ * Every error runbus raises. Each is a named class (branch with `instanceof`) carrying a
+ * stable `code` (branch over the wire, log, alert). Codes never change once released;
+ * messages are for people and may.
+ *
+ * Over HTTP the hub maps `code` to a status and sends `{ error: { code, message } }`.
+ */
+
+/** Options accepted by every runbus error constructor. */
+export interface RunbusErrorOptions {
+  /** The underlying failure, kept for logs and debuggers. */
+  cause?: unknown
+}
+
+/**
+ * The base class of every error runbus raises.
+ *
+ * Catch this to handle any runbus failure; read `code` for a stable, machine-readable
+ * reason.
+ *
+ * @example
+ * ```ts
+ * try { await run.append('text', 'hi') }
+ * catch (err) { if (err instanceof RunbusError) console.log(err.code) }
+ * ```
+ */
+export class RunbusError extends Error {
+  /** Stable machine-readable reason, e.g. `run_ended`. */
+  readonly code: string
+
+  constructor(code: string, message: string, options?: RunbusErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = new.target.name
+  }
+
+  /** A plain object for logs and the HTTP error body. */
+  toJSON(): { code: string; message: string } {
+    return { code: this.code, message: this.message }
+  }
+}
+
+/** Invalid argument or malformed input (a bad channel name, a negative capacity…). Code `invalid_argument`. */
+export class InvalidArgumentError extends RunbusError {
+  constructor(message: string, options?: RunbusErrorOptions) {
+    super('invalid_argument', message, options)
+  }
+}
+
+/** A wait ran past its `timeout`. Code `timeout`. */
+export class TimeoutError extends RunbusError {
+  /** The timeout that elapsed, in milliseconds. */
+  readonly timeoutMs: number
+  constructor(timeoutMs: number, message = `timed out after ${timeoutMs} ms`, code = 'timeout') {
+    super(code, message)
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * A wait was cancelled through an `AbortSignal` that had no reason of its own.
+ * (When the signal carries a reason, runbus rejects with that reason as is.) Code `aborted`.
+ */
+export class AbortedError extends RunbusError {
+  constructor(message = 'the operation was aborted', options?: RunbusErrorOptions) {
+    super('aborted', message, options)
+  }
+}
+
+/** A push onto a full queue whose policy is `error`. Code `queue_full`. */
+export class QueueFullError extends RunbusError {
+  /** The queue's capacity. */
+  readonly capacity: number
+  constructor(capacity: number) {
+    super('queue_full', `queue is full (capacity ${capacity})`)
+    this.capacity = capacity
+  }
+}
+
+/** The queue was closed: no new items, and waiters end once it is drained. Code `queue_closed`. */
+export class QueueClosedError extends RunbusError {
+  constructor(message = 'queue is closed') {
+    super('queue_closed', message)
+  }
+}
+
+/** The runbus instance (or a part of it) was closed. Code `closed`. */
+export class ClosedError extends RunbusError {
+  constructor(message = 'runbus is closed') {
+    super('closed', message)
+  }
+}
+
+/** No run with that id (never created, or expired by retention). Code `run_not_found`. */
+export class RunNotFoundError extends RunbusError {
+  readonly run: string
+  constructor(run: string) {
+    super('run_not_found', `run ${JSON.stringify(run)} not found`)
+    this.run = run
+  }
+}
+
+/** A run with that id already exists. Code `run_exists`. */
+export class RunExistsError extends RunbusError {
+  readonly run: string
+  constructor(run: string) {
+    super('run_exists', `run ${JSON.stringify(run)} already exists`)
+    this.run = run
+  }
+}
+
+/** The run has ended: no more events, no second end. Code `run_ended`. */
+export class RunEndedError extends RunbusError {
+  readonly run: string
+  constructor(run: string, message = `run ${JSON.stringify(run)} has already ended`) {
+    super('run_ended', message)
+    this.run = run
+  }
+}
+
+/**
+ * A payload over the size limit. It is refused whole: never truncated, never replaced.
+ * Code `payload_too_large`.
+ */
+export class PayloadTooLargeError extends RunbusError {
+  /** The encoded size of the refused payload, in bytes. */
+  readonly size: number
+  /** The configured limit, in bytes. */
+  readonly limit: number
+  constructor(size: number, limit: number, what = 'payload') {
+    super('payload_too_large', `${what} is ${size} bytes, over the limit of ${limit} bytes`)
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** One problem found by a schema, as Standard Schema reports it. */
+export interface ValidationIssue {
+  message: string
+  path?: ReadonlyArray<PropertyKey>
+}
+
+/** Data failed a schema (Standard Schema validators: zod, valibot, arktype…). Code `validation_failed`. */
+export class ValidationError extends RunbusError {
+  /** Every issue the validator reported. */
+  readonly issues: ReadonlyArray<ValidationIssue>
+  constructor(issues: ReadonlyArray<ValidationIssue>, what = 'data') {
+    const first = issues[0]
+    const where =
+      first?.path && first.path.length > 0 ? ` at ${first.path.map(String).join('.')}` : ''
+    super(
+      'validation_failed',
+      `${what} failed validation${first ? `: ${first.message}${where}` : ''}` +
+        (issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''),
+    )
+    this.issues = issues
+  }
+}
+
+/** Data could not be decoded (a malformed stored entry, bad JSON). Code `decode_failed`. */
+export class DecodeError extends RunbusError {
+  constructor(message: string, options?: RunbusErrorOptions) {
+    super('decode_failed', message, options)
+  }
+}
+
+/** No ask with that id. Code `ask_not_found`. */
+export class AskNotFoundError extends RunbusError {
+  readonly ask: string
+  constructor(ask: string) {
+    super('ask_not_found', `ask ${JSON.stringify(ask)} not found`)
+    this.ask = ask
+  }
+}
+
+/** The ask already has an answer; the first valid answer won. Code `ask_answered`. */
+export class AskAnsweredError extends RunbusError {
+  readonly ask: string
+  constructor(ask: string) {
+    super('ask_answered', `ask ${JSON.stringify(ask)} was already answered`)
+    this.ask = ask
+  }
+}
+
+/** The ask expired (timed out or was cancelled) before this answer came. Code `ask_expired`. */
+export class AskExpiredError extends RunbusError {
+  readonly ask: string
+  constructor(ask: string, message = `ask ${JSON.stringify(ask)} has expired`) {
+    super('ask_expired', message)
+    this.ask = ask
+  }
+}
+
+/** Nobody answered the ask within its timeout (raised in the agent). Code `ask_timeout`. */
+export class AskTimeoutError extends TimeoutError {
+  readonly ask: string
+  constructor(ask: string, timeoutMs: number) {
+    super(
+      timeoutMs,
+      `ask ${JSON.stringify(ask)} got no answer within ${timeoutMs} ms`,
+      'ask_timeout',
+    )
+    this.ask = ask
+  }
+}
+
+/** No job with that id in the work queue. Code `job_not_found`. */
+export class JobNotFoundError extends RunbusError {
+  readonly job: string
+  constructor(job: string) {
+    super('job_not_found', `job ${JSON.stringify(job)} not found`)
+    this.job = job
+  }
+}
+
+/**
+ * The backend did not answer (Redis down, connection lost) within a bounded time.
+ * Whatever the call was doing may or may not have happened. Code `backend_unavailable`.
+ */
+export class BackendUnavailableError extends RunbusError {
+  constructor(message: string, options?: RunbusErrorOptions) {
+    super('backend_unavailable', message, options)
+  }
+}
+
+/** No token, or a bad or expired one. Code `unauthorized`. */
+export class UnauthorizedError extends RunbusError {
+  constructor(message = 'a valid token is required') {
+    super('unauthorized', message)
+  }
+}
+
+/** The token lacks the scope or the run. Code `forbidden`. */
+export class ForbiddenError extends RunbusError {
+  constructor(message = 'the token does not allow this') {
+    super('forbidden', message)
+  }
+}
+
+/** Unknown route or resource over HTTP. Code `not_found`. */
+export class NotFoundError extends RunbusError {
+  constructor(message = 'not found') {
+    super('not_found', message)
+  }
+}
+
+/** Too many requests or connections. Code `too_many`. */
+export class TooManyError extends RunbusError {
+  constructor(message = 'too many requests') {
+    super('too_many', message)
+  }
+}
