@@ -1,0 +1,654 @@
+import { getEventListeners } from 'node:events'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  AbortedError,
+  InvalidArgumentError,
+  QueueClosedError,
+  QueueFullError,
+  TimeoutError,
+} from '../events/errors.js'
+import { AsyncQueue, type QueueStats } from './index.js'
+
+/** Lets every already-queued microtask (promise reaction) run. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve()
+}
+
+/** Records how a promise settles, without awaiting it. */
+function track<T>(p: Promise<T>): { settled: boolean; value?: T; error?: unknown } {
+  const s: { settled: boolean; value?: T; error?: unknown } = { settled: false }
+  p.then(
+    (value) => {
+      s.settled = true
+      s.value = value
+    },
+    (error: unknown) => {
+      s.settled = true
+      s.error = error
+    },
+  )
+  return s
+}
+
+function expectBalanced(stats: QueueStats): void {
+  expect(stats.enqueued).toBe(
+    stats.dequeued + stats.size + stats.dropped.oldest + stats.dropped.aborted,
+  )
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('AsyncQueue construction', () => {
+  it('defaults to an unbounded block queue', () => {
+    const q = new AsyncQueue<number>()
+    expect(q.capacity).toBe(Infinity)
+    expect(q.policy).toBe('block')
+    expect(q.state).toBe('open')
+    expect(q.closed).toBe(false)
+    let accepted = 0
+    for (let i = 0; i < 100_000; i++) if (q.push(i)) accepted++
+    expect(accepted).toBe(100_000)
+    expect(q.size).toBe(100_000)
+  })
+
+  it('refuses a bad capacity, policy or max', () => {
+    expect(() => new AsyncQueue({ capacity: 0 })).toThrow(InvalidArgumentError)
+    expect(() => new AsyncQueue({ capacity: 1.5 })).toThrow(InvalidArgumentError)
+    expect(() => new AsyncQueue({ capacity: NaN })).toThrow(InvalidArgumentError)
+    // @ts-expect-error unknown policy
+    expect(() => new AsyncQueue({ policy: 'spill' })).toThrow(InvalidArgumentError)
+    const q = new AsyncQueue<number>()
+    expect(() => q.tryTakeBatch(0)).toThrow(InvalidArgumentError)
+    expect(() => q.takeBatch(-1)).toThrow(InvalidArgumentError)
+    expect(() => q.take({ timeout: -1 })).toThrow(InvalidArgumentError)
+  })
+})
+
+describe('push and overflow policies', () => {
+  it('block: push returns false when full and enqueues nothing', () => {
+    const q = new AsyncQueue<number>({ capacity: 2 })
+    expect(q.push(1)).toBe(true)
+    expect(q.push(2)).toBe(true)
+    expect(q.push(3)).toBe(false)
+    expect(q.tryTakeBatch()).toEqual([1, 2])
+    expect(q.stats).toMatchObject({ enqueued: 2, dequeued: 2, dropped: { oldest: 0, newest: 0 } })
+  })
+
+  it('drop-newest: push returns false and counts the drop', () => {
+    const q = new AsyncQueue<number>({ capacity: 2, policy: 'drop-newest' })
+    expect([q.push(1), q.push(2), q.push(3), q.push(4)]).toEqual([true, true, false, false])
+    expect(q.tryTakeBatch()).toEqual([1, 2])
+    expect(q.stats.dropped).toEqual({ oldest: 0, newest: 2, aborted: 0 })
+    expect(q.stats.enqueued).toBe(2)
+  })
+
+  it('drop-oldest: push returns true and the oldest buffered item goes', () => {
+    const q = new AsyncQueue<number>({ capacity: 3, policy: 'drop-oldest' })
+    for (let i = 1; i <= 7; i++) expect(q.push(i)).toBe(true)
+    expect(q.size).toBe(3)
+    expect(q.tryTakeBatch()).toEqual([5, 6, 7])
+    expect(q.stats.dropped).toEqual({ oldest: 4, newest: 0, aborted: 0 })
+    expect(q.stats.enqueued).toBe(7)
+    expectBalanced(q.stats)
+  })
+
+  it('error: push throws QueueFullError', () => {
+    const q = new AsyncQueue<number>({ capacity: 1, policy: 'error' })
+    q.push(1)
+    expect(() => q.push(2)).toThrow(QueueFullError)
+    try {
+      q.push(2)
+    } catch (error) {
+      expect((error as QueueFullError).code).toBe('queue_full')
+    }
+    expect(q.tryTakeBatch()).toEqual([1])
+  })
+
+  it('push after close or abort throws QueueClosedError', () => {
+    const a = new AsyncQueue<number>()
+    a.close()
+    expect(() => a.push(1)).toThrow(QueueClosedError)
+    const b = new AsyncQueue<number>()
+    b.abort()
+    expect(() => b.push(1)).toThrow(QueueClosedError)
+  })
+
+  it('keeps FIFO order across ring wrap-around and growth', () => {
+    const q = new AsyncQueue<number>()
+    let next = 0
+    let expected = 0
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 37 + round * 3; i++) q.push(next++)
+      for (let i = 0; i < 29 + round; i++) expect(q.tryTake()).toBe(expected++)
+    }
+    for (const x of q.tryTakeBatch()) expect(x).toBe(expected++)
+    expect(expected).toBe(next)
+  })
+})
+
+describe('send', () => {
+  it('waits for room under block, and keeps send order (FIFO senders)', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    await q.send(1)
+    const s2 = track(q.send(2))
+    const s3 = track(q.send(3))
+    await flush()
+    expect(s2.settled).toBe(false)
+    expect(q.stats.waitingProducers).toBe(2)
+    expect(q.push(99)).toBe(false)
+    expect(await q.take()).toBe(1)
+    // The first blocked sender's item moved into the buffer at once.
+    expect(q.size).toBe(1)
+    expect(q.stats.enqueued).toBe(2)
+    await flush()
+    expect(s2).toMatchObject({ settled: true })
+    expect(s3.settled).toBe(false)
+    expect(await q.take()).toBe(2)
+    expect(await q.take()).toBe(3)
+    await flush()
+    expect(s3.settled).toBe(true)
+    expect(q.stats.waitingProducers).toBe(0)
+  })
+
+  it('a batch take admits as many blocked senders as it freed room for', async () => {
+    const q = new AsyncQueue<number>({ capacity: 3 })
+    for (let i = 0; i < 3; i++) q.push(i)
+    const sends = [3, 4, 5, 6, 7].map((i) => track(q.send(i)))
+    expect(await q.takeBatch(2)).toEqual([0, 1])
+    expect(q.stats.waitingProducers).toBe(3)
+    expect(q.tryTakeBatch()).toEqual([2, 3, 4])
+    expect(q.tryTakeBatch()).toEqual([5, 6, 7])
+    await flush()
+    expect(sends.every((s) => s.settled && s.error === undefined)).toBe(true)
+  })
+
+  it('acts as push under the other policies', async () => {
+    const newest = new AsyncQueue<number>({ capacity: 1, policy: 'drop-newest' })
+    await newest.send(1)
+    await newest.send(2) // resolves, item refused and counted
+    expect(newest.stats.dropped.newest).toBe(1)
+    const oldest = new AsyncQueue<number>({ capacity: 1, policy: 'drop-oldest' })
+    await oldest.send(1)
+    await oldest.send(2)
+    expect(oldest.tryTake()).toBe(2)
+    const error = new AsyncQueue<number>({ capacity: 1, policy: 'error' })
+    await error.send(1)
+    await expect(error.send(2)).rejects.toBeInstanceOf(QueueFullError)
+  })
+
+  it('rejects with QueueClosedError when the queue closes while it waits, never enqueueing', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(1)
+    const s = q.send(2)
+    q.close()
+    await expect(s).rejects.toBeInstanceOf(QueueClosedError)
+    await expect(q.send(3)).rejects.toBeInstanceOf(QueueClosedError)
+    expect(await q.take()).toBe(1)
+    await expect(q.take()).rejects.toBeInstanceOf(QueueClosedError)
+    expect(q.stats.enqueued).toBe(1)
+  })
+
+  it('times out without leaving a waiter or timer, and enqueues nothing', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(1)
+    const s = track(q.send(2, { timeout: 100 }))
+    expect(vi.getTimerCount()).toBe(1)
+    vi.advanceTimersByTime(99)
+    await flush()
+    expect(s.settled).toBe(false)
+    vi.advanceTimersByTime(1)
+    await flush()
+    expect(s.error).toBeInstanceOf(TimeoutError)
+    expect((s.error as TimeoutError).timeoutMs).toBe(100)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(q.stats.waitingProducers).toBe(0)
+    expect(q.tryTakeBatch()).toEqual([1])
+    expect(q.stats.enqueued).toBe(1)
+  })
+
+  it('timeout 0 on a full queue rejects at once', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(1)
+    await expect(q.send(2, { timeout: 0 })).rejects.toBeInstanceOf(TimeoutError)
+    await q.take()
+    await q.send(2, { timeout: 0 })
+    expect(q.tryTake()).toBe(2)
+  })
+
+  it('aborts with the signal reason and removes its listener', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(1)
+    const ac = new AbortController()
+    const s = q.send(2, { signal: ac.signal })
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1)
+    const reason = new Error('stop')
+    ac.abort(reason)
+    await expect(s).rejects.toBe(reason)
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+    expect(q.stats.waitingProducers).toBe(0)
+    // An already aborted signal rejects at once, even if there is room.
+    await q.take()
+    await expect(q.send(3, { signal: ac.signal })).rejects.toBe(reason)
+    expect(q.size).toBe(0)
+  })
+
+  it('a cancelled middle sender does not disturb the order of the others', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    const ac = new AbortController()
+    const a = q.send(1)
+    const b = q.send(2, { signal: ac.signal })
+    const c = q.send(3)
+    ac.abort()
+    await expect(b).rejects.toBeDefined()
+    expect(q.stats.waitingProducers).toBe(2)
+    const got = [await q.take(), await q.take(), await q.take()]
+    expect(got).toEqual([0, 1, 3])
+    await Promise.all([a, c])
+  })
+
+  it('a settled send releases its signal listener too', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    const ac = new AbortController()
+    const s = q.send(1, { signal: ac.signal, timeout: 1_000_000 })
+    await q.take()
+    await s
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+  })
+})
+
+describe('take', () => {
+  it('a waiting consumer gets the next item directly (fast path)', async () => {
+    const q = new AsyncQueue<number>()
+    const t = q.take()
+    expect(q.stats.waitingConsumers).toBe(1)
+    expect(q.push(7)).toBe(true)
+    expect(q.size).toBe(0)
+    expect(await t).toBe(7)
+    expect(q.stats).toEqual({
+      enqueued: 1,
+      dequeued: 1,
+      fastPath: 1,
+      dropped: { oldest: 0, newest: 0, aborted: 0 },
+      size: 0,
+      highWater: 0,
+      waitingConsumers: 0,
+      waitingProducers: 0,
+    })
+  })
+
+  it('serves waiting consumers in the order they started waiting, one item each', async () => {
+    const q = new AsyncQueue<string>()
+    const a = q.take()
+    const b = q.takeBatch()
+    const c = q.take()
+    q.push('x')
+    q.push('y')
+    q.push('z')
+    q.push('w')
+    expect(await a).toBe('x')
+    expect(await b).toEqual(['y'])
+    expect(await c).toBe('z')
+    expect(q.tryTake()).toBe('w')
+  })
+
+  it('takes buffered items first, in order', async () => {
+    const q = new AsyncQueue<number>()
+    q.push(1)
+    q.push(2)
+    expect(await q.take()).toBe(1)
+    expect(await q.take()).toBe(2)
+    expect(q.tryTake()).toBeUndefined()
+  })
+
+  it('times out with no leftovers: no timer, no waiter, the next item is still takeable', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>()
+    const t = track(q.take({ timeout: 50 }))
+    expect(q.stats.waitingConsumers).toBe(1)
+    await vi.advanceTimersByTimeAsync(50)
+    expect(t.error).toBeInstanceOf(TimeoutError)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(q.stats.waitingConsumers).toBe(0)
+    q.push(1)
+    expect(q.stats.fastPath).toBe(0)
+    expect(await q.take()).toBe(1)
+  })
+
+  it('a take satisfied before its timeout clears the timer', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>()
+    const t = q.take({ timeout: 1000 })
+    expect(vi.getTimerCount()).toBe(1)
+    q.push(5)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(await t).toBe(5)
+  })
+
+  it('aborts with the signal reason, leaves no listener and swallows no later item', async () => {
+    const q = new AsyncQueue<number>()
+    const ac = new AbortController()
+    const t = q.take({ signal: ac.signal })
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1)
+    ac.abort()
+    await expect(t).rejects.toMatchObject({ name: 'AbortError' })
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+    expect(q.stats.waitingConsumers).toBe(0)
+    q.push(1)
+    expect(q.tryTake()).toBe(1)
+  })
+
+  it('an already aborted signal rejects without consuming', async () => {
+    const q = new AsyncQueue<number>()
+    q.push(1)
+    const reason = new Error('gone')
+    await expect(q.take({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
+    await expect(q.takeBatch(5, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
+    expect(q.size).toBe(1)
+  })
+
+  it('a signal shared by many waits keeps only the live listeners', async () => {
+    const q = new AsyncQueue<number>()
+    const ac = new AbortController()
+    const waits = [q.take({ signal: ac.signal }), q.take({ signal: ac.signal })]
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(2)
+    q.push(1)
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1)
+    expect(await waits[0]).toBe(1)
+    ac.abort()
+    await expect(waits[1]).rejects.toBeDefined()
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('timeout 0 on an empty queue rejects at once, on a non-empty one takes', async () => {
+    const q = new AsyncQueue<number>()
+    await expect(q.take({ timeout: 0 })).rejects.toBeInstanceOf(TimeoutError)
+    q.push(3)
+    expect(await q.take({ timeout: 0 })).toBe(3)
+    expect(q.stats.waitingConsumers).toBe(0)
+  })
+})
+
+describe('takeBatch and tryTakeBatch', () => {
+  it('returns up to max items, all by default', async () => {
+    const q = new AsyncQueue<number>()
+    for (let i = 0; i < 10; i++) q.push(i)
+    expect(await q.takeBatch(3)).toEqual([0, 1, 2])
+    expect(await q.takeBatch()).toEqual([3, 4, 5, 6, 7, 8, 9])
+    expect(q.tryTakeBatch()).toEqual([])
+  })
+
+  it('handles wrapped rings and keeps working after swapping the buffer out', () => {
+    const q = new AsyncQueue<number>({ capacity: 8 })
+    for (let i = 0; i < 8; i++) q.push(i)
+    expect(q.tryTakeBatch(5)).toEqual([0, 1, 2, 3, 4])
+    for (let i = 8; i < 13; i++) q.push(i) // wraps
+    expect(q.tryTakeBatch(6)).toEqual([5, 6, 7, 8, 9, 10])
+    expect(q.tryTakeBatch()).toEqual([11, 12])
+    for (let i = 0; i < 8; i++) q.push(i)
+    const whole = q.tryTakeBatch()
+    expect(whole).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    q.push(100)
+    expect(whole).toEqual([0, 1, 2, 3, 4, 5, 6, 7]) // the swapped-out array is the caller's
+    expect(q.tryTakeBatch()).toEqual([100])
+  })
+
+  it('a waiting batch consumer gets the first item at once', async () => {
+    const q = new AsyncQueue<number>()
+    const b = q.takeBatch(10)
+    q.push(1)
+    q.push(2)
+    expect(await b).toEqual([1])
+    expect(q.tryTakeBatch()).toEqual([2])
+  })
+
+  it('times out and aborts like take', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>()
+    const t = track(q.takeBatch(4, { timeout: 10 }))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(t.error).toBeInstanceOf(TimeoutError)
+    const ac = new AbortController()
+    const b = q.takeBatch(4, { signal: ac.signal })
+    ac.abort(new Error('x'))
+    await expect(b).rejects.toThrow('x')
+    expect(q.stats.waitingConsumers).toBe(0)
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+  })
+})
+
+describe('close', () => {
+  it('lets consumers drain what is left, then ends them', async () => {
+    const q = new AsyncQueue<number>()
+    q.push(1)
+    q.push(2)
+    q.close()
+    expect(q.state).toBe('closed')
+    expect(q.closed).toBe(true)
+    expect(await q.take()).toBe(1)
+    expect(await q.takeBatch()).toEqual([2])
+    await expect(q.take()).rejects.toBeInstanceOf(QueueClosedError)
+    await expect(q.takeBatch()).rejects.toBeInstanceOf(QueueClosedError)
+    expect(q.tryTake()).toBeUndefined()
+  })
+
+  it('rejects waiting takes and ends waiting iterators', async () => {
+    const q = new AsyncQueue<number>()
+    const t = q.take()
+    const it = q[Symbol.asyncIterator]()
+    const n = it.next()
+    q.close()
+    await expect(t).rejects.toBeInstanceOf(QueueClosedError)
+    expect(await n).toEqual({ done: true, value: undefined })
+    expect(q.stats.waitingConsumers).toBe(0)
+  })
+
+  it('is idempotent and resolves onClose', async () => {
+    const q = new AsyncQueue<number>()
+    const closed = track(q.onClose())
+    q.push(1)
+    q.close()
+    q.close()
+    await flush()
+    expect(closed.settled).toBe(true)
+    expect(q.size).toBe(1)
+    await q.onClose()
+  })
+})
+
+describe('abort', () => {
+  it('discards the buffer and rejects every waiter with the reason', async () => {
+    const q = new AsyncQueue<number>({ capacity: 2 })
+    q.push(1)
+    q.push(2)
+    const s = q.send(3)
+    const reason = new Error('boom')
+    q.abort(reason)
+    await expect(s).rejects.toBe(reason)
+    expect(q.size).toBe(0)
+    expect(q.state).toBe('aborted')
+    expect(q.stats.dropped.aborted).toBe(2)
+    expectBalanced(q.stats)
+    await expect(q.take()).rejects.toBe(reason)
+    await expect(q.takeBatch()).rejects.toBe(reason)
+    const waiting = new AsyncQueue<number>()
+    const t = waiting.take()
+    const it = waiting.batches()
+    const n = it.next()
+    waiting.abort()
+    await expect(t).rejects.toBeInstanceOf(AbortedError)
+    await expect(n).rejects.toBeInstanceOf(AbortedError)
+  })
+
+  it('is idempotent: only the first reason counts; close after abort is a no-op', async () => {
+    const q = new AsyncQueue<number>()
+    const first = new Error('first')
+    q.abort(first)
+    q.abort(new Error('second'))
+    q.close()
+    expect(q.state).toBe('aborted')
+    await expect(q.take()).rejects.toBe(first)
+  })
+
+  it('after close, discards what was not yet drained', async () => {
+    const q = new AsyncQueue<number>()
+    q.push(1)
+    q.close()
+    q.abort()
+    expect(q.stats.dropped.aborted).toBe(1)
+    await expect(q.take()).rejects.toBeInstanceOf(AbortedError)
+  })
+
+  it('leaves no timers or listeners behind', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>()
+    const ac = new AbortController()
+    const waits = [q.take({ timeout: 100, signal: ac.signal }), q.takeBatch(2, { timeout: 100 })]
+    q.abort()
+    await Promise.allSettled(waits)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+  })
+})
+
+describe('async iteration', () => {
+  it('yields items until closed and drained', async () => {
+    const q = new AsyncQueue<number>()
+    const seen: number[] = []
+    const done = (async () => {
+      for await (const x of q) seen.push(x)
+    })()
+    q.push(1)
+    q.push(2)
+    await flush()
+    q.push(3)
+    q.close()
+    await done
+    expect(seen).toEqual([1, 2, 3])
+  })
+
+  it('throws the abort reason', async () => {
+    const q = new AsyncQueue<number>()
+    const reason = new Error('cut')
+    const done = (async () => {
+      for await (const _ of q) {
+        /* nothing */
+      }
+    })()
+    q.abort(reason)
+    await expect(done).rejects.toBe(reason)
+  })
+
+  it('breaking out releases the consumer; the queue stays open for others', async () => {
+    const q = new AsyncQueue<number>()
+    q.push(1)
+    q.push(2)
+    for await (const x of q) {
+      expect(x).toBe(1)
+      break
+    }
+    expect(q.stats.waitingConsumers).toBe(0)
+    expect(q.closed).toBe(false)
+    expect(q.tryTake()).toBe(2)
+  })
+
+  it('return() releases a pending next(), which ends as done and swallows nothing', async () => {
+    const q = new AsyncQueue<number>()
+    const it = q[Symbol.asyncIterator]()
+    const pending = it.next()
+    expect(q.stats.waitingConsumers).toBe(1)
+    await it.return()
+    expect(await pending).toEqual({ done: true, value: undefined })
+    expect(q.stats.waitingConsumers).toBe(0)
+    q.push(9)
+    expect(await it.next()).toEqual({ done: true, value: undefined })
+    expect(q.tryTake()).toBe(9)
+  })
+
+  it('await using disposes the iterator', async () => {
+    const q = new AsyncQueue<number>()
+    let pending: Promise<IteratorResult<number[]>> | undefined
+    {
+      await using it = q.batches()
+      pending = it.next()
+    }
+    expect(await pending).toEqual({ done: true, value: undefined })
+    expect(q.stats.waitingConsumers).toBe(0)
+  })
+
+  it('batches(max) yields arrays of at most max, each non-empty', async () => {
+    const q = new AsyncQueue<number>()
+    for (let i = 0; i < 10; i++) q.push(i)
+    q.close()
+    const got: number[][] = []
+    for await (const batch of q.batches(4)) got.push(batch)
+    expect(got).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ])
+  })
+
+  it('a waiting batch iterator gets the first item directly', async () => {
+    const q = new AsyncQueue<number>()
+    const it = q.batches()
+    const n = it.next()
+    q.push(1)
+    expect(await n).toEqual({ done: false, value: [1] })
+    expect(q.stats.fastPath).toBe(1)
+  })
+
+  it('many iterators share the items, each item to one', async () => {
+    const q = new AsyncQueue<number>()
+    const seen: number[][] = [[], [], []]
+    const loops = seen.map(async (mine) => {
+      for await (const x of q) mine.push(x)
+    })
+    await flush()
+    for (let i = 0; i < 30; i++) q.push(i)
+    q.close()
+    await Promise.all(loops)
+    expect(seen.flat().sort((a, b) => a - b)).toEqual([...Array(30).keys()])
+    expect(seen.every((s) => s.length > 0)).toBe(true)
+  })
+})
+
+describe('stats', () => {
+  it('counts exactly at every step', async () => {
+    const q = new AsyncQueue<number>({ capacity: 2, policy: 'drop-oldest' })
+    const t = q.take()
+    q.push(1) // fast path
+    await t
+    q.push(2)
+    q.push(3)
+    q.push(4) // drops 2
+    expect(q.stats).toEqual({
+      enqueued: 4,
+      dequeued: 1,
+      fastPath: 1,
+      dropped: { oldest: 1, newest: 0, aborted: 0 },
+      size: 2,
+      highWater: 2,
+      waitingConsumers: 0,
+      waitingProducers: 0,
+    })
+    q.tryTake()
+    expect(q.stats).toMatchObject({ dequeued: 2, size: 1, highWater: 2 })
+    expectBalanced(q.stats)
+  })
+})
+
+describe('memory', () => {
+  it('a drained ring does not pin the memory of a past burst', () => {
+    const q = new AsyncQueue<number>()
+    for (let i = 0; i < 100_000; i++) q.push(i)
+    expect(q.tryTakeBatch()).toHaveLength(100_000)
+    // The fresh ring is small again: a single push does not need the old 128k slots.
+    const internal = q as unknown as { buf: unknown[] }
+    expect(internal.buf.length).toBeLessThanOrEqual(1024)
+  })
+})
