@@ -397,6 +397,21 @@ describe('takeBatch and tryTakeBatch', () => {
     expect(q.tryTakeBatch()).toEqual([100])
   })
 
+  it('a swap on a non-power-of-two capacity keeps a valid ring (regression)', async () => {
+    const q = new AsyncQueue<number>({ capacity: 3 })
+    q.push(1)
+    q.push(2)
+    q.push(3)
+    expect(q.tryTakeBatch(3)).toEqual([1, 2, 3])
+    q.push(4)
+    q.push(5)
+    expect(await q.takeBatch(2)).toEqual([4, 5])
+    for (let i = 6; i < 30; i++) {
+      q.push(i)
+      expect(q.tryTake()).toBe(i)
+    }
+  })
+
   it('a waiting batch consumer gets the first item at once', async () => {
     const q = new AsyncQueue<number>()
     const b = q.takeBatch(10)

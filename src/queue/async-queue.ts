@@ -838,11 +838,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     let out: T[]
     if (n === len && head === 0) {
       // The whole buffer, unwrapped: hand over the ring itself (the double-buffer swap).
-      out = buf as T[]
-      out.length = n
+      // (Size the fresh ring before truncating: `out` is `buf`.)
       const slots = buf.length <= MAX_FRESH_SLOTS ? buf.length : MAX_FRESH_SLOTS
       this.buf = new Array<T | undefined>(slots)
       this.mask = slots - 1
+      out = buf as T[]
+      out.length = n
     } else if (head + n <= buf.length) {
       out = buf.slice(head, head + n) as T[]
       buf.fill(undefined, head, head + n)
