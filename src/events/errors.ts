@@ -164,6 +164,20 @@ export class DecodeError extends RunbusError {
   }
 }
 
+/**
+ * The run was interrupted through its inbox (an `interrupt` message): the reason that
+ * aborts `run.signal`. `data` is the message's data. Code `interrupted`.
+ */
+export class InterruptedError extends RunbusError {
+  readonly run: string
+  readonly data: unknown
+  constructor(run: string, data?: unknown) {
+    super('interrupted', `run ${JSON.stringify(run)} was interrupted`)
+    this.run = run
+    this.data = data
+  }
+}
+
 /** No ask with that id. Code `ask_not_found`. */
 export class AskNotFoundError extends RunbusError {
   readonly ask: string
@@ -248,5 +262,20 @@ export class NotFoundError extends RunbusError {
 export class TooManyError extends RunbusError {
   constructor(message = 'too many requests') {
     super('too_many', message)
+  }
+}
+
+/**
+ * A hub answered a request over HTTP with an error. Carries the hub's stable `code` (from
+ * the body `{ error: { code, message } }`) and the HTTP `status`, so callers branch on
+ * either. A request that never reached the hub has status `0` and code `unreachable`.
+ * Raised by `runbus/client`.
+ */
+export class HubError extends RunbusError {
+  /** The HTTP status, or `0` when the hub could not be reached. */
+  readonly status: number
+  constructor(status: number, code: string, message: string, options?: RunbusErrorOptions) {
+    super(code, message, options)
+    this.status = status
   }
 }
