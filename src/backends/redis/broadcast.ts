@@ -1,0 +1,157 @@
+/**
+ * The bus on Redis pub/sub: PUBLISH on the command connection, PSUBSCRIBE through ONE
+ * shared subscriber connection per backend instance (opened on the first subscribe).
+ *
+ * Channel `c` is published as `<prefix>:bus:c`; runbus pattern `p` is subscribed as the
+ * Redis glob `<prefix>:bus:<toRedisGlob(p)>` and every message is checked with the exact
+ * runbus matcher before delivery (a Redis `*` also matches dots). Subscribers whose
+ * patterns map to the same glob share one PSUBSCRIBE.
+ *
+ * Pub/sub keeps nothing and a dropped connection loses what was published meanwhile, with
+ * no error from Redis. So when the subscriber connection drops, runbus re-subscribes
+ * itself once it is back (auto-resubscribe is off) and then tells every subscriber
+ * `onInterrupted({ since, until })`: it cannot know what was lost, but it does not pretend
+ * nothing was.
+ *
+ * On a Redis Cluster, PUBLISH is propagated to every node over the cluster bus, so the one
+ * subscriber connection (ioredis picks a node) sees messages published anywhere. Sharded
+ * pub/sub (SSUBSCRIBE) would scale better but has no patterns.
+ */
+import type { Broadcast, BroadcastListener, Unsubscribe } from '../contract.js'
+import { bounded } from './connection.js'
+import type { RedisConnection, RedisContext } from './context.js'
+import { compilePattern } from '../../bus/patterns.js'
+import { escapeGlob, toRedisGlob } from './patterns.js'
+
+interface Sub {
+  readonly match: (channel: string) => boolean
+  readonly listener: BroadcastListener
+}
+
+interface GlobEntry {
+  readonly subs: Set<Sub>
+  /** Settles once Redis acknowledged the PSUBSCRIBE. */
+  ready: Promise<void>
+}
+
+/** The Redis implementation of `Broadcast`. */
+export class RedisBroadcast implements Broadcast {
+  private readonly ctx: RedisContext
+  private readonly openSubscriber: () => RedisConnection
+  private readonly base: string
+  private readonly globs = new Map<string, GlobEntry>()
+  private sub: RedisConnection | undefined
+  private downSince: number | undefined
+  private closed = false
+
+  constructor(ctx: RedisContext, openSubscriber: () => RedisConnection) {
+    this.ctx = ctx
+    this.openSubscriber = openSubscriber
+    this.base = `${ctx.prefix}:bus:`
+  }
+
+  async publish(channel: string, payload: string): Promise<void> {
+    await bounded(this.ctx.client, this.ctx.commandTimeoutMs, 'publish', () =>
+      this.ctx.client.publish(this.base + channel, payload),
+    )
+  }
+
+  async subscribe(pattern: string, listener: BroadcastListener): Promise<Unsubscribe> {
+    const conn = this.connection()
+    const glob = escapeGlob(this.base) + toRedisGlob(pattern)
+    const sub: Sub = { match: compilePattern(pattern), listener }
+    let entry = this.globs.get(glob)
+    if (!entry) {
+      const created: GlobEntry = { subs: new Set(), ready: Promise.resolve() }
+      created.ready = bounded(conn, this.ctx.commandTimeoutMs, 'subscribe', () =>
+        conn.psubscribe(glob),
+      ).then(() => undefined)
+      this.globs.set(glob, created)
+      entry = created
+    }
+    entry.subs.add(sub)
+    const e = entry
+    try {
+      await e.ready
+    } catch (err) {
+      e.subs.delete(sub)
+      if (e.subs.size === 0 && this.globs.get(glob) === e) this.globs.delete(glob)
+      throw err
+    }
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      e.subs.delete(sub)
+      if (e.subs.size === 0 && this.globs.get(glob) === e) {
+        this.globs.delete(glob)
+        if (this.sub === conn && conn.status === 'ready') {
+          conn.punsubscribe(glob).catch(() => {})
+        }
+      }
+    }
+  }
+
+  /** Closes the subscriber connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.globs.clear()
+    const conn = this.sub
+    this.sub = undefined
+    conn?.disconnect()
+  }
+
+  private connection(): RedisConnection {
+    if (this.sub) return this.sub
+    const conn = this.openSubscriber()
+    conn.on('error', () => {})
+    conn.on('pmessage', (glob: string, channel: string, message: string) =>
+      this.onMessage(glob, channel, message),
+    )
+    conn.on('close', () => {
+      this.downSince ??= Date.now()
+    })
+    conn.on('ready', () => {
+      if (this.downSince !== undefined) void this.resubscribe(conn)
+    })
+    this.sub = conn
+    return conn
+  }
+
+  private async resubscribe(conn: RedisConnection): Promise<void> {
+    const since = this.downSince ?? Date.now()
+    const globs = [...this.globs.keys()]
+    try {
+      if (globs.length > 0) await conn.psubscribe(...globs)
+    } catch {
+      return // the connection dropped again; the next 'ready' tries again
+    }
+    if (this.closed || conn.status !== 'ready') return
+    this.downSince = undefined
+    const info = { since, until: Date.now() }
+    for (const entry of [...this.globs.values()]) {
+      for (const s of [...entry.subs]) {
+        try {
+          s.listener.onInterrupted?.(info)
+        } catch {
+          // one subscriber's failure does not stop the others
+        }
+      }
+    }
+  }
+
+  private onMessage(glob: string, fullChannel: string, message: string) {
+    const entry = this.globs.get(glob)
+    if (!entry || !fullChannel.startsWith(this.base)) return
+    const channel = fullChannel.slice(this.base.length)
+    for (const s of [...entry.subs]) {
+      if (!s.match(channel)) continue
+      try {
+        s.listener.onMessage(channel, message)
+      } catch {
+        // one subscriber's failure does not stop the others
+      }
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Connections and bounded calls.
+ *
+ * Every call runbus makes to Redis goes through `bounded()`: it waits for the connection
+ * to be ready (at most the command timeout), sends the command, and turns every way a call
+ * can fail for want of Redis (refused, dropped, timed out) into `BackendUnavailableError`
+ * within `commandTimeoutMs`. Nothing hangs forever.
+ *
+ * The connections runbus opens itself have the offline queue off: a command is only
+ * written once the connection is ready, so a call rejected while Redis was down was never
+ * sent and cannot be applied later behind the caller's back. (A command already written
+ * when the connection drops may or may not have been applied; the error says so.)
+ */
+import { Redis, type RedisOptions } from 'ioredis'
+import {
+  BackendUnavailableError,
+  RunEndedError,
+  RunExistsError,
+  RunNotFoundError,
+  RunbusError,
+} from '../../events/errors.js'
+import type { RedisConnection } from './context.js'
+
+/** Full-jitter capped back-off for reconnects: up to 50 ms × 2^n, capped at 2 s. */
+export function reconnectDelay(times: number): number {
+  const cap = Math.min(2000, 50 * 2 ** Math.min(times, 10))
+  return Math.max(10, Math.floor(Math.random() * cap))
+}
+
+/** ioredis options for the connections runbus opens itself. */
+export function ownOptions(commandTimeoutMs: number, name: string): RedisOptions {
+  return {
+    commandTimeout: commandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: reconnectDelay,
+    connectionName: name,
+  }
+}
+
+/** Opens a single-node connection from a `redis://` URL with runbus's options. */
+export function openClient(url: string, commandTimeoutMs: number, name: string): Redis {
+  const client = new Redis(url, ownOptions(commandTimeoutMs, name))
+  // ioredis reports connection errors as events; the calls report them to their callers.
+  client.on('error', () => {})
+  return client
+}
+
+/** Whether `client` is a Redis Cluster client. */
+export function isCluster(client: RedisConnection): boolean {
+  return client.isCluster
+}
+
+/** Resolves when `client` is ready, or rejects after `ms` (or once it ended). */
+export function whenReady(client: RedisConnection, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      client.off('end', onEnd)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onReady = () => done()
+    const onEnd = () => done(new BackendUnavailableError('the Redis connection was closed'))
+    const timer = setTimeout(
+      () => done(new BackendUnavailableError(`Redis was not reachable within ${ms} ms`)),
+      ms,
+    )
+    client.on('ready', onReady)
+    client.on('end', onEnd)
+    if (client.status === 'end') onEnd()
+  })
+}
+
+const UNAVAILABLE =
+  /Command timed out|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Reached the max retries|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Socket closed|Socket timeout|CLUSTERDOWN|TRYAGAIN|LOADING|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/
+
+/** Maps a failure from ioredis or a runbus Lua script to the runbus error it means. */
+export function mapError(err: unknown, what: string, run?: string): unknown {
+  if (err instanceof RunbusError) return err
+  if (!(err instanceof Error)) return err
+  const msg = err.message
+  if (msg.includes('RUNBUS_RUN_NOT_FOUND')) return new RunNotFoundError(run ?? '')
+  if (msg.includes('RUNBUS_RUN_EXISTS')) return new RunExistsError(run ?? '')
+  if (msg.includes('RUNBUS_RUN_ENDED')) return new RunEndedError(run ?? '')
+  if (err.name === 'MaxRetriesPerRequestError' || UNAVAILABLE.test(msg)) {
+    return new BackendUnavailableError(
+      `Redis ${what} failed: ${msg} (it may or may not have been applied)`,
+      { cause: err },
+    )
+  }
+  return err
+}
+
+/**
+ * Runs `fn` against `client` within `ms`: waits for the connection to be ready first, and
+ * maps failures with `mapError`. Rejects with `BackendUnavailableError` when the time runs
+ * out (the command may or may not have been applied if it had been sent).
+ */
+export async function bounded<T>(
+  client: RedisConnection,
+  ms: number,
+  what: string,
+  fn: () => Promise<T>,
+  run?: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new BackendUnavailableError(
+            `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
+          ),
+        ),
+      ms,
+    )
+  })
+  try {
+    if (client.status !== 'ready') {
+      await Promise.race([whenReady(client, ms), deadline])
+    }
+    const op = fn()
+    // The deadline may win the race; the late result or failure is then of no interest.
+    op.catch(() => {})
+    return await Promise.race([op, deadline])
+  } catch (err) {
+    throw mapError(err, what, run)
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * The shared follower: ONE reader per backend instance serves every stream (run logs and
+ * inboxes) that the process watches, and fans new entries out locally.
+ *
+ * Single node: one dedicated connection loops on `XREAD COUNT n BLOCK ms STREAMS k1…kn
+ * id1…idn`, one cursor (last delivered id) per stream. When a watch is added while the
+ * read blocks, the command connection sends `CLIENT UNBLOCK <reader id>` so the next read
+ * includes it at once (retried briefly if the read was not blocking yet).
+ *
+ * Cluster: a multi-key XREAD must stay in one hash slot, and every run has its own slot,
+ * so one blocking call cannot cover them. The reader polls instead: one non-blocking XREAD
+ * per run (log and inbox share the run's slot) on the command client, in parallel, then
+ * waits `pollMs` (or a new watch) when nothing came. No extra connection at all.
+ *
+ * Invariants:
+ * - A watch starts at the stream's last id read when it was added, so every entry appended
+ *   after `watch()` resolved is delivered (the cursor never moves past an undelivered one).
+ * - After a dropped connection the reader re-reads from each cursor: no gap, no duplicate.
+ *   If entries were trimmed meanwhile (the first seq read is past the cursor + 1),
+ *   listeners get `onGap(lastSeq)` before the events.
+ * - An entry that does not decode is reported to `onError` and skipped; the cursor moves
+ *   past it, so it never blocks the entries after it.
+ */
+import { setTimeout as delay } from 'node:timers/promises'
+import { DecodeError } from '../../events/errors.js'
+import type { RunEvent } from '../../events/envelope.js'
+import { idOfSeq } from '../../events/envelope.js'
+import type { RedisConnection } from './context.js'
+import { isCluster } from './connection.js'
+
+/** A raw stream entry as XREAD/XRANGE return it: id and flat field list. */
+export type RawEntry = [id: string, fields: string[]]
+
+/** Receives a stream's decoded entries (run events or inbox messages). */
+export interface StreamListener {
+  onEvents(events: RunEvent[]): void
+  onGap?(afterSeq: number): void
+  onError?(err: Error): void
+}
+
+/** The seq in a runbus stream id `<seq>-0`, or `undefined` for any other id. */
+export function seqOfStreamId(id: string): number | undefined {
+  const m = /^([0-9]{1,16})-0$/.exec(id)
+  if (!m) return undefined
+  const n = Number(m[1])
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+/** Decodes one stream entry of `run`; throws `DecodeError` when it is not runbus's. */
+export function decodeEntry(run: string, entry: RawEntry): RunEvent {
+  const [id, fields] = entry
+  const seq = seqOfStreamId(id)
+  if (seq === undefined || seq < 1) {
+    throw new DecodeError(`run ${JSON.stringify(run)}: stream entry ${id} has no runbus seq`)
+  }
+  let type: string | undefined
+  let json: string | undefined
+  let ts: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const f = fields[i]
+    if (f === 't') type = fields[i + 1]
+    else if (f === 'd') json = fields[i + 1]
+    else if (f === 'ts') ts = fields[i + 1]
+  }
+  if (type === undefined || json === undefined || ts === undefined) {
+    throw new DecodeError(
+      `run ${JSON.stringify(run)}: stream entry ${id} lacks the fields t, d and ts`,
+    )
+  }
+  const t = Number(ts)
+  if (!Number.isFinite(t)) {
+    throw new DecodeError(`run ${JSON.stringify(run)}: stream entry ${id} has a bad ts`)
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(json)
+  } catch (cause) {
+    throw new DecodeError(
+      `run ${JSON.stringify(run)}: stream entry ${id} holds data that is not JSON`,
+      { cause },
+    )
+  }
+  return { id: idOfSeq(seq), run, seq, type, data, ts: t }
+}
+
+interface Tail {
+  readonly key: string
+  readonly run: string
+  /** The run's hash tag (groups keys of one slot on Cluster). */
+  readonly tag: string
+  lastId: string
+  /** Seq of the last runbus entry passed; for gap detection. */
+  lastSeq: number
+  readonly listeners: Set<StreamListener>
+}
+
+/** Options of the shared reader. */
+export interface LogReaderOptions {
+  /** The command connection (also used to wake the reader, and to poll on Cluster). */
+  client: RedisConnection
+  /** Opens the dedicated blocking connection (single node only). */
+  openBlocking: () => RedisConnection
+  /** How long one XREAD blocks, ms. */
+  blockMs?: number
+  /** Max entries per stream per read. */
+  count?: number
+  /** Cluster poll interval when idle, ms. */
+  pollMs?: number
+}
+
+/** Counters for tests and metrics. */
+export interface LogReaderStats {
+  /** XREAD calls issued. */
+  reads: number
+  /** Times the reader connection failed and the reader resumed from its cursors. */
+  reconnects: number
+  /** Streams currently followed. */
+  streams: number
+}
+
+/** The per-process shared follower. See the file comment. */
+export class LogReader {
+  private readonly client: RedisConnection
+  private readonly openBlocking: () => RedisConnection
+  private readonly blockMs: number
+  private readonly count: number
+  private readonly pollMs: number
+  private readonly cluster: boolean
+  private readonly tails = new Map<string, Tail>()
+  private conn: RedisConnection | undefined
+  private readerId: number | undefined
+  private running = false
+  private closed = false
+  /** Bumped on every watch; a read started at an older generation must be woken. */
+  private generation = 0
+  private readGeneration = -1
+  private inRead = false
+  private wakeIdle: (() => void) | undefined
+  private loopDone: Promise<void> | undefined
+  private readonly onClosing = new Set<() => void>()
+  readonly stats: LogReaderStats = { reads: 0, reconnects: 0, streams: 0 }
+
+  constructor(opts: LogReaderOptions) {
+    this.client = opts.client
+    this.openBlocking = opts.openBlocking
+    this.blockMs = opts.blockMs ?? 5000
+    this.count = opts.count ?? 1000
+    this.pollMs = opts.pollMs ?? 25
+    this.cluster = isCluster(opts.client)
+  }
+
+  /**
+   * Starts following `key` (a stream of `run`) after entry `fromId`. Resolves at once:
+   * the cursor is in place, so every entry after `fromId` will be delivered.
+   */
+  follow(key: string, run: string, tag: string, fromId: string, listener: StreamListener) {
+    let tail = this.tails.get(key)
+    if (!tail) {
+      tail = {
+        key,
+        run,
+        tag,
+        lastId: fromId,
+        lastSeq: seqOfStreamId(fromId) ?? 0,
+        listeners: new Set(),
+      }
+      this.tails.set(key, tail)
+    }
+    tail.listeners.add(listener)
+    this.stats.streams = this.tails.size
+    this.generation++
+    this.ensureRunning()
+    this.wake()
+    const t = tail
+    return () => {
+      t.listeners.delete(listener)
+      if (t.listeners.size === 0 && this.tails.get(key) === t) {
+        this.tails.delete(key)
+        this.stats.streams = this.tails.size
+      }
+    }
+  }
+
+  /** Stops the reader and closes its connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.tails.clear()
+    this.wakeIdle?.()
+    for (const f of [...this.onClosing]) f()
+    const conn = this.conn
+    this.conn = undefined
+    conn?.disconnect()
+    await this.loopDone
+  }
+
+  private ensureRunning() {
+    if (this.running || this.closed) return
+    this.running = true
+    this.loopDone = this.loop().finally(() => {
+      this.running = false
+    })
+  }
+
+  private wake() {
+    if (this.wakeIdle) {
+      const w = this.wakeIdle
+      this.wakeIdle = undefined
+      w()
+      return
+    }
+    if (!this.cluster) void this.unblock()
+  }
+
+  /** Wakes a blocked XREAD that does not yet include the newest watches. */
+  private async unblock(): Promise<void> {
+    for (let attempt = 0; attempt < 200 && !this.closed; attempt++) {
+      if (!this.inRead || this.readGeneration >= this.generation) return
+      const id = this.readerId
+      if (id !== undefined) {
+        try {
+          const n = await this.client.client('UNBLOCK', id)
+          if (n === 1) return
+        } catch {
+          return // the read will time out on its own (blockMs)
+        }
+      }
+      // Not blocking yet (the XREAD is on its way): try again shortly.
+      await delay(attempt < 20 ? 1 : 10)
+    }
+  }
+
+  private idle(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      this.wakeIdle = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      if (ms !== undefined) {
+        timer = setTimeout(() => {
+          this.wakeIdle = undefined
+          resolve()
+        }, ms)
+      }
+    })
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (!this.closed) {
+      if (this.tails.size === 0) {
+        await this.idle()
+        continue
+      }
+      try {
+        const got = this.cluster ? await this.readCluster() : await this.readSingle()
+        failures = 0
+        if (this.cluster && !got && !this.closed) await this.idle(this.pollMs)
+      } catch {
+        if (this.closed) break
+        this.readerId = undefined
+        this.stats.reconnects++
+        failures++
+        // The connection reconnects by itself; wait a little and re-read from the cursors.
+        await this.idle(Math.min(1000, 20 * 2 ** Math.min(failures, 6)))
+      }
+    }
+  }
+
+  private blockingConn(): RedisConnection {
+    if (!this.conn) {
+      const conn = this.openBlocking()
+      conn.on('error', () => {})
+      conn.on('close', () => {
+        this.readerId = undefined
+      })
+      this.conn = conn
+    }
+    return this.conn
+  }
+
+  private async readSingle(): Promise<boolean> {
+    const conn = this.blockingConn()
+    if (this.readerId === undefined) {
+      const id = await this.guard(conn, conn.client('ID'))
+      this.readerId = Number(id)
+    }
+    const tails = [...this.tails.values()]
+    const args: (string | number)[] = ['COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS']
+    for (const t of tails) args.push(t.key)
+    for (const t of tails) args.push(t.lastId)
+    this.readGeneration = this.generation
+    this.inRead = true
+    this.stats.reads++
+    let res: unknown
+    try {
+      res = await this.guard(conn, conn.call('XREAD', ...args))
+    } finally {
+      this.inRead = false
+    }
+    return this.dispatch(res)
+  }
+
+  /**
+   * Settles with `op`, or rejects as soon as the connection closes or the reader is closed:
+   * ioredis does not fail a blocked command whose connection died (it would only time out
+   * much later), so the reader fails it itself and re-reads from its cursors.
+   */
+  private async guard<T>(conn: RedisConnection, op: Promise<T>): Promise<T> {
+    op.catch(() => {})
+    let onClose: (() => void) | undefined
+    const dropped = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('the reader connection was closed'))
+      conn.once('close', onClose)
+      this.onClosing.add(onClose)
+    })
+    dropped.catch(() => {})
+    try {
+      return await Promise.race([op, dropped])
+    } finally {
+      if (onClose) {
+        conn.off('close', onClose)
+        this.onClosing.delete(onClose)
+      }
+    }
+  }
+
+  private async readCluster(): Promise<boolean> {
+    const groups = new Map<string, Tail[]>()
+    for (const t of this.tails.values()) {
+      const g = groups.get(t.tag)
+      if (g) g.push(t)
+      else groups.set(t.tag, [t])
+    }
+    const reads = [...groups.values()].map((tails) => {
+      const args: (string | number)[] = ['COUNT', this.count, 'STREAMS']
+      for (const t of tails) args.push(t.key)
+      for (const t of tails) args.push(t.lastId)
+      this.stats.reads++
+      return this.client.call('XREAD', ...args)
+    })
+    let got = false
+    for (const res of await Promise.all(reads)) if (this.dispatch(res)) got = true
+    return got
+  }
+
+  /** Delivers an XREAD reply (RESP2 shape, or RESP3 map as a flat array). */
+  private dispatch(res: unknown): boolean {
+    if (!Array.isArray(res) || res.length === 0) return false
+    const pairs: [string, RawEntry[]][] = []
+    if (Array.isArray(res[0])) {
+      for (const p of res as [string, RawEntry[]][]) pairs.push(p)
+    } else {
+      for (let i = 0; i + 1 < res.length; i += 2) {
+        pairs.push([String(res[i]), res[i + 1] as RawEntry[]])
+      }
+    }
+    let got = false
+    for (const [key, entries] of pairs) {
+      const tail = this.tails.get(key)
+      if (!tail || entries.length === 0) continue
+      got = true
+      this.deliver(tail, entries)
+    }
+    return got
+  }
+
+  private deliver(tail: Tail, entries: RawEntry[]) {
+    const events: RunEvent[] = []
+    const errors: Error[] = []
+    let gapAfter: number | undefined
+    for (const entry of entries) {
+      tail.lastId = entry[0]
+      try {
+        const ev = decodeEntry(tail.run, entry)
+        if (ev.seq <= tail.lastSeq) continue
+        if (ev.seq > tail.lastSeq + 1 && gapAfter === undefined && events.length === 0) {
+          gapAfter = tail.lastSeq
+        }
+        tail.lastSeq = ev.seq
+        events.push(ev)
+      } catch (err) {
+        errors.push(err as Error)
+      }
+    }
+    for (const l of [...tail.listeners]) {
+      if (!tail.listeners.has(l)) continue
+      try {
+        for (const err of errors) l.onError?.(err)
+        if (gapAfter !== undefined) l.onGap?.(gapAfter)
+        if (events.length > 0) l.onEvents(events)
+      } catch {
+        // A listener's failure is its own; the others still get their events.
+      }
+    }
+  }
+}

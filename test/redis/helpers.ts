@@ -1,0 +1,52 @@
+/**
+ * Shared bits of the Redis tests: a backend on a fresh prefix, condition waits, and a
+ * count of the connections runbus holds (CLIENT LIST by name).
+ */
+import { randomUUID } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
+import {
+  type RedisBackend,
+  type RedisBackendOptions,
+  redisBackend,
+} from '../../src/backends/redis/index.js'
+import type { TestRedis } from '../helpers/redis-server.js'
+
+/** A backend on a fresh `test-<uuid>` prefix. */
+export function freshBackend(redis: TestRedis, opts: RedisBackendOptions = {}): RedisBackend {
+  return redisBackend({ url: redis.url, prefix: `test-${randomUUID()}`, ...opts })
+}
+
+/** Waits until `cond()` holds, polling; fails with `what` after `ms`. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await delay(5)
+  }
+}
+
+/** Connections whose name starts with `runbus` (the ones runbus opened), via CLIENT LIST. */
+export function runbusConnections(redis: TestRedis): string[] {
+  return redis
+    .cli('CLIENT', 'LIST')
+    .split('\n')
+    .filter((l) => /\bname=runbus/.test(l))
+}
+
+/** The id of the connection named `name`, or undefined. */
+export function clientIdByName(redis: TestRedis, name: string): string | undefined {
+  const line = redis
+    .cli('CLIENT', 'LIST')
+    .split('\n')
+    .find((l) => l.includes(` name=${name} `))
+  return line ? /\bid=(\d+)/.exec(line)?.[1] : undefined
+}
+
+/** A draft as the core builds it. */
+export function draft(type: string, data: unknown, ts = Date.now()) {
+  return { type, data, json: JSON.stringify(data), ts }
+}
