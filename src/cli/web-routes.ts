@@ -1,8 +1,22 @@
 /**
  * The demo page and its assets, served by `runbus serve` beside the hub: `/` (the page),
- * its scripts and styles, the browser client and its one dependency, and `POST /demo/runs`
- * (starts a simulated agent run on this hub). Placeholder until the demo lands.
+ * its scripts and styles from `web/`, the browser client and its one dependency, and
+ * `POST /demo/runs` (starts a simulated agent run on this hub).
+ *
+ * The page is plain ES modules with no build step. It imports the client from
+ * `/assets/client/index.js`, which imports `../events/*.js`, so both folders are served
+ * from the same tree as this module: `dist/` when running the built package, and when
+ * running from `src/` under tsx, the `.ts` sources transpiled on the fly (TypeScript is a
+ * dev dependency then). `eventsource-parser` is served from `node_modules` at
+ * `/assets/vendor/eventsource-parser.js`, mapped by the page's import map.
+ *
+ * Only known folders are served, and every path is checked to stay inside its folder.
  */
+import { readFile, stat } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, extname, join, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startDemoAgent } from './demo-agent.js'
 
 /** What the web routes need from `runbus serve`. */
 export interface WebRoutesOptions {
@@ -10,14 +24,232 @@ export interface WebRoutesOptions {
   baseUrl: string
   /** A token with write scope for the demo agent (absent on an `--insecure` hub). */
   agentToken?: string
+  /** Aborting it stops every demo agent still running (for a clean shutdown). */
+  signal?: AbortSignal
+  /** Pacing of demo runs: 1 is watchable (default); the page may ask for 0.5–20. */
+  speed?: number
+  /** At most this many demo agents at once; more get 429. Default 20. */
+  maxDemoRuns?: number
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** `src/` or `dist/`: the tree this module runs from. */
+const tree = resolve(here, '..')
+const webDir = resolve(tree, '..', 'web')
+const fromSource = fileURLToPath(import.meta.url).endsWith('.ts')
+
+function vendorFile(): string | undefined {
+  try {
+    // The package's `require` entry is dist/index.cjs; its ESM twin sits beside it.
+    const cjs = createRequire(import.meta.url).resolve('eventsource-parser')
+    return join(dirname(cjs), 'index.js')
+  } catch {
+    return undefined
+  }
+}
+
+/** Resolves `rel` inside `root`, or `undefined` when it would step outside (or is odd). */
+function inside(root: string, rel: string): string | undefined {
+  if (rel.includes('\0') || rel.includes('\\')) return undefined
+  const parts = rel.split('/')
+  if (parts.some((p) => p === '..' || p === '.' || p.startsWith('.'))) return undefined
+  const file = resolve(root, ...parts.filter((p) => p !== ''))
+  return file.startsWith(root + sep) ? file : undefined
+}
+
+async function fileResponse(file: string, head: boolean): Promise<Response | undefined> {
+  try {
+    const info = await stat(file)
+    if (!info.isFile()) return undefined
+    const body = head ? null : new Uint8Array(await readFile(file))
+    return new Response(body, {
+      status: 200,
+      headers: {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+      },
+    })
+  } catch {
+    return undefined
+  }
+}
+
+type Transpile = (source: string, fileName: string) => string
+let transpiler: Promise<Transpile | undefined> | undefined
+
+/** TypeScript's single-file transpiler, when TypeScript is installed (running from src/). */
+function loadTranspiler(): Promise<Transpile | undefined> {
+  transpiler ??= import('typescript').then(
+    (mod) => {
+      const ts = (mod as { default?: typeof import('typescript') }).default ?? mod
+      return (source: string, fileName: string) =>
+        ts.transpileModule(source, {
+          fileName,
+          compilerOptions: {
+            module: ts.ModuleKind.ESNext,
+            target: ts.ScriptTarget.ES2022,
+            verbatimModuleSyntax: true,
+          },
+        }).outputText
+    },
+    () => undefined,
+  )
+  return transpiler
+}
+
+/** Serves `<tree>/<folder>/<rel>` as browser JavaScript, transpiling `.ts` when running from src. */
+async function moduleResponse(
+  folder: string,
+  rel: string,
+  head: boolean,
+): Promise<Response | undefined> {
+  if (!rel.endsWith('.js') && !rel.endsWith('.js.map')) return undefined
+  const root = join(tree, folder)
+  if (!fromSource) {
+    const file = inside(root, rel)
+    return file ? fileResponse(file, head) : undefined
+  }
+  if (!rel.endsWith('.js')) return undefined
+  const file = inside(root, rel.replace(/\.js$/, '.ts'))
+  if (!file || file.endsWith('.test.ts')) return undefined
+  let source: string
+  try {
+    source = await readFile(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  const transpile = await loadTranspiler()
+  if (!transpile) return undefined
+  return new Response(head ? null : transpile(source, file), {
+    status: 200,
+    headers: { 'content-type': TYPES['.js'], 'cache-control': 'no-cache' },
+  })
+}
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  })
+}
+
+function errorResponse(status: number, code: string, message: string): Response {
+  return jsonResponse(status, { error: { code, message } })
 }
 
 /**
  * Returns a handler that answers the page's routes and `undefined` for anything else
- * (the hub answers those).
+ * (the hub answers those). Mount it before the hub.
+ *
+ * `POST /demo/runs` (body optional: `{ "speed"?: number }`) starts a demo agent on this hub
+ * with `agentToken` and answers 201 `{ runId }`. On a secured hub the caller must present a
+ * token the hub accepts (checked by asking the hub itself), so a stranger cannot spend the
+ * agent's token.
+ *
+ * @example
+ * ```ts
+ * const web = createWebRoutes({ baseUrl: 'http://127.0.0.1:8787', agentToken })
+ * const handler = async (req: Request) => (await web(req)) ?? hub.fetch(req)
+ * ```
  */
 export function createWebRoutes(
-  _options: WebRoutesOptions,
+  options: WebRoutesOptions,
 ): (request: Request) => Promise<Response | undefined> {
-  return () => Promise.resolve(undefined)
+  const vendor = vendorFile()
+  const maxDemoRuns = options.maxDemoRuns ?? 20
+  let demoRuns = 0
+
+  async function startDemo(request: Request): Promise<Response> {
+    if (options.agentToken !== undefined) {
+      // Ask the hub whether the caller's token is good for anything at all.
+      const auth = request.headers.get('authorization')
+      const check = await fetch(new URL('/v1/runs?limit=1', options.baseUrl), {
+        headers: auth ? { authorization: auth } : {},
+      }).catch(() => undefined)
+      if (!check) return errorResponse(503, 'backend_unavailable', 'the hub did not answer')
+      if (!check.ok)
+        return new Response(check.body, { status: check.status, headers: check.headers })
+      await check.body?.cancel()
+    }
+    if (demoRuns >= maxDemoRuns)
+      return errorResponse(429, 'too_many', `at most ${maxDemoRuns} demo runs at once`)
+    let speed = options.speed ?? 1
+    const text = await request.text()
+    if (text.trim() !== '') {
+      let body: unknown
+      try {
+        body = JSON.parse(text)
+      } catch {
+        return errorResponse(400, 'invalid_argument', 'the body is not JSON')
+      }
+      const s = (body as { speed?: unknown } | null)?.speed
+      if (s !== undefined) {
+        if (typeof s !== 'number' || !(s >= 0.5 && s <= 100))
+          return errorResponse(400, 'invalid_argument', '"speed" must be a number from 0.5 to 100')
+        speed = s
+      }
+    }
+    demoRuns++
+    try {
+      const { runId, done } = await startDemoAgent({
+        baseUrl: options.baseUrl,
+        speed,
+        ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+      done
+        .catch((err: unknown) => console.error(`runbus demo: run ${runId} failed:`, err))
+        .finally(() => demoRuns--)
+      return jsonResponse(201, { runId })
+    } catch (err) {
+      demoRuns--
+      const message = err instanceof Error ? err.message : String(err)
+      return errorResponse(502, 'demo_failed', `the demo agent could not start: ${message}`)
+    }
+  }
+
+  return async (request) => {
+    const path = new URL(request.url).pathname
+    const method = request.method
+    if (path === '/demo/runs') {
+      if (method === 'POST') return startDemo(request)
+      return new Response(null, { status: 405, headers: { allow: 'POST' } })
+    }
+    if (method !== 'GET' && method !== 'HEAD') return undefined
+    const head = method === 'HEAD'
+    let rel: string
+    try {
+      rel = decodeURIComponent(path)
+    } catch {
+      return undefined
+    }
+    if (rel === '/' || rel === '/index.html') return fileResponse(join(webDir, 'index.html'), head)
+    if (rel === '/assets/vendor/eventsource-parser.js')
+      return vendor ? fileResponse(vendor, head) : undefined
+    const asset = /^\/assets\/(client|events)\/(.+)$/.exec(rel)
+    if (asset) return moduleResponse(asset[1], asset[2], head)
+    if (
+      rel.startsWith('/v1/') ||
+      rel.startsWith('/api/') ||
+      rel === '/healthz' ||
+      rel === '/metrics'
+    )
+      return undefined
+    const file = inside(webDir, rel.slice(1))
+    return file ? fileResponse(file, head) : undefined
+  }
 }

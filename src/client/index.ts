@@ -15,13 +15,20 @@
  * }
  * ```
  */
-import type { RunEndStatus, RunStatus } from '../events/envelope.js'
+import type { InboxMessage, RunEndStatus, RunStatus } from '../events/envelope.js'
 import { InvalidArgumentError } from '../events/errors.js'
 import { createFollow, type Follow, type FollowOptions } from './follow.js'
 import { requestJson, seg, type FetchLike, type Transport } from './http.js'
 
 export { HubError, RunbusError, AbortedError, DecodeError } from '../events/errors.js'
-export type { RunEvent, RunEnd, RunEndStatus, RunStatus, GapData } from '../events/envelope.js'
+export type {
+  RunEvent,
+  RunEnd,
+  RunEndStatus,
+  RunStatus,
+  GapData,
+  InboxMessage,
+} from '../events/envelope.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export type {
   ConnectionState,
@@ -142,6 +149,12 @@ export interface Client {
   end(run: string, end: { status: RunEndStatus; error?: string }, call?: CallOptions): Promise<void>
   /** Sends a message to a run's inbox (`answer` scope): steer the agent or interrupt it. */
   send(run: string, message: InboxInput, call?: CallOptions): Promise<void>
+  /**
+   * Reads a run's inbox after `after` (an inbox message id), oldest first: how an agent
+   * that talks to the hub over HTTP sees steering and interrupts. Needs a hub that serves
+   * `GET /v1/runs/{run}/inbox` (`write` scope) answering `{ messages: [...] }`.
+   */
+  readInbox(run: string, options?: { after?: string }, call?: CallOptions): Promise<InboxMessage[]>
   /** Publishes on a bus channel (`write` scope); not kept, only live subscribers see it. */
   publish(channel: string, data: unknown, call?: CallOptions): Promise<void>
   /** Opens an ask on a run (`write` scope); it shows up in the run as an `ask` event. */
@@ -253,6 +266,17 @@ export function createClient(options: ClientOptions): Client {
     },
     async send(run, message, opts) {
       await call('POST', `/v1/runs/${seg(need(run, 'run'))}/inbox`, message, opts)
+    },
+    async readInbox(run, inboxOptions = {}, opts) {
+      const query = inboxOptions.after !== undefined ? { after: inboxOptions.after } : undefined
+      const body = await call(
+        'GET',
+        `/v1/runs/${seg(need(run, 'run'))}/inbox`,
+        undefined,
+        opts,
+        query,
+      )
+      return listOf<InboxMessage>(body, 'messages')
     },
     async publish(channel, data, opts) {
       await call('POST', `/v1/channels/${seg(need(channel, 'channel'))}`, { data }, opts)
