@@ -1,0 +1,125 @@
+/**
+ * Bus streams (`GET /v1/channels/{pattern}/events`): one backend subscription per pattern per
+ * hub process, each message serialized once and written to every connection on that
+ * pattern. Bus messages are not kept, so there is no replay; a connection whose socket holds
+ * more than its limit is cut like a slow run reader.
+ */
+import type { Unsubscribe } from '../backends/contract.js'
+import type { StreamFormat } from './fanout.js'
+import type { HubOps } from './ops.js'
+import type { StreamSink } from './sink.js'
+
+const encoder = new TextEncoder()
+
+interface Conn {
+  sink: StreamSink
+  format: StreamFormat
+}
+
+class PatternFeed {
+  readonly conns = new Set<Conn>()
+  unsub: Unsubscribe | undefined
+  stopped = false
+  ready: Promise<void>
+
+  constructor(
+    readonly owner: BusFanout,
+    readonly pattern: string,
+  ) {
+    this.ready = owner.ops
+      .subscribe(pattern, {
+        onMessage: (channel, data, ts) => this.send('message', { channel, data, ts }),
+        onInterrupted: (info) => this.send('interrupted', info),
+      })
+      .then((unsub) => {
+        if (this.stopped) unsub()
+        else this.unsub = unsub
+      })
+  }
+
+  send(event: string, body: unknown): void {
+    const json = JSON.stringify(body)
+    let sse: Uint8Array | undefined
+    let nd: Uint8Array | undefined
+    for (const c of this.conns) {
+      if (c.format === 'sse')
+        c.sink.write((sse ??= encoder.encode(`event: ${event}\ndata: ${json}\n\n`)))
+      else
+        c.sink.write((nd ??= encoder.encode(`${JSON.stringify({ event, ...(body as object) })}\n`)))
+      this.owner.stats.framesOut++
+      if (c.sink.queuedBytes > this.owner.maxQueuedBytes) {
+        this.owner.stats.cuts++
+        c.sink.abort()
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.unsub?.()
+    for (const c of [...this.conns]) c.sink.abort()
+    this.conns.clear()
+  }
+}
+
+/** Every bus stream of one hub. */
+export class BusFanout {
+  readonly stats = { framesOut: 0, cuts: 0 }
+  readonly #feeds = new Map<string, PatternFeed>()
+
+  constructor(
+    readonly ops: HubOps,
+    readonly maxQueuedBytes: number,
+  ) {}
+
+  /** Connections following any pattern. */
+  get subscribers(): number {
+    let n = 0
+    for (const f of this.#feeds.values()) n += f.conns.size
+    return n
+  }
+
+  /** Streams messages matching `pattern` into `sink` until the peer leaves. */
+  async attach(pattern: string, sink: StreamSink, format: StreamFormat): Promise<void> {
+    let feed = this.#feeds.get(pattern)
+    if (!feed) {
+      feed = new PatternFeed(this, pattern)
+      this.#feeds.set(pattern, feed)
+    }
+    const conn: Conn = { sink, format }
+    feed.conns.add(conn)
+    const f = feed
+    sink.onClose(() => {
+      f.conns.delete(conn)
+      if (f.conns.size === 0) {
+        f.stop()
+        if (this.#feeds.get(pattern) === f) this.#feeds.delete(pattern)
+      }
+    })
+    try {
+      await f.ready
+    } catch {
+      sink.abort()
+    }
+  }
+
+  /** Keep-alive for every bus connection. */
+  ping(sse: Uint8Array, nd: Uint8Array): void {
+    for (const f of this.#feeds.values()) {
+      for (const c of f.conns) {
+        c.sink.write(c.format === 'sse' ? sse : nd)
+        if (c.sink.queuedBytes > this.maxQueuedBytes) {
+          this.stats.cuts++
+          c.sink.abort()
+        }
+      }
+    }
+  }
+
+  /** Ends every bus stream. */
+  close(): void {
+    for (const f of this.#feeds.values()) f.stop()
+    this.#feeds.clear()
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * A streaming response body the hub writes SSE or NDJSON frames into, independent of the
+ * server underneath: a Web `ReadableStream` (for the `fetch` handler) or a `node:http`
+ * response (for the Node adapter, which skips the stream and writes to the socket).
+ *
+ * Invariant: `queuedBytes` is what this connection holds in memory that the peer has not
+ * taken yet. The fan-out reads it after each write and cuts the connection past its limit,
+ * so a slow reader never makes the hub buffer without bound.
+ */
+import type { ServerResponse } from 'node:http'
+
+/** One streaming connection, as the fan-out sees it. */
+export interface StreamSink {
+  /** Queues bytes for the peer. Never blocks; check `queuedBytes` after. No-op once closed. */
+  write(chunk: Uint8Array): void
+  /** Bytes written but not yet taken by the peer. */
+  readonly queuedBytes: number
+  /** Resolves when the queue is below half its limit (or the sink closed). */
+  waitDrain(): Promise<void>
+  /** Ends the stream after what is queued (a clean end: the run ended). */
+  end(): void
+  /** Drops the connection and what is queued (a slow reader cut, or shutdown). */
+  abort(): void
+  /** Whether the stream ended, was aborted or the peer went away. */
+  readonly closed: boolean
+  /** Calls `cb` once when the stream closes for any reason. */
+  onClose(cb: () => void): void
+}
+
+class CloseHooks {
+  #cbs: Array<() => void> = []
+  #fired = false
+  add(cb: () => void): void {
+    if (this.#fired) queueMicrotask(cb)
+    else this.#cbs.push(cb)
+  }
+  fire(): void {
+    if (this.#fired) return
+    this.#fired = true
+    const cbs = this.#cbs
+    this.#cbs = []
+    for (const cb of cbs) {
+      try {
+        cb()
+      } catch {
+        // a close hook must not break the others
+      }
+    }
+  }
+}
+
+/**
+ * A sink whose other end is a Web `ReadableStream` (`sink.stream`), for `Response` bodies.
+ * The stream's internal queue is the connection's buffer: its size is `queuedBytes`.
+ */
+export class WebStreamSink implements StreamSink {
+  readonly stream: ReadableStream<Uint8Array>
+  #controller!: ReadableStreamDefaultController<Uint8Array>
+  #closed = false
+  #drainWaiters: Array<() => void> = []
+  readonly #hooks = new CloseHooks()
+  readonly #lowWater: number
+  readonly #limit: number
+
+  constructor(limitBytes: number) {
+    this.#limit = limitBytes
+    this.#lowWater = Math.max(1, Math.floor(limitBytes / 2))
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.#controller = c
+        },
+        pull: () => {
+          // desiredSize grew: the consumer took chunks.
+          this.#recount()
+        },
+        cancel: () => {
+          this.#finish()
+        },
+      },
+      { highWaterMark: limitBytes, size: (chunk) => chunk.byteLength },
+    )
+  }
+
+  #recount(): void {
+    if (this.queuedBytes <= this.#lowWater) this.#wake()
+  }
+
+  #wake(): void {
+    const ws = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of ws) w()
+  }
+
+  get queuedBytes(): number {
+    if (this.#closed) return 0
+    return Math.max(0, this.#limit - (this.#controller.desiredSize ?? 0))
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#closed) return
+    this.#controller.enqueue(chunk)
+  }
+
+  waitDrain(): Promise<void> {
+    if (this.#closed || this.queuedBytes <= this.#lowWater) return Promise.resolve()
+    return new Promise((resolve) => this.#drainWaiters.push(resolve))
+  }
+
+  end(): void {
+    if (this.#closed) return
+    try {
+      this.#controller.close()
+    } catch {
+      // already closed by the consumer
+    }
+    this.#finish()
+  }
+
+  abort(): void {
+    if (this.#closed) return
+    try {
+      this.#controller.error(new Error('stream cut by the hub'))
+    } catch {
+      // already closed
+    }
+    this.#finish()
+  }
+
+  #finish(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#wake()
+    this.#hooks.fire()
+  }
+
+  onClose(cb: () => void): void {
+    this.#hooks.add(cb)
+  }
+}
+
+/**
+ * A sink writing straight to a `node:http` response: no stream in between, one
+ * `res.write` per frame, the socket's own buffer as the queue.
+ */
+export class NodeResponseSink implements StreamSink {
+  readonly #res: ServerResponse
+  #closed = false
+  readonly #hooks = new CloseHooks()
+  #drainWaiters: Array<() => void> = []
+  readonly #lowWater: number
+
+  constructor(res: ServerResponse, limitBytes: number) {
+    this.#res = res
+    this.#lowWater = Math.max(1, Math.floor(limitBytes / 2))
+    res.on('close', () => this.#finish())
+    res.on('drain', () => {
+      if (this.queuedBytes <= this.#lowWater) this.#wake()
+    })
+  }
+
+  #wake(): void {
+    const ws = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of ws) w()
+  }
+
+  get queuedBytes(): number {
+    return this.#res.writableLength
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#closed) return
+    this.#res.write(chunk)
+  }
+
+  waitDrain(): Promise<void> {
+    if (this.#closed || this.queuedBytes <= this.#lowWater) return Promise.resolve()
+    return new Promise((resolve) => this.#drainWaiters.push(resolve))
+  }
+
+  end(): void {
+    if (this.#closed) return
+    this.#res.end()
+    this.#finish()
+  }
+
+  abort(): void {
+    if (this.#closed) return
+    this.#res.destroy()
+    this.#finish()
+  }
+
+  #finish(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#wake()
+    this.#hooks.fire()
+  }
+
+  onClose(cb: () => void): void {
+    this.#hooks.add(cb)
+  }
+}
