@@ -228,6 +228,23 @@ export class JobNotFoundError extends RunbusError {
 }
 
 /**
+ * A work-queue job's lease was lost: its visibility timeout passed and the job was (or can
+ * be) delivered to another consumer, or it was already settled. The acknowledgement, retry,
+ * dead-letter or extend that raised it did nothing; the job's outcome belongs to whoever
+ * holds it now. Code `lease_lost`.
+ */
+export class LeaseLostError extends RunbusError {
+  readonly job: string
+  constructor(
+    job: string,
+    message = `the lease on job ${JSON.stringify(job)} was lost (it expired and the job went to another delivery)`,
+  ) {
+    super('lease_lost', message)
+    this.job = job
+  }
+}
+
+/**
  * The backend did not answer (Redis down, connection lost) within a bounded time.
  * Whatever the call was doing may or may not have happened. Code `backend_unavailable`.
  */

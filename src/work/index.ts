@@ -1,23 +1,79 @@
 /**
- * Work queues (durable, at-least-once). Placeholder until the work part lands; the entry
- * point wires `rb.work` through `createWorkApi`.
+ * Work queues (durable, at-least-once): `rb.work.queue(name, options)`. The entry point
+ * wires `rb.work` through `createWorkApi`; everything else is built on the backend's
+ * `WorkStore`.
  */
 import type { Backend } from '../backends/contract.js'
+import type { WorkStore } from '../backends/work-contract.js'
+import type { WorkQueueOptions } from './job.js'
+import { WorkQueue } from './queue.js'
+import type { Worker } from './worker.js'
+
+export type {
+  Job,
+  JobHandler,
+  WorkQueueOptions,
+  JobCompletedNotice,
+  JobFailedNotice,
+  JobDeadNotice,
+} from './job.js'
+export type { ProcessOptions, Worker, WorkerStats } from './worker.js'
+export type { AddOptions, AddItem, AddResult, AddManyResult, DeadLetters } from './queue.js'
+export { WorkQueue } from './queue.js'
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+export type { DeadJob, WorkStats } from '../backends/work-contract.js'
 
 /** The work-queue API on a runbus instance (`rb.work`). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface WorkApi {}
+export interface WorkApi {
+  /**
+   * A handle on the queue `name` (created on first use in the backend). Queue names are
+   * 1–200 characters without spaces or braces.
+   *
+   * @example
+   * ```ts
+   * const q = rb.work.queue<{ url: string }>('crawl', { maxAttempts: 3 })
+   * ```
+   */
+  queue<T = unknown>(name: string, options?: WorkQueueOptions<T>): WorkQueue<T>
+}
 
 /** Options shared by every work queue of an instance. */
 export interface WorkApiOptions {
   /** Publish completion notices on the bus (`work.<queue>.completed|failed|dead`). */
   publish?: (channel: string, data: unknown) => Promise<void>
+  /** Told when a notice could not be published. Default: ignored. */
+  onError?: (err: unknown) => void
 }
 
-/** Builds `rb.work` over a backend. Internal: called by `createRunbus`. */
+/**
+ * Builds `rb.work` over a backend. Internal: called by `createRunbus`. `close()` stops every
+ * worker still running (abandoning jobs in hand to redelivery: call
+ * `worker.stop({ drain: true })` first for a graceful stop).
+ */
 export function createWorkApi(
-  _backend: Backend,
-  _options: WorkApiOptions = {},
+  backend: Backend | { work: WorkStore },
+  options: WorkApiOptions = {},
 ): WorkApi & { close(): Promise<void> } {
-  return { close: () => Promise.resolve() }
+  const workers = new Set<Worker>()
+  const publish = options.publish
+  const onError = options.onError ?? (() => {})
+  const notify = publish
+    ? (channel: string, data: unknown) => {
+        publish(channel, data).catch(onError)
+      }
+    : undefined
+  const ctx = {
+    store: backend.work,
+    notify,
+    track(worker: Worker) {
+      workers.add(worker)
+      void worker.stopped.then(() => workers.delete(worker))
+    },
+  }
+  return {
+    queue: <T>(name: string, opts: WorkQueueOptions<T> = {}) => new WorkQueue<T>(name, opts, ctx),
+    close: async () => {
+      await Promise.all([...workers].map((w) => w.stop({ drain: false })))
+    },
+  }
 }

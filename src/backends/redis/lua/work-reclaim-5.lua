@@ -1,0 +1,80 @@
+--[[
+  Takes over jobs whose lease expired (pending longer than the visibility timeout) with
+  XAUTOCLAIM, for the calling consumer. For each one it reads the delivery count (XPENDING)
+  to compute the attempt; a job over maxAttempts goes to the dead letters instead.
+
+  XAUTOCLAIM's third element lists pending ids whose stream entries no longer exist
+  (trimmed or deleted outside runbus; runbus itself only deletes settled entries). XAUTOCLAIM
+  has already dropped them from the pending list, so they are recorded here, in the dead
+  letters with the reason, and counted: never lost without a trace.
+
+  KEYS[1] stream        <prefix>:{<queue>}:work:stream
+  KEYS[2] dead hash     <prefix>:{<queue>}:work:dead      (job id -> JSON record)
+  KEYS[3] dead index    <prefix>:{<queue>}:work:dead-idx  (job id -> dead-at ms)
+  KEYS[4] stats hash    <prefix>:{<queue>}:work:stats
+  KEYS[5] released hash <prefix>:{<queue>}:work:released  (entry id -> 1: given back by
+                        `release`, not a redelivery)
+  ARGV[1] group
+  ARGV[2] consumer
+  ARGV[3] min idle (the visibility timeout, ms)
+  ARGV[4] start id (the cursor from the previous call, '0-0' to start over)
+  ARGV[5] at most this many
+  ARGV[6] maxAttempts (0 = no limit)
+  ARGV[7] now (epoch ms)
+
+  Result: { next cursor, { entry id, fields, delivery count, released ('1'/'0') }... }
+]]
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local maxAttempts = tonumber(ARGV[6])
+local now = tonumber(ARGV[7])
+local out = {}
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+for _, entry in ipairs(r[2]) do
+  local eid, fields = entry[1], entry[2]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
+  local count = p[1] and p[1][4] or 1
+  local released = redis.call('HDEL', KEYS[5], eid) == 1
+  local attempt = tonumber(field(fields, 'a') or '0') + count
+  if maxAttempts > 0 and attempt > maxAttempts and not released then
+    local id = field(fields, 'j') or eid
+    local rec = cjson.encode({
+      id = id,
+      payload = field(fields, 'p') or '',
+      attempts = attempt - 1,
+      firstSeenAt = tonumber(field(fields, 't') or string.match(eid, '^(%d+)')),
+      deadAt = now,
+      reason = 'lease expired on attempt ' .. (attempt - 1) .. ' of ' .. maxAttempts ..
+        ': no answer from the consumer within the visibility timeout',
+    })
+    redis.call('HSET', KEYS[2], id, rec)
+    redis.call('ZADD', KEYS[3], now, id)
+    redis.call('XACK', KEYS[1], ARGV[1], eid)
+    redis.call('XDEL', KEYS[1], eid)
+  else
+    if not released then
+      redis.call('HINCRBY', KEYS[4], 'redelivered', 1)
+    end
+    out[#out + 1] = { eid, fields, count, released and '1' or '0' }
+  end
+end
+for _, eid in ipairs(r[3]) do
+  local rec = cjson.encode({
+    id = eid,
+    payload = '',
+    attempts = 0,
+    firstSeenAt = tonumber(string.match(eid, '^(%d+)')),
+    deadAt = now,
+    reason = 'entry lost: stream entry ' .. eid ..
+      ' was deleted while pending (trimmed outside runbus); its payload is gone',
+  })
+  redis.call('HSET', KEYS[2], eid, rec)
+  redis.call('ZADD', KEYS[3], now, eid)
+  redis.call('HINCRBY', KEYS[4], 'lost', 1)
+  redis.call('HDEL', KEYS[5], eid)
+end
+return { r[1], out }
