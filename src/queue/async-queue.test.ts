@@ -291,9 +291,10 @@ describe('take', () => {
     q.push('z')
     q.push('w')
     expect(await a).toBe('x')
-    expect(await b).toEqual(['y'])
+    // b was served 'y' first; once no one else waits, the rest of the burst joins its batch.
+    expect(await b).toEqual(['y', 'w'])
     expect(await c).toBe('z')
-    expect(q.tryTake()).toBe('w')
+    expect(q.tryTake()).toBeUndefined()
   })
 
   it('takes buffered items first, in order', async () => {
@@ -412,13 +413,37 @@ describe('takeBatch and tryTakeBatch', () => {
     }
   })
 
-  it('a waiting batch consumer gets the first item at once', async () => {
+  it('a waiting batch consumer receives a synchronous burst as one batch, up to max', async () => {
     const q = new AsyncQueue<number>()
-    const b = q.takeBatch(10)
+    const b = q.takeBatch(3)
+    const next = q.take()
+    for (let i = 1; i <= 5; i++) q.push(i)
+    expect(q.stats).toMatchObject({ waitingConsumers: 0, fastPath: 4, size: 1 })
+    // 1 to b; 2 to the take still waiting; then b's batch absorbs the burst up to max.
+    expect(await b).toEqual([1, 3, 4])
+    expect(await next).toBe(2)
+    expect(q.tryTakeBatch()).toEqual([5])
+    // The burst ends with the synchronous run: a later push starts a new batch.
+    const c = q.takeBatch()
+    q.push(6)
+    await flush()
+    q.push(7)
+    expect(await c).toEqual([6])
+    expect(q.tryTake()).toBe(7)
+  })
+
+  it('a filling batch is still handed over after close or abort', async () => {
+    const q = new AsyncQueue<number>()
+    const b = q.takeBatch()
     q.push(1)
     q.push(2)
-    expect(await b).toEqual([1])
-    expect(q.tryTakeBatch()).toEqual([2])
+    q.abort()
+    expect(await b).toEqual([1, 2])
+    const it = new AsyncQueue<number>()
+    const n = it.batches().next()
+    it.push(1)
+    it.close()
+    expect(await n).toEqual({ done: false, value: [1] })
   })
 
   it('times out and aborts like take', async () => {
@@ -608,13 +633,14 @@ describe('async iteration', () => {
     ])
   })
 
-  it('a waiting batch iterator gets the first item directly', async () => {
+  it('a waiting batch iterator gets the burst directly', async () => {
     const q = new AsyncQueue<number>()
     const it = q.batches()
     const n = it.next()
     q.push(1)
-    expect(await n).toEqual({ done: false, value: [1] })
-    expect(q.stats.fastPath).toBe(1)
+    q.push(2)
+    expect(await n).toEqual({ done: false, value: [1, 2] })
+    expect(q.stats.fastPath).toBe(2)
   })
 
   it('many iterators share the items, each item to one', async () => {

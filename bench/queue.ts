@@ -1,0 +1,227 @@
+/*
+ * Queue benchmark: AsyncQueue against its peers on the same workloads, in one invocation.
+ *
+ *   npm run bench -- queue [filter] [--runs=5] [--n=1000000]
+ *   npx tsx bench/queue.ts S2          (filter: scenario ids or implementation names,
+ *                                        comma-separated, case-insensitive prefix match)
+ *
+ * Every run of every implementation × scenario is a fresh child process (bench/queue-worker.ts)
+ * that warms up, runs once and prints one JSON line. Runs are interleaved across
+ * implementations (round-robin, rotating the order) so machine noise spreads evenly, and the
+ * median is reported. A peer whose first run takes over SLOW_MS is re-run at n/10, RUNS_SLOW
+ * times, and reported with its n (said in the table). Prints a table and JSON, and writes
+ * bench/results/queue.json.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { IMPLS, SCENARIOS, type ScenarioId } from './queue-impls.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const flag = (name: string, fallback: number): number => {
+  const a = args.find((x) => x.startsWith(`--${name}=`))
+  return a === undefined ? fallback : Number(a.slice(name.length + 3))
+}
+const RUNS = flag('runs', 5)
+const N = flag('n', 1_000_000)
+const SLOW_MS = 1500
+const RUNS_SLOW = 3
+const filters = args
+  .filter((x) => !x.startsWith('--'))
+  .flatMap((x) => x.split(','))
+  .map((x) => x.toLowerCase())
+  .filter((x) => x !== '')
+
+const matches = (s: string): boolean => filters.some((f) => s.toLowerCase().startsWith(f))
+const scenarioIds = (Object.keys(SCENARIOS) as ScenarioId[]).filter(
+  (s) => filters.length === 0 || matches(s) || IMPLS.some((i) => matches(i.name)),
+)
+const impls = IMPLS.filter(
+  (i) =>
+    filters.length === 0 ||
+    i.name === 'runbus' ||
+    matches(i.name) ||
+    !IMPLS.some((j) => matches(j.name)),
+)
+
+interface WorkerLine {
+  impl: string
+  scenario: string
+  n?: number
+  ms?: number
+  msgsPerSec?: number
+  na?: string
+  bytesPerItem?: number
+}
+
+function worker(...workerArgs: string[]): WorkerLine {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', join(here, 'queue-worker.ts'), ...workerArgs],
+    { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 120_000 },
+  )
+  const line = r.stdout.trim().split('\n').pop() ?? ''
+  if (r.status !== 0 || !line.startsWith('{')) {
+    throw new Error(`worker ${workerArgs.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`)
+  }
+  return JSON.parse(line) as WorkerLine
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+interface Cell {
+  impl: string
+  scenario: ScenarioId
+  n?: number
+  runs?: number[]
+  median?: number
+  na?: string
+  note?: string
+}
+
+const started = performance.now()
+const cells: Cell[] = []
+for (const scenario of scenarioIds) {
+  const row = impls.map<Cell>((impl) => {
+    const run = impl.scenarios[scenario]
+    const note = impl.notes?.[scenario]
+    return typeof run === 'string'
+      ? { impl: impl.name, scenario, na: run }
+      : {
+          impl: impl.name,
+          scenario,
+          n: Math.min(N, impl.sizes?.[scenario] ?? N),
+          runs: [],
+          ...(note === undefined ? {} : { note }),
+        }
+  })
+  const live = row.filter((c) => c.na === undefined)
+  for (let r = 0; r < RUNS; r++) {
+    // Rotate the order each round so no implementation always runs first or last.
+    for (let k = 0; k < live.length; k++) {
+      const cell = live[(k + r) % live.length]
+      const runs = cell.runs!
+      if (cell.n !== N && runs.length >= RUNS_SLOW) continue
+      const out = worker(cell.impl, scenario, String(cell.n))
+      if (cell.n === N && r === 0 && out.ms! > SLOW_MS && cell.impl !== 'runbus') {
+        cell.n = Math.floor(N / 10 / 1024) * 1024
+        continue // the first, slow run is not counted; the rest run at n/10
+      }
+      runs.push(out.msgsPerSec!)
+    }
+    // A slow cell may still owe runs after the main rounds.
+    if (r === RUNS - 1) {
+      for (const cell of live) {
+        while (cell.runs!.length < (cell.n === N ? RUNS : RUNS_SLOW)) {
+          cell.runs!.push(worker(cell.impl, scenario, String(cell.n)).msgsPerSec!)
+        }
+      }
+    }
+  }
+  for (const cell of live) cell.median = median(cell.runs!)
+  cells.push(...row)
+  process.stderr.write(
+    `  ${scenario} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
+  )
+}
+
+// Memory per buffered item: 1M small integers in our queue vs a plain array.
+const memory: Record<string, number> = {}
+if (filters.length === 0 || matches('mem')) {
+  for (const what of ['runbus', 'array']) {
+    memory[what] = median([0, 1, 2].map(() => worker('mem', what, String(N)).bytesPerItem!))
+  }
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+const fmt = (x: number): string => (x / 1e6).toFixed(x >= 1e8 ? 0 : x >= 1e7 ? 1 : 2)
+const names = impls.map((i) => i.name)
+const header = ['scenario', ...names.map((n) => `${n} M/s`), '× best peer', '× floor']
+const rows: string[][] = []
+const ratios: Record<string, { bestPeer?: string; vsBestPeer?: number; vsFloor?: number }> = {}
+const footnotes: string[] = []
+for (const scenario of scenarioIds) {
+  const row = cells.filter((c) => c.scenario === scenario)
+  const ours = row.find((c) => c.impl === 'runbus')?.median
+  const floor = row.find((c) => c.impl === 'floor')?.median
+  const peers = row.filter(
+    (c) => c.impl !== 'runbus' && c.impl !== 'floor' && c.median !== undefined,
+  )
+  const best = peers.reduce<Cell | undefined>(
+    (a, c) => (a === undefined || c.median! > a.median! ? c : a),
+    undefined,
+  )
+  const r = (ratios[scenario] = {
+    ...(best === undefined ? {} : { bestPeer: best.impl }),
+    ...(ours !== undefined && best !== undefined ? { vsBestPeer: ours / best.median! } : {}),
+    ...(ours !== undefined && floor !== undefined ? { vsFloor: ours / floor } : {}),
+  })
+  rows.push([
+    scenario,
+    ...names.map((name) => {
+      const c = row.find((x) => x.impl === name)
+      if (c === undefined) return ''
+      if (c.na !== undefined) {
+        footnotes.push(`${scenario} ${name}: n/a (${c.na})`)
+        return 'n/a'
+      }
+      if (c.note !== undefined) footnotes.push(`${scenario} ${name}: ${c.note}`)
+      const small = c.n !== N ? `*` : ''
+      if (small) footnotes.push(`${scenario} ${name}: slow, ${c.runs!.length} runs at n=${c.n}`)
+      return fmt(c.median!) + small
+    }),
+    r.vsBestPeer === undefined ? '' : `${r.vsBestPeer.toFixed(2)}× ${r.bestPeer}`,
+    r.vsFloor === undefined ? '' : `${r.vsFloor.toFixed(2)}×`,
+  ])
+}
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+const line = (cols: string[]): string =>
+  cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+console.log(
+  `\nqueue benchmark: ${N.toLocaleString('en-US')} messages, median of ${RUNS} runs, ` +
+    `node ${process.version}, ${availableParallelism()} cpu (${cpus()[0]?.model ?? '?'})\n`,
+)
+for (const id of scenarioIds) console.log(`  ${id.padEnd(4)} ${SCENARIOS[id]}`)
+console.log()
+console.log(line(header))
+for (const r of rows) console.log(line(r))
+if (footnotes.length > 0) console.log('\n' + footnotes.map((f) => `  ${f}`).join('\n'))
+if (Object.keys(memory).length > 0) {
+  console.log(
+    `\nmemory per buffered small integer (1M, heapUsed delta): runbus ${memory.runbus.toFixed(1)} B, ` +
+      `plain array ${memory.array.toFixed(1)} B`,
+  )
+}
+const seconds = (performance.now() - started) / 1000
+console.log(`\n(${seconds.toFixed(0)} s)`)
+
+const json = {
+  benchmark: 'queue',
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: availableParallelism(),
+  n: N,
+  runs: RUNS,
+  scenarios: Object.fromEntries(scenarioIds.map((id) => [id, SCENARIOS[id]])),
+  results: cells.map((c) => ({
+    scenario: c.scenario,
+    impl: c.impl,
+    ...(c.na !== undefined
+      ? { na: c.na }
+      : { n: c.n, msgsPerSec: c.median, runs: c.runs, ...(c.note ? { note: c.note } : {}) }),
+  })),
+  ratios,
+  memoryBytesPerItem: memory,
+  seconds,
+}
+console.log('\n' + JSON.stringify(json))
+mkdirSync(join(here, 'results'), { recursive: true })
+writeFileSync(join(here, 'results', 'queue.json'), JSON.stringify(json, null, 2) + '\n')
