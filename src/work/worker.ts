@@ -8,8 +8,8 @@
  *
  * Invariants:
  * - At most `concurrency` handlers run at once.
- * - After `stop()` nothing new is taken; jobs a claim returns after the stop are given back
- *   at once (`release`), not kept.
+ * - After `stop()` nothing new is taken. Jobs a read already in flight brings in count as
+ *   in hand: a draining stop runs them, an abandoning one gives them back (`release`).
  * - `stop()` resolves only when the loop, its timers and its store consumer are released.
  */
 import { hostname } from 'node:os'
@@ -200,7 +200,8 @@ export class WorkerLoop<T> implements Worker {
         await sleep(backoffDelay(failures, { base: 100, max: 5_000 }) + 50, this.ctl.signal)
         continue
       }
-      if (this.stopping) {
+      if (this.stopping && this.abandon.signal.aborted) {
+        // Abandoning: jobs the last read brought in are given back untouched.
         if (jobs.length > 0) {
           try {
             await this.s.store.release(
@@ -214,11 +215,13 @@ export class WorkerLoop<T> implements Worker {
         }
         break
       }
+      // Draining: jobs the last read brought in are in hand already; they are run below.
       for (const job of jobs) {
         const task = this.handle(job)
         this.tasks.add(task)
         void task.finally(() => this.tasks.delete(task))
       }
+      if (this.stopping) break
     }
   }
 
