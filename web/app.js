@@ -69,14 +69,19 @@ window.runbusDemo = view
 
 const transcript = $('transcript')
 
-function nearBottom() {
-  return transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 80
+// Follow the bottom while the reader is there; stop when they scroll up to read.
+let stick = true
+transcript.addEventListener('scroll', () => {
+  stick = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 80
+})
+
+function keepBottom() {
+  if (stick) transcript.scrollTop = transcript.scrollHeight
 }
 
 function add(node) {
-  const stick = nearBottom()
   transcript.append(node)
-  if (stick) transcript.scrollTop = transcript.scrollHeight
+  keepBottom()
 }
 
 // ---- rendering, one element per event ----
@@ -176,11 +181,10 @@ function renderToken(ev, d) {
     }
   }
   const span = el('span', { 'data-event-id': ev.id, class: 'tok', text: d.delta ?? '' })
-  const stick = nearBottom()
   view.block.body.append(span)
   view.block.box.classList.toggle('streaming', !d.done)
   if (d.done) view.block.closed = true
-  if (stick) transcript.scrollTop = transcript.scrollHeight
+  keepBottom()
 }
 
 // Static, trusted markup (feather-style icons); event data never goes through innerHTML.
@@ -243,6 +247,7 @@ function renderToolResult(ev, d) {
   t.out.textContent = typeof d.output === 'string' ? d.output : JSON.stringify(d.output, null, 2)
   t.card.dataset.state = d.ok === false ? 'failed' : 'ok'
   t.status.textContent = `${d.ok === false ? 'failed' : 'done'}${d.ms !== undefined ? ` · ${d.ms} ms` : ''}`
+  keepBottom()
 }
 
 function renderAsk(ev, d) {
@@ -272,17 +277,19 @@ function answerLabel(kind, answer) {
 
 function renderAnswer(ev, d) {
   const info = view.askCards.get(d.ask)
-  settleAsk(ev, d.ask, 'answered', answerLabel(info?.kind, d.answer), d.answer)
+  const when = new Date(ev.ts).toLocaleTimeString()
+  const note = `↳ answered${d.by ? ` by ${d.by}` : ''} at ${when}`
+  settleAsk(ev, d.ask, 'answered', answerLabel(info?.kind, d.answer), note, d.answer)
 }
 
-function settleAsk(ev, askId, state, label, answer) {
+function settleAsk(ev, askId, state, label, note = `↳ ${label}`, answer = undefined) {
   view.block = undefined
   const info = view.askCards.get(askId)
   if (info) {
     info.card.dataset.state = state === 'answered' && answer === false ? 'rejected' : state
     info.state.textContent = label
   }
-  add(el('div', { class: `note note-${state}`, 'data-event-id': ev.id, text: `↳ ${label}` }))
+  add(el('div', { class: `note note-${state}`, 'data-event-id': ev.id, text: note }))
   view.pending.delete(askId)
   renderPending()
 }
@@ -299,6 +306,7 @@ function renderEnd(ev, d) {
   setRunStatus(d.status)
   view.pending.clear()
   renderPending()
+  void refreshRuns()
 }
 
 // ---- the "Needs you" panel ----

@@ -53,7 +53,7 @@ function toRequest(req: IncomingMessage, base: string): Request {
     method: req.method ?? 'GET',
     headers,
     ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } : {}),
-  } as RequestInit)
+  })
 }
 
 /** Starts the hub, its web routes and a node:http server on `port` (0: any free port). */
@@ -69,16 +69,17 @@ export async function startDemoServer(
   const hubReadsInbox = probe.status !== 405
   await probe.body?.cancel()
   const streams = new Set<ServerResponse>()
-  let web: ((request: Request) => Promise<Response | undefined>) | undefined
+  // The routes need the server's URL, known only once it listens.
+  const routes: { web?: (request: Request) => Promise<Response | undefined> } = {}
   let base = ''
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!
+    const path = (req.url ?? '/').split('?')[0]
     const inbox = /^\/v1\/runs\/([^/]+)\/inbox$/.exec(path)
     if (inbox && req.method === 'GET' && !hubReadsInbox) {
       // Stand-in for `GET /v1/runs/{run}/inbox?after=` until the hub serves it: how an
       // agent that talks HTTP reads steering and interrupts.
       const after = new URL(req.url ?? '/', base).searchParams.get('after')
-      backend.runs.readInbox(decodeURIComponent(inbox[1]!), Number(after ?? 0), 100).then(
+      backend.runs.readInbox(decodeURIComponent(inbox[1]), Number(after ?? 0), 100).then(
         (messages) => {
           res.writeHead(200, { 'content-type': 'application/json' })
           res.end(JSON.stringify({ messages }))
@@ -97,7 +98,7 @@ export async function startDemoServer(
       }
       return hub.node(req, res)
     }
-    web!(toRequest(req, base)).then(
+    routes.web!(toRequest(req, base)).then(
       (response) => (response ? sendWeb(res, response) : void res.writeHead(404).end('not found')),
       (err: unknown) => {
         console.error(err)
@@ -107,7 +108,7 @@ export async function startDemoServer(
   })
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  web = createWebRoutes({ baseUrl: base, signal: stop.signal, speed: options.speed ?? 1 })
+  routes.web = createWebRoutes({ baseUrl: base, signal: stop.signal, speed: options.speed ?? 1 })
   return {
     url: base,
     dropStreams() {
