@@ -54,6 +54,24 @@ export class RedisBroadcast implements Broadcast {
     await bounded(this.ctx.client, this.ctx.commandTimeoutMs, 'publish', () =>
       this.ctx.client.publish(this.base + channel, payload),
     )
+    // Read-your-own-publish for subscribers in this process: Redis has already queued the
+    // message on our subscriber connection when PUBLISH returns, so a PING there answers
+    // after it, i.e. after our listeners ran. Costs a round trip only when one matches.
+    const conn = this.sub
+    if (conn && conn.status === 'ready' && this.matchesLocally(channel)) {
+      try {
+        await bounded(conn, this.ctx.commandTimeoutMs, 'publish (echo)', () => conn.ping())
+      } catch {
+        // The message was published; local delivery is best effort, like pub/sub itself.
+      }
+    }
+  }
+
+  private matchesLocally(channel: string): boolean {
+    for (const entry of this.globs.values()) {
+      for (const s of entry.subs) if (s.match(channel)) return true
+    }
+    return false
   }
 
   async subscribe(pattern: string, listener: BroadcastListener): Promise<Unsubscribe> {
