@@ -32,6 +32,13 @@ export interface ProcessOptions {
   concurrency?: number
   /** Aborting it stops the worker gracefully, as `stop({ drain: true })`. */
   signal?: AbortSignal
+  /**
+   * Jobs to read ahead beyond `concurrency` (default 0), so a handler that finishes starts
+   * the next job without waiting for a round trip to the backend. Their leases run while
+   * they wait: a read-ahead job that waited half the visibility timeout is given back
+   * unstarted. Worth it for many short jobs; leave it at 0 for long ones.
+   */
+  prefetch?: number
   /** How long one idle read waits for new jobs, in ms (default 1 000). */
   pollInterval?: number
   /** A unique consumer name (default `<host>-<pid>-<random>`). */
@@ -96,6 +103,9 @@ export class WorkerLoop<T> implements Worker {
   readonly stats: WorkerStats = { completed: 0, failed: 0, dead: 0, lateAcks: 0 }
   readonly stopped: Promise<void>
   private readonly concurrency: number
+  private readonly prefetch: number
+  /** Jobs read ahead (`prefetch`), waiting for a free slot. */
+  private readonly buffer: Array<{ job: ClaimedJob; at: number }> = []
   private readonly pollMs: number
   private readonly acks: AckBatcher
   private readonly ctl = new AbortController()
@@ -119,6 +129,9 @@ export class WorkerLoop<T> implements Worker {
     this.concurrency = options.concurrency ?? 1
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
       throw new InvalidArgumentError(`concurrency must be an integer ≥ 1, got ${this.concurrency}`)
+    this.prefetch = options.prefetch ?? 0
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0)
+      throw new InvalidArgumentError(`prefetch must be an integer ≥ 0, got ${this.prefetch}`)
     this.pollMs = options.pollInterval ?? 1_000
     this.consumer = options.consumer ?? newConsumerName()
     this.onError = options.onError ?? (() => {})
@@ -174,19 +187,20 @@ export class WorkerLoop<T> implements Worker {
 
   private async loop(): Promise<void> {
     let failures = 0
+    const capacity = this.concurrency + this.prefetch
     while (!this.stopping) {
-      if (this.runningCount >= this.concurrency) {
+      if (this.runningCount + this.buffer.length >= capacity) {
         await new Promise<void>((resolve) => (this.slotWaiter = resolve))
         this.slotWaiter = undefined
         // Let the handlers finishing in this same turn free their slots too, so the next
         // claim is one batch, not a trickle of single reads.
-        await new Promise<void>((resolve) => setImmediate(resolve))
+        if (capacity > 1) await new Promise<void>((resolve) => setImmediate(resolve))
         continue
       }
       let jobs: ClaimedJob[]
       try {
         jobs = await this.s.store.claim(this.s.queue, this.consumer, {
-          max: this.concurrency - this.runningCount,
+          max: capacity - this.runningCount - this.buffer.length,
           visibilityMs: this.s.visibilityMs,
           maxAttempts: this.s.maxAttempts,
           blockMs: this.pollMs,
@@ -200,28 +214,44 @@ export class WorkerLoop<T> implements Worker {
         await sleep(backoffDelay(failures, { base: 100, max: 5_000 }) + 50, this.ctl.signal)
         continue
       }
-      if (this.stopping && this.abandon.signal.aborted) {
-        // Abandoning: jobs the last read brought in are given back untouched.
-        if (jobs.length > 0) {
-          try {
-            await this.s.store.release(
-              this.s.queue,
-              this.consumer,
-              jobs.map((j) => j.lease),
-            )
-          } catch (err) {
-            this.onError(err)
-          }
-        }
-        break
+      const at = Date.now()
+      for (const job of jobs) this.buffer.push({ job, at })
+      // Draining: jobs the last read brought in are in hand; those that fit in a free slot
+      // run. Abandoning: none run.
+      if (!this.abandon.signal.aborted) this.pump()
+    }
+    // Whatever was read ahead and not started goes back, untouched.
+    const rest = this.buffer.splice(0).map((b) => b.job.lease)
+    if (rest.length > 0) await this.giveBack(rest)
+  }
+
+  /** Starts buffered jobs while slots are free. */
+  private pump(): void {
+    let stale: string[] | undefined
+    while (this.runningCount < this.concurrency && this.buffer.length > 0) {
+      const { job, at } = this.buffer.shift()!
+      // A job read ahead that waited too long would run on a lease about to expire: give
+      // it back instead of risking a duplicate.
+      if (this.prefetch > 0 && Date.now() - at > this.s.visibilityMs / 2) {
+        ;(stale ??= []).push(job.lease)
+        continue
       }
-      // Draining: jobs the last read brought in are in hand already; they are run below.
-      for (const job of jobs) {
-        const task = this.handle(job)
-        this.tasks.add(task)
-        void task.finally(() => this.tasks.delete(task))
-      }
-      if (this.stopping) break
+      const task = this.handle(job)
+      this.tasks.add(task)
+      void task.finally(() => this.tasks.delete(task))
+    }
+    if (stale) {
+      const task = this.giveBack(stale)
+      this.tasks.add(task)
+      void task.finally(() => this.tasks.delete(task))
+    }
+  }
+
+  private async giveBack(leases: string[]): Promise<void> {
+    try {
+      await this.s.store.release(this.s.queue, this.consumer, leases)
+    } catch (err) {
+      this.onError(err)
     }
   }
 
@@ -232,6 +262,7 @@ export class WorkerLoop<T> implements Worker {
       if (released) return
       released = true
       this.runningCount--
+      if (!this.stopping) this.pump()
       this.slotWaiter?.()
     }
     const s = this.s

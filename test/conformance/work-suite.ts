@@ -570,6 +570,44 @@ export function runWorkConformance(
         await settle(work.close())
       })
 
+      it('prefetch reads ahead without exceeding concurrency; a stop gives read-ahead jobs back', async () => {
+        const work = api()
+        const q = work.queue<number>(fresh(), { visibilityTimeout: V })
+        await q.addMany(Array.from({ length: 30 }, (_, i) => ({ data: i })))
+        let now = 0
+        let peak = 0
+        const seen: number[] = []
+        const worker = q.process(
+          async (job) => {
+            peak = Math.max(peak, ++now)
+            seen.push(job.data)
+            await sleep(2)
+            now--
+          },
+          { concurrency: 2, prefetch: 5, pollInterval: 50 },
+        )
+        await until(() => seen.length >= 10)
+        await settle(worker.stop())
+        expect(peak).toBe(2)
+        const done = (await q.stats()).completed
+        expect(done).toBe(seen.length)
+        // The read-ahead jobs were given back unstarted: another worker gets every one.
+        const rest: number[] = []
+        const w2 = q.process(
+          async (job) => {
+            rest.push(job.data)
+          },
+          { concurrency: 4, pollInterval: 50 },
+        )
+        await until(async () => (await q.stats()).completed === 30, V * 20)
+        await settle(w2.stop())
+        expect([...seen, ...rest].sort((a, b) => a - b)).toEqual(
+          Array.from({ length: 30 }, (_, i) => i),
+        )
+        expect((await q.stats()).redelivered).toBe(0)
+        await settle(work.close())
+      })
+
       it('stop({ drain: true }) finishes what is in hand, takes nothing new, loses nothing', async () => {
         const work = api()
         const q = work.queue<number>(fresh(), { visibilityTimeout: V })
