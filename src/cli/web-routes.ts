@@ -30,6 +30,8 @@ export interface WebRoutesOptions {
   speed?: number
   /** At most this many demo agents at once; more get 429. Default 20. */
   maxDemoRuns?: number
+  /** Told of every demo run started, with its `done` (e.g. to await them all at shutdown). */
+  onDemoRun?: (run: { runId: string; done: Promise<void> }) => void
 }
 
 const TYPES: Record<string, string> = {
@@ -211,9 +213,10 @@ export function createWebRoutes(
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       })
-      done
+      const settled = done
         .catch((err: unknown) => console.error(`runbus demo: run ${runId} failed:`, err))
         .finally(() => demoRuns--)
+      options.onDemoRun?.({ runId, done: settled })
       return jsonResponse(201, { runId })
     } catch (err) {
       demoRuns--

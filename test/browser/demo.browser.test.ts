@@ -13,7 +13,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../../src/client/index.js'
 import type { RunEvent } from '../../src/events/envelope.js'
-import { startDemoServer, type DemoServer } from './demo-server.js'
+import { startDemoServer, type DemoServer } from '../helpers/demo-server.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const hasChromium = existsSync(CHROMIUM)

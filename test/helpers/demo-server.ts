@@ -3,7 +3,7 @@
  * from the parts directly so the browser test does not depend on the CLI. Streams can be
  * cut from the server side (`dropStreams`) to prove the page resumes without duplicates.
  *
- * Run it by hand to look at the page: `node --import tsx test/browser/demo-server.ts`.
+ * Run it by hand to look at the page: `node --import tsx test/helpers/demo-server.ts`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -108,7 +108,13 @@ export async function startDemoServer(
   })
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  routes.web = createWebRoutes({ baseUrl: base, signal: stop.signal, speed: options.speed ?? 1 })
+  const agents: Array<Promise<void>> = []
+  routes.web = createWebRoutes({
+    baseUrl: base,
+    signal: stop.signal,
+    speed: options.speed ?? 1,
+    onDemoRun: ({ done }) => agents.push(done),
+  })
   return {
     url: base,
     dropStreams() {
@@ -119,6 +125,7 @@ export async function startDemoServer(
     openStreams: () => streams.size,
     async close() {
       stop.abort()
+      await Promise.all(agents) // each ends its run (cancelled) while the hub still answers
       await hub.close()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
