@@ -7,3 +7,33 @@
 export * from './events/errors.js'
 export * from './events/envelope.js'
 export type * from './backends/contract.js'
+export * from './queue/index.js'
+export { createRunbus } from './runbus.js'
+export type { Runbus, RunbusOptions, RunbusStats } from './runbus.js'
+export { memoryBackend } from './backends/memory/index.js'
+export type {
+  MemoryBackend,
+  MemoryBackendOptions,
+  MemoryBackendStats,
+  MemoryRunStats,
+} from './backends/memory/index.js'
+export { Run, MAX_PENDING } from './streams/run.js'
+export type { EndOptions, EventInput, RunHandleStats } from './streams/run.js'
+export { Follower } from './streams/follow.js'
+export type { FollowOptions, FollowerStats } from './streams/follow.js'
+export type { CreateRunOptions, RunPage, RunSummary, RunsApi } from './streams/runs.js'
+export { Subscription } from './bus/subscription.js'
+export type {
+  BusMessage,
+  InterruptionInfo,
+  SubscribeOptions,
+  SubscriptionStats,
+} from './bus/subscription.js'
+export type { BusApi, BusStats, Channel, PendingWait, WaitForOptions } from './bus/bus.js'
+export { checkChannel, checkPattern, compilePattern, matchPattern } from './bus/patterns.js'
+export type { AsksApi, AskWaitOptions } from './asks/asks.js'
+export type * from './asks/types.js'
+export { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
+export type { EncodedPayload } from './events/codec.js'
+export { validate, isStandardSchema, describeSchema } from './events/schema.js'
+export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'

@@ -1,0 +1,519 @@
+/**
+ * Asks: an agent waits for a person. Works across processes because everything lives in
+ * the backend:
+ *
+ * - The ask record is `kv["ask:<id>"]` (JSON), written before the `ask` event is appended
+ *   to the run, so anyone who saw the event can find the record.
+ * - Exactly one outcome wins: `kv.setIfAbsent("ask:<id>:result", …)` decides between an
+ *   answer and an expiry (timeout, cancel, run ended), whichever process tries first. The
+ *   winner, and only the winner, appends the `answer` or `ask_expired` event.
+ * - The agent learns the outcome by following the run log from its `ask` event (so an
+ *   answer given in another process reaches it), and re-attaches after a restart with
+ *   `rb.asks.wait(id)` the same way.
+ * - `pending({ run })` reads the run's log for `ask` events not followed by their `answer`
+ *   / `ask_expired` (O(retained events of that run); asks trimmed out of the log are not
+ *   listed, but can still be answered by id). `pending()` without a run does that for the
+ *   running runs (up to 1,000).
+ * - Schemas are JavaScript objects: an answer is checked against the schema in the
+ *   instance that created the ask, or in any instance that registered the schema (see
+ *   `rb.asks.wait(id, { schema })`). Elsewhere only the kind's built-in check applies
+ *   (confirm → boolean, choice → one of choices, text/human_as_model → string); the
+ *   JSON Schema (when the validator provides one) is stored for UIs.
+ */
+import type { Context } from '../context.js'
+import type { EventDraft } from '../backends/contract.js'
+import { idOfSeq, seqOfId, type RunEvent } from '../events/envelope.js'
+import {
+  AskAnsweredError,
+  AskExpiredError,
+  AskNotFoundError,
+  AskTimeoutError,
+  InvalidArgumentError,
+  RunEndedError,
+  RunNotFoundError,
+  TimeoutError,
+  ValidationError,
+} from '../events/errors.js'
+import { encodePayload } from '../events/codec.js'
+import { checkAskId } from '../events/ids.js'
+import {
+  describeSchema,
+  isStandardSchema,
+  validate,
+  type StandardSchemaV1,
+} from '../events/schema.js'
+import { Follower } from '../streams/follow.js'
+import type { AskFn } from '../streams/run.js'
+import type {
+  AnswerEventData,
+  AskEventData,
+  AskExpiredEventData,
+  AskExpiryReason,
+  AskInfo,
+  AskKind,
+} from './types.js'
+
+const KINDS: ReadonlySet<string> = new Set(['confirm', 'text', 'choice', 'form', 'human_as_model'])
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+/** How long an ask without timeout stays answerable. */
+const OPEN_ASK_TTL_MS = 7 * 24 * 3600 * 1000
+
+interface AskRecord {
+  id: string
+  run: string
+  kind: AskKind
+  prompt: string
+  data?: unknown
+  choices?: string[]
+  schema?: Record<string, unknown>
+  hasSchema?: boolean
+  createdAt: number
+  expiresAt?: number
+  eventId?: string
+  ttlMs: number
+}
+
+interface AskResult {
+  state: 'answered' | 'expired'
+  answer?: unknown
+  by?: string
+  reason?: AskExpiryReason
+  at: number
+}
+
+/**
+ * Options of `rb.asks.wait()`.
+ *
+ * @example
+ * ```ts
+ * await rb.asks.wait(askId, { timeout: 60_000, schema: FormSchema })
+ * ```
+ */
+export interface AskWaitOptions {
+  /** Stop waiting after this many ms (`TimeoutError`; the ask stays pending). */
+  timeout?: number
+  signal?: AbortSignal
+  /** Re-register the ask's schema in this instance (after a restart). */
+  schema?: StandardSchemaV1
+}
+
+/**
+ * `rb.asks`: answer, inspect and re-attach to asks.
+ *
+ * @example
+ * ```ts
+ * for (const a of await rb.asks.pending({ run: runId })) await rb.asks.answer(a.id, true, { by: 'ada' })
+ * ```
+ */
+export interface AsksApi {
+  /**
+   * Answers an ask; the first valid answer wins.
+   * @throws AskNotFoundError, AskAnsweredError, AskExpiredError, ValidationError (with issues).
+   */
+  answer(askId: string, value: unknown, options?: { by?: string }): Promise<AskInfo>
+  /** @throws AskNotFoundError */
+  get(askId: string): Promise<AskInfo>
+  /** Pending asks of a run, or of every running run. */
+  pending(options?: { run?: string }): Promise<AskInfo[]>
+  /**
+   * Waits for an ask's outcome (re-attach after a restart): resolves with the answer.
+   * @throws AskExpiredError / AskTimeoutError (the ask expired), TimeoutError (`timeout`).
+   */
+  wait(askId: string, options?: AskWaitOptions): Promise<unknown>
+}
+
+/** Builds `rb.asks` and the ask function of run handles. Internal. */
+export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
+  const kv = ctx.backend.kv
+  const schemas = new Map<string, StandardSchemaV1>()
+  const key = (id: string): string => `ask:${id}`
+  const resultKey = (id: string): string => `ask:${id}:result`
+
+  async function load(id: string): Promise<AskRecord> {
+    const raw = await kv.get(key(id))
+    if (raw === undefined) throw new AskNotFoundError(id)
+    return JSON.parse(raw) as AskRecord
+  }
+
+  async function loadResult(id: string): Promise<AskResult | undefined> {
+    const raw = await kv.get(resultKey(id))
+    return raw === undefined ? undefined : (JSON.parse(raw) as AskResult)
+  }
+
+  function info(rec: AskRecord, result: AskResult | undefined): AskInfo {
+    const out: AskInfo = {
+      id: rec.id,
+      run: rec.run,
+      kind: rec.kind,
+      prompt: rec.prompt,
+      state: 'pending',
+      createdAt: rec.createdAt,
+    }
+    if (rec.data !== undefined) out.data = rec.data
+    if (rec.choices !== undefined) out.choices = rec.choices
+    if (rec.schema !== undefined) out.schema = rec.schema
+    if (rec.expiresAt !== undefined) out.expiresAt = rec.expiresAt
+    if (rec.eventId !== undefined) out.eventId = rec.eventId
+    if (result !== undefined) {
+      out.state = result.state
+      out.decidedAt = result.at
+      if (result.state === 'answered') {
+        out.answer = result.answer
+        if (result.by !== undefined) out.answeredBy = result.by
+      } else if (result.reason !== undefined) out.expiredReason = result.reason
+    } else if (rec.expiresAt !== undefined && rec.expiresAt <= Date.now()) {
+      out.state = 'expired'
+      out.expiredReason = 'timeout'
+    }
+    return out
+  }
+
+  function draft(type: string, data: unknown): EventDraft {
+    const { json } = encodePayload(data, ctx.maxPayloadBytes, `data of ${type}`)
+    return { type, data, json, ts: Date.now() }
+  }
+
+  /** Tries to expire the ask; returns the result that holds afterwards (ours or the winner's). */
+  async function expire(rec: AskRecord, reason: AskExpiryReason): Promise<AskResult> {
+    const mine: AskResult = { state: 'expired', reason, at: Date.now() }
+    if (await kv.setIfAbsent(resultKey(rec.id), JSON.stringify(mine), rec.ttlMs)) {
+      schemas.delete(rec.id)
+      const data: AskExpiredEventData = { ask: rec.id, reason }
+      await ctx.backend.runs.append(rec.run, [draft('ask_expired', data)]).catch((err: unknown) => {
+        // The run ended or expired: the outcome is in kv; there is no log to write to.
+        if (!(err instanceof RunEndedError) && !(err instanceof RunNotFoundError)) throw err
+      })
+      return mine
+    }
+    return (await loadResult(rec.id)) ?? mine
+  }
+
+  function outcome(rec: AskRecord, result: AskResult, timeoutMs: number | undefined): unknown {
+    if (result.state === 'answered') return result.answer
+    if (result.reason === 'timeout') {
+      throw new AskTimeoutError(rec.id, timeoutMs ?? (rec.expiresAt ?? result.at) - rec.createdAt)
+    }
+    throw new AskExpiredError(
+      rec.id,
+      `ask ${JSON.stringify(rec.id)} expired (${result.reason ?? 'expired'})`,
+    )
+  }
+
+  /**
+   * Waits for the outcome by following the run log from the ask event. `expiresAt` arms the
+   * expiry (whoever waits may expire it: the agent or a re-attached one).
+   */
+  async function awaitOutcome(
+    rec: AskRecord,
+    opts: {
+      timeout?: number | undefined
+      signal?: AbortSignal | undefined
+      expireOnAbort: boolean
+      timeoutMs?: number | undefined
+    },
+  ): Promise<unknown> {
+    const signal = opts.signal
+    if (signal?.aborted === true) {
+      if (opts.expireOnAbort) await expire(rec, 'cancelled')
+      throw signal.reason
+    }
+    const after =
+      rec.eventId !== undefined && seqOfId(rec.eventId) !== undefined
+        ? idOfSeq(seqOfId(rec.eventId)! - 1)
+        : 'start'
+    const ac = new AbortController()
+    const follower = new Follower(ctx, rec.run, { after, signal: ac.signal })
+    let expiryTimer: ReturnType<typeof setTimeout> | undefined
+    let waitTimer: ReturnType<typeof setTimeout> | undefined
+    let settled:
+      | ((r: { kind: 'result'; result: AskResult } | { kind: 'error'; err: unknown }) => void)
+      | undefined
+    const side = new Promise<
+      { kind: 'result'; result: AskResult } | { kind: 'error'; err: unknown }
+    >((r) => (settled = r))
+    const untrack = ctx.track('ask', {
+      close: (reason) => settled?.({ kind: 'error', err: reason }),
+    })
+    const onAbort = (): void => {
+      if (!opts.expireOnAbort) return settled?.({ kind: 'error', err: signal?.reason })
+      expire(rec, 'cancelled').then(
+        () => settled?.({ kind: 'error', err: signal?.reason }),
+        (err: unknown) => settled?.({ kind: 'error', err }),
+      )
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (rec.expiresAt !== undefined) {
+      expiryTimer = setTimeout(
+        () => {
+          expire(rec, 'timeout').then(
+            (result) => settled?.({ kind: 'result', result }),
+            (err: unknown) => settled?.({ kind: 'error', err }),
+          )
+        },
+        Math.max(0, rec.expiresAt - Date.now()),
+      )
+    }
+    if (opts.timeout !== undefined) {
+      const t = opts.timeout
+      waitTimer = setTimeout(
+        () =>
+          settled?.({
+            kind: 'error',
+            err: new TimeoutError(t, `ask ${rec.id}: no outcome within ${t} ms`),
+          }),
+        t,
+      )
+    }
+    const fromLog = (async (): Promise<
+      { kind: 'result'; result: AskResult } | { kind: 'error'; err: unknown }
+    > => {
+      try {
+        for await (const e of follower) {
+          const d = e.data as { ask?: unknown } | null
+          if (e.type === 'answer' && d?.ask === rec.id) {
+            const a = e.data as AnswerEventData
+            const result: AskResult = { state: 'answered', answer: a.answer, at: e.ts }
+            if (a.by !== undefined) result.by = a.by
+            return { kind: 'result', result }
+          }
+          if (e.type === 'ask_expired' && d?.ask === rec.id) {
+            return {
+              kind: 'result',
+              result: {
+                state: 'expired',
+                reason: (e.data as AskExpiredEventData).reason,
+                at: e.ts,
+              },
+            }
+          }
+          if (e.type === 'end') return { kind: 'result', result: await expire(rec, 'run_ended') }
+        }
+        // Follower ended without the outcome (closed by us, or the log was trimmed): ask kv.
+        const r = await loadResult(rec.id)
+        return r === undefined
+          ? { kind: 'error', err: new AskNotFoundError(rec.id) }
+          : { kind: 'result', result: r }
+      } catch (err) {
+        if (err instanceof RunNotFoundError) {
+          const r = await loadResult(rec.id)
+          if (r !== undefined) return { kind: 'result', result: r }
+          return { kind: 'result', result: await expire(rec, 'run_ended') }
+        }
+        return { kind: 'error', err }
+      }
+    })()
+    try {
+      const first = await Promise.race([side, fromLog])
+      if (first.kind === 'error') throw first.err
+      // Our own cancellation may reach us through the log first: report it as the abort.
+      if (first.result.reason === 'cancelled' && aborted(signal)) throw signal?.reason
+      return outcome(rec, first.result, opts.timeoutMs)
+    } finally {
+      settled = undefined
+      untrack()
+      if (expiryTimer !== undefined) clearTimeout(expiryTimer)
+      if (waitTimer !== undefined) clearTimeout(waitTimer)
+      signal?.removeEventListener('abort', onAbort)
+      ac.abort(new InvalidArgumentError('ask wait finished'))
+      follower.close()
+      await fromLog.catch(() => undefined)
+    }
+  }
+
+  function checkAnswer(rec: AskRecord, value: unknown): void {
+    const issue = (message: string): never => {
+      throw new ValidationError([{ message }], `answer to ask ${rec.id}`)
+    }
+    switch (rec.kind) {
+      case 'confirm':
+        if (typeof value !== 'boolean') issue('a confirm ask takes true or false')
+        break
+      case 'choice':
+        if (typeof value !== 'string' || !(rec.choices ?? []).includes(value)) {
+          issue(`the answer must be one of ${JSON.stringify(rec.choices ?? [])}`)
+        }
+        break
+      case 'text':
+      case 'human_as_model':
+        if (typeof value !== 'string') issue(`a ${rec.kind} ask takes a string`)
+        break
+      case 'form':
+        break
+    }
+  }
+
+  const ask: AskFn = async (host, askId, options) => {
+    ctx.checkOpen()
+    const { kind, prompt, data, choices, schema, timeout } = options
+    if (!KINDS.has(kind)) throw new InvalidArgumentError(`unknown ask kind ${JSON.stringify(kind)}`)
+    if (typeof prompt !== 'string') throw new InvalidArgumentError('prompt must be a string')
+    if (
+      kind === 'choice' &&
+      (!Array.isArray(choices) ||
+        choices.length === 0 ||
+        !choices.every((c) => typeof c === 'string'))
+    ) {
+      throw new InvalidArgumentError('a choice ask needs choices: a non-empty array of strings')
+    }
+    if (timeout !== undefined && !(timeout >= 0 && Number.isFinite(timeout))) {
+      throw new InvalidArgumentError('timeout must be a finite number >= 0')
+    }
+    if (schema !== undefined && !isStandardSchema(schema)) {
+      throw new InvalidArgumentError('schema must implement Standard Schema v1')
+    }
+    const signal = options.signal ?? host.signal
+    if (signal.aborted) throw signal.reason
+    const now = Date.now()
+    const rec: AskRecord = {
+      id: askId,
+      run: host.id,
+      kind,
+      prompt,
+      createdAt: now,
+      ttlMs: (timeout ?? OPEN_ASK_TTL_MS) + Math.max(ctx.ttlMs, 3_600_000),
+    }
+    if (data !== undefined) rec.data = data
+    if (choices !== undefined) rec.choices = [...choices]
+    if (timeout !== undefined) rec.expiresAt = now + timeout
+    if (schema !== undefined) {
+      rec.hasSchema = true
+      const described = describeSchema(schema)
+      if (described !== undefined) rec.schema = described
+    }
+    const ev: AskEventData = { ask: askId, kind, prompt }
+    if (rec.data !== undefined) ev.data = rec.data
+    if (rec.choices !== undefined) ev.choices = rec.choices
+    if (rec.expiresAt !== undefined) ev.expiresAt = rec.expiresAt
+    if (rec.schema !== undefined) ev.schema = rec.schema
+    encodePayload(ev, ctx.maxPayloadBytes, 'ask')
+    await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
+    if (schema !== undefined) schemas.set(askId, schema)
+    let event: RunEvent
+    try {
+      event = await host.appendReserved('ask', ev)
+    } catch (err) {
+      schemas.delete(askId)
+      await kv.delete(key(askId)).catch(() => undefined)
+      throw err
+    }
+    rec.eventId = event.id
+    await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
+    try {
+      return await awaitOutcome(rec, { signal, expireOnAbort: true, timeoutMs: timeout })
+    } finally {
+      schemas.delete(askId)
+    }
+  }
+
+  const api: AsksApi = {
+    async answer(askId, value, options = {}) {
+      ctx.checkOpen()
+      checkAskId(askId)
+      const rec = await load(askId)
+      let result = await loadResult(askId)
+      if (result === undefined && rec.expiresAt !== undefined && rec.expiresAt <= Date.now()) {
+        result = await expire(rec, 'timeout')
+      }
+      if (result === undefined) {
+        const run = await ctx.backend.runs.getRun(rec.run)
+        if (run === undefined || run.status !== 'running') result = await expire(rec, 'run_ended')
+      }
+      if (result !== undefined) {
+        if (result.state === 'answered') throw new AskAnsweredError(askId)
+        throw new AskExpiredError(askId)
+      }
+      checkAnswer(rec, value)
+      const schema = schemas.get(askId)
+      const answer =
+        schema === undefined ? value : await validate(schema, value, `answer to ask ${askId}`)
+      const by = options.by
+      if (by !== undefined && typeof by !== 'string')
+        throw new InvalidArgumentError('by must be a string')
+      const eventData: AnswerEventData =
+        by === undefined ? { ask: askId, answer } : { ask: askId, answer, by }
+      const d = draft('answer', eventData)
+      const mine: AskResult = { state: 'answered', answer, at: Date.now() }
+      if (by !== undefined) mine.by = by
+      if (!(await kv.setIfAbsent(resultKey(askId), JSON.stringify(mine), rec.ttlMs))) {
+        const won = await loadResult(askId)
+        if (won?.state === 'expired') throw new AskExpiredError(askId)
+        throw new AskAnsweredError(askId)
+      }
+      schemas.delete(askId)
+      await ctx.backend.runs.append(rec.run, [d])
+      return info(rec, mine)
+    },
+
+    async get(askId) {
+      ctx.checkOpen()
+      checkAskId(askId)
+      const rec = await load(askId)
+      return info(rec, await loadResult(askId))
+    },
+
+    async pending(options = {}) {
+      ctx.checkOpen()
+      const runIds =
+        options.run !== undefined
+          ? [options.run]
+          : (await ctx.backend.runs.listRuns({ status: 'running', limit: 1000 })).map((r) => r.id)
+      const out: AskInfo[] = []
+      for (const run of runIds) {
+        const open = new Set<string>()
+        let after = 0
+        for (;;) {
+          let page
+          try {
+            page = await ctx.backend.runs.read(run, after, ctx.pageSize)
+          } catch (err) {
+            if (err instanceof RunNotFoundError && options.run === undefined) break
+            throw err
+          }
+          for (const e of page.events) {
+            const id = (e.data as { ask?: unknown } | null)?.ask
+            if (typeof id !== 'string') continue
+            if (e.type === 'ask') open.add(id)
+            else if (e.type === 'answer' || e.type === 'ask_expired') open.delete(id)
+          }
+          if (page.events.length < ctx.pageSize) break
+          after = page.events[page.events.length - 1].seq
+        }
+        for (const id of open) {
+          const raw = await kv.get(key(id))
+          if (raw === undefined) continue
+          const a = info(JSON.parse(raw) as AskRecord, await loadResult(id))
+          if (a.state === 'pending') out.push(a)
+        }
+      }
+      return out
+    },
+
+    async wait(askId, options = {}) {
+      ctx.checkOpen()
+      checkAskId(askId)
+      if (options.timeout !== undefined && !(options.timeout >= 0))
+        throw new InvalidArgumentError('timeout must be >= 0')
+      const rec = await load(askId)
+      if (options.schema !== undefined) {
+        if (!isStandardSchema(options.schema))
+          throw new InvalidArgumentError('schema must implement Standard Schema v1')
+        schemas.set(askId, options.schema)
+      }
+      try {
+        const result = await loadResult(askId)
+        if (result !== undefined) return outcome(rec, result, undefined)
+        return await awaitOutcome(rec, {
+          timeout: options.timeout,
+          signal: options.signal,
+          expireOnAbort: false,
+        })
+      } finally {
+        if (options.schema !== undefined) schemas.delete(askId)
+      }
+    },
+  }
+  return { api, ask }
+}

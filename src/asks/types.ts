@@ -1,0 +1,115 @@
+/**
+ * The shapes of asks (human in the loop): what the agent asks, what the person answers,
+ * and what the run log records about both.
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec'
+
+/**
+ * What kind of answer an ask wants.
+ * - `confirm`: a boolean. `text`: a string. `choice`: one of `choices`.
+ * - `form`: a value checked against `schema`.
+ * - `human_as_model`: a string the person pastes in place of a model's completion.
+ */
+export type AskKind = 'confirm' | 'text' | 'choice' | 'form' | 'human_as_model'
+
+/** Where an ask stands. */
+export type AskState = 'pending' | 'answered' | 'expired'
+
+/** The answer type of an ask: the schema's output, else what its kind implies. */
+export type AnswerOf<K extends AskKind, S> = S extends StandardSchemaV1
+  ? StandardSchemaV1.InferOutput<S>
+  : K extends 'confirm'
+    ? boolean
+    : K extends 'form'
+      ? unknown
+      : string
+
+/**
+ * What `run.ask()` takes.
+ *
+ * Gotchas: without `timeout` the ask waits until answered, cancelled, or the run ends;
+ * `choices` is required for `choice`; `schema` (any Standard Schema) is checked when the
+ * answer is given, and its JSON Schema (when the validator offers one) is stored with the
+ * ask so a UI in another process can render a form.
+ *
+ * @example
+ * ```ts
+ * await run.ask({ kind: 'choice', prompt: 'Which branch?', choices: ['main', 'dev'], timeout: 60_000 })
+ * ```
+ */
+export interface AskOptions<
+  K extends AskKind = AskKind,
+  S extends StandardSchemaV1 | undefined = undefined,
+> {
+  kind: K
+  /** What to show the person. */
+  prompt: string
+  /** Anything the UI needs to show with the prompt (a diff, a file list…). */
+  data?: unknown
+  /** The allowed answers of a `choice` ask. */
+  choices?: readonly string[]
+  /** Checks the answer (and types it). */
+  schema?: S
+  /** Milliseconds before the ask expires (`AskTimeoutError`, `ask_expired` event). */
+  timeout?: number
+  /** Cancels the wait; the ask expires with reason `cancelled`. Defaults to `run.signal`. */
+  signal?: AbortSignal
+}
+
+/** The data of an `ask` event in the run log. */
+export interface AskEventData {
+  ask: string
+  kind: AskKind
+  prompt: string
+  data?: unknown
+  choices?: string[]
+  /** Epoch ms after which answers are refused. */
+  expiresAt?: number
+  /** JSON Schema of the expected answer, when known. */
+  schema?: Record<string, unknown>
+}
+
+/** The data of an `answer` event in the run log. */
+export interface AnswerEventData {
+  ask: string
+  answer: unknown
+  by?: string
+}
+
+/** Why an ask expired. */
+export type AskExpiryReason = 'timeout' | 'cancelled' | 'run_ended'
+
+/** The data of an `ask_expired` event in the run log. */
+export interface AskExpiredEventData {
+  ask: string
+  reason: AskExpiryReason
+}
+
+/**
+ * One ask as `rb.asks.get()` and `pending()` report it.
+ *
+ * @example
+ * ```ts
+ * const a = await rb.asks.get(askId)
+ * if (a.state === 'pending') showForm(a.prompt, a.schema)
+ * ```
+ */
+export interface AskInfo {
+  id: string
+  run: string
+  kind: AskKind
+  prompt: string
+  data?: unknown
+  choices?: string[]
+  schema?: Record<string, unknown>
+  state: AskState
+  answer?: unknown
+  answeredBy?: string
+  /** When it was answered or expired. */
+  decidedAt?: number
+  expiredReason?: AskExpiryReason
+  createdAt: number
+  expiresAt?: number
+  /** The id of the `ask` event in the run log. */
+  eventId?: string
+}

@@ -1,0 +1,86 @@
+/**
+ * The memory backend: the whole contract in one process, no server. The embedded default of
+ * `createRunbus()`. Nothing survives the process (`durable: false`).
+ */
+import type { Backend } from '../contract.js'
+import { createMemoryWorkStore } from './work.js'
+import { createMemoryRunStore, type MemoryRunLogStore, type MemoryRunStats } from './runs.js'
+import { createMemoryBroadcast, type MemoryBroadcast } from './broadcast.js'
+import { createMemoryKeyValueStore, type MemoryKeyValueStore } from './kv.js'
+
+export type { MemoryRunStats } from './runs.js'
+
+/** Options of {@link memoryBackend}. Reserved for future use. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface MemoryBackendOptions {}
+
+/** Counters of a memory backend, for tests and metrics. */
+export interface MemoryBackendStats extends MemoryRunStats {
+  /** Active broadcast subscriptions. */
+  subscriptions: number
+  /** Key/value records stored. */
+  kvKeys: number
+}
+
+/**
+ * A backend that lives in this process.
+ *
+ * `runs`, `kv` and `broadcast` are the memory stores; `stats()` counts watchers,
+ * subscriptions and timers (tests use it to prove everything is released), and
+ * `interruptBroadcast()` simulates a dropped pub/sub connection.
+ */
+export interface MemoryBackend extends Backend {
+  readonly runs: MemoryRunLogStore
+  readonly broadcast: MemoryBroadcast
+  readonly kv: MemoryKeyValueStore
+  /** Counters: runs, retained events, trims, watchers, subscriptions, timers, kv keys. */
+  stats(): MemoryBackendStats
+  /** Calls every broadcast subscriber's `onInterrupted`, as a reconnecting backend would. */
+  interruptBroadcast(info?: { since: number; until: number }): void
+}
+
+/**
+ * Creates an in-process backend: run logs in arrays, broadcast by direct calls, key/value in
+ * a map, work queues in memory, all timers unref'd and cleared on `close()`.
+ *
+ * Use it for a single process (the default of `createRunbus()`), for tests, and as the
+ * reference the conformance suite is checked against. Gotchas: nothing survives the
+ * process; two instances share nothing (pass one backend to two `createRunbus` calls to
+ * simulate two processes on one shared store).
+ *
+ * @example
+ * ```ts
+ * const backend = memoryBackend()
+ * const rb = createRunbus({ backend })
+ * ```
+ */
+export function memoryBackend(_options: MemoryBackendOptions = {}): MemoryBackend {
+  const runs = createMemoryRunStore()
+  const broadcast = createMemoryBroadcast()
+  const kv = createMemoryKeyValueStore()
+  const work = createMemoryWorkStore()
+  let closed = false
+  return {
+    name: 'memory',
+    durable: false,
+    runs,
+    broadcast,
+    kv,
+    work,
+    async ping() {},
+    async close() {
+      if (closed) return
+      closed = true
+      runs.close()
+      broadcast.close()
+      kv.close()
+      await work.close()
+    },
+    stats() {
+      return { ...runs.stats(), subscriptions: broadcast.subscriptions(), kvKeys: kv.size() }
+    },
+    interruptBroadcast(info) {
+      broadcast.interrupt(info)
+    },
+  }
+}

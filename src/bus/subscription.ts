@@ -1,0 +1,183 @@
+/**
+ * One subscriber of the bus: a bounded buffer between the instance's shared pattern
+ * listener and a reader. A slow reader loses the oldest messages, never silently: every
+ * drop is counted in `stats.dropped`, and `onDrop` is told. A backend interruption (the
+ * pub/sub connection dropped, messages may be lost) is counted and reported the same way.
+ */
+import type { Context } from '../context.js'
+import { AsyncQueue, type QueueIterator } from '../queue/index.js'
+
+/**
+ * A message on the bus.
+ *
+ * @example
+ * ```ts
+ * for await (const { channel, data, ts } of sub) console.log(channel, data, ts)
+ * ```
+ */
+export interface BusMessage<T = unknown> {
+  readonly channel: string
+  readonly data: T
+  /** Publish time, epoch ms. */
+  readonly ts: number
+}
+
+/** What a backend interruption tells: the window in which messages may have been lost. */
+export interface InterruptionInfo {
+  since: number
+  until: number
+}
+
+/**
+ * Options of `subscribe`.
+ *
+ * @example
+ * ```ts
+ * rb.bus.subscribe('orders.>', { bufferSize: 100, onInterrupted: () => resync() })
+ * ```
+ */
+export interface SubscribeOptions {
+  /** Ends the subscription; the loop then throws `signal.reason`. */
+  signal?: AbortSignal
+  /** Messages buffered for a slow reader before the oldest are dropped (default 1,000). */
+  bufferSize?: number
+  /** Called when the backend's connection dropped and messages may have been lost. */
+  onInterrupted?: (info: InterruptionInfo) => void
+  /** Called when buffered messages were dropped because the reader is slow. */
+  onDrop?: (dropped: number) => void
+}
+
+/**
+ * Counters of one subscription.
+ *
+ * @example
+ * ```ts
+ * if (sub.stats.dropped > 0) console.warn('slow subscriber')
+ * ```
+ */
+export interface SubscriptionStats {
+  /** Messages that matched and were offered to the buffer. */
+  received: number
+  /** Messages dropped because the buffer was full (oldest first). */
+  dropped: number
+  /** Backend interruptions reported (messages may have been lost meanwhile). */
+  interrupted: number
+}
+
+/** Internal: how a subscription hooks into the shared pattern listener. */
+export interface Attachment {
+  readonly ready: Promise<void>
+  detach(): void
+}
+
+/**
+ * A live subscription to a channel pattern: an async iterable of messages.
+ *
+ * Use `for await`; `break`, `close()` or `await using` release it. Gotchas: messages
+ * published before `ready` resolved may be missed by other processes' publishes (this
+ * instance's own publishes wait for it); one reader per subscription.
+ *
+ * @example
+ * ```ts
+ * await using sub = rb.bus.subscribe('jobs.*.done')
+ * await sub.ready
+ * for await (const msg of sub) console.log(msg.channel, msg.data)
+ * ```
+ */
+export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
+  /** The pattern subscribed to. */
+  readonly pattern: string
+  /** Resolves once messages published from now on (from any process) will be delivered. */
+  readonly ready: Promise<void>
+  /** Resolves once the subscription ended. Never rejects. */
+  readonly closed: Promise<void>
+  private readonly queue: AsyncQueue<BusMessage<T>>
+  private readonly options: SubscribeOptions
+  private readonly counts = { received: 0, interrupted: 0 }
+  private attachment: Attachment | undefined
+  private untrack: (() => void) | undefined
+  private ended = false
+  private resolveClosed!: () => void
+  private readonly onAbort = (): void => this.end(this.options.signal?.reason)
+
+  /** Internal: use `rb.bus.subscribe()`. */
+  constructor(
+    ctx: Context,
+    pattern: string,
+    options: SubscribeOptions,
+    attach: (sub: Subscription<T>) => Attachment,
+  ) {
+    this.pattern = pattern
+    this.options = options
+    this.queue = new AsyncQueue({ capacity: options.bufferSize ?? 1000, policy: 'drop-oldest' })
+    this.closed = new Promise((r) => (this.resolveClosed = r))
+    this.untrack = ctx.track('subscription', { close: (reason) => this.end(reason) })
+    this.attachment = attach(this)
+    this.ready = this.attachment.ready
+    // A failed subscribe ends the loop with the error; `ready` rejects for whoever awaits it.
+    this.ready.catch((err: unknown) => this.end(err))
+    const signal = options.signal
+    if (signal !== undefined) {
+      if (signal.aborted) this.end(signal.reason)
+      else signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+  }
+
+  /** Counters, exact at every moment. */
+  get stats(): SubscriptionStats {
+    return { ...this.counts, dropped: this.queue.stats.dropped.oldest }
+  }
+
+  /** Internal: a matching message arrived. */
+  deliver(msg: BusMessage<T>): void {
+    if (this.ended) return
+    this.counts.received++
+    const before = this.queue.stats.dropped.oldest
+    this.queue.push(msg)
+    if (this.options.onDrop !== undefined && this.queue.stats.dropped.oldest > before) {
+      this.options.onDrop(this.queue.stats.dropped.oldest)
+    }
+  }
+
+  /** Internal: the backend reported an interruption. */
+  interrupted(info: InterruptionInfo): void {
+    if (this.ended) return
+    this.counts.interrupted++
+    this.options.onInterrupted?.(info)
+  }
+
+  /** Iterates messages; `break` ends the subscription. */
+  [Symbol.asyncIterator](): AsyncIterator<BusMessage<T>, undefined> {
+    const it: QueueIterator<BusMessage<T>> = this.queue[Symbol.asyncIterator]()
+    return {
+      next: () => it.next(),
+      return: () => {
+        this.close()
+        return it.return()
+      },
+    }
+  }
+
+  /** Ends the subscription; the loop finishes after what is buffered. Idempotent. */
+  close(): void {
+    this.end(undefined)
+  }
+
+  /** `await using sub = …` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.end(undefined)
+  }
+
+  private end(reason: unknown): void {
+    if (this.ended) return
+    this.ended = true
+    this.attachment?.detach()
+    this.attachment = undefined
+    this.untrack?.()
+    this.untrack = undefined
+    this.options.signal?.removeEventListener('abort', this.onAbort)
+    if (reason === undefined) this.queue.close()
+    else this.queue.abort(reason)
+    this.resolveClosed()
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The state one runbus instance shares between its parts (runs, bus, asks): the backend,
+ * the limits, and the registry of live resources that `rb.close()` must release.
+ *
+ * Invariant: every follower, subscription, waiter and inbox watch registers itself here
+ * while alive and removes itself when it ends, so `close()` can end them all and the counts
+ * in `rb.stats()` are exact. Internal: not exported from the package.
+ */
+import type { Backend } from './backends/contract.js'
+import { ClosedError } from './events/errors.js'
+
+/** Something `rb.close()` must end. */
+export interface Resource {
+  /** Ends the resource now with `reason` (a `ClosedError`). Must not throw. */
+  close(reason: Error): void
+  /** Optional: work to finish before close (a run handle storing what is pending). */
+  drain?(): Promise<void>
+}
+
+/** Kinds of live resources, counted in `rb.stats()`. */
+export type ResourceKind = 'follower' | 'subscription' | 'waiter' | 'ask' | 'inbox' | 'run'
+
+/** Internal shared state of one runbus instance. */
+export interface Context {
+  readonly backend: Backend
+  readonly maxPayloadBytes: number
+  readonly maxEvents: number
+  readonly ttlMs: number
+  /** Events per history read when following. */
+  readonly pageSize: number
+  /** Live events a follower may buffer before it falls back to re-reading the log. */
+  readonly followerBuffer: number
+  closed: boolean
+  readonly live: Record<ResourceKind, Set<Resource>>
+  readonly counters: {
+    followerOverflows: number
+    followerRereads: number
+    gaps: number
+    emitFailures: number
+  }
+  /** Throws `ClosedError` after `rb.close()`. */
+  checkOpen(): void
+  /** Registers a live resource; returns its release function (idempotent). */
+  track(kind: ResourceKind, r: Resource): () => void
+}
+
+/** Builds a context. Internal: called by `createRunbus`. */
+export function createContext(init: {
+  backend: Backend
+  maxPayloadBytes: number
+  maxEvents: number
+  ttlMs: number
+  pageSize: number
+  followerBuffer: number
+}): Context {
+  const ctx: Context = {
+    ...init,
+    closed: false,
+    live: {
+      follower: new Set(),
+      subscription: new Set(),
+      waiter: new Set(),
+      ask: new Set(),
+      inbox: new Set(),
+      run: new Set(),
+    },
+    counters: { followerOverflows: 0, followerRereads: 0, gaps: 0, emitFailures: 0 },
+    checkOpen() {
+      if (ctx.closed) throw new ClosedError()
+    },
+    track(kind, r) {
+      const set = ctx.live[kind]
+      set.add(r)
+      return () => {
+        set.delete(r)
+      }
+    },
+  }
+  return ctx
+}

@@ -1,0 +1,69 @@
+/**
+ * Encoding of payloads (run event data, bus data, inbox data) to JSON, once, with the size
+ * limit checked at the same time. Everything that travels is JSON: the memory backend
+ * round-trips it too, so every backend hands readers identical data.
+ *
+ * Invariant: a payload is measured on its UTF-8 encoded JSON, and refused whole when it is
+ * over the limit — never truncated.
+ */
+import { InvalidArgumentError, PayloadTooLargeError } from './errors.js'
+
+/** The default size limit for one payload: 1 MiB of encoded JSON. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+/**
+ * A payload encoded once: its JSON text and its size in bytes.
+ *
+ * @example
+ * ```ts
+ * const { json, size } = encodePayload({ a: 1 }, 1024)
+ * ```
+ */
+export interface EncodedPayload {
+  /** `JSON.stringify(data)` (`"null"` for `undefined`). */
+  readonly json: string
+  /** UTF-8 byte length of `json`. */
+  readonly size: number
+}
+
+/**
+ * UTF-8 byte length of a string, without encoding it when the answer is obvious.
+ *
+ * @example
+ * ```ts
+ * utf8Length('é') // 2
+ * ```
+ */
+export function utf8Length(text: string): number {
+  // Pure ASCII strings are the common case; Buffer.byteLength is exact and native.
+  return Buffer.byteLength(text, 'utf8')
+}
+
+/**
+ * Encodes `data` as JSON and checks it against `limit` bytes.
+ *
+ * Use it wherever a payload enters runbus (emit, publish, send). Gotchas: `undefined`
+ * becomes `null`; values JSON cannot carry (BigInt, cycles) are an `InvalidArgumentError`;
+ * `what` names the payload in the error message.
+ *
+ * @throws PayloadTooLargeError with both sizes when over `limit`.
+ * @example
+ * ```ts
+ * encodePayload('x'.repeat(2000), 1000) // throws PayloadTooLargeError (size 2002, limit 1000)
+ * ```
+ */
+export function encodePayload(data: unknown, limit: number, what = 'payload'): EncodedPayload {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(data)
+  } catch (err) {
+    throw new InvalidArgumentError(`${what} cannot be encoded as JSON: ${String(err)}`, {
+      cause: err,
+    })
+  }
+  if (json === undefined) json = 'null'
+  // A UTF-8 character takes at most 3 bytes per UTF-16 code unit: skip measuring small text.
+  const size = json.length * 3 <= limit ? json.length : utf8Length(json)
+  if (size > limit) throw new PayloadTooLargeError(utf8Length(json), limit, what)
+  return { json, size }
+}

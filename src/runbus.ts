@@ -1,0 +1,216 @@
+/**
+ * `createRunbus()`: one instance of runbus over one backend. Everything an instance holds
+ * (followers, subscriptions, waiters, asks, inbox watches, run handles) is registered in
+ * its context and released by `close()`; there is no module-global state, so two instances
+ * in one process never see each other unless they share a backend.
+ */
+import type { Backend } from './backends/contract.js'
+import { memoryBackend } from './backends/memory/index.js'
+import { createContext, type ResourceKind } from './context.js'
+import { ClosedError, InvalidArgumentError } from './events/errors.js'
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
+import { createRunsApi, type RunsApi } from './streams/runs.js'
+import { createBus, type BusApi } from './bus/bus.js'
+import { createAsks, type AsksApi } from './asks/asks.js'
+import { createWorkApi, type WorkApi } from './work/index.js'
+
+/**
+ * Options of {@link createRunbus}.
+ *
+ * @example
+ * ```ts
+ * createRunbus({ limits: { maxPayloadBytes: 64 * 1024 }, retention: { maxEvents: 1000, ttlMs: 600_000 } })
+ * ```
+ */
+export interface RunbusOptions {
+  /**
+   * Where everything lives. Default: a new `memoryBackend()`, owned (and closed) by this
+   * instance. A backend you pass is not closed by `rb.close()`: close it yourself (it may be
+   * shared by several instances).
+   */
+  backend?: Backend
+  limits?: {
+    /** Largest encoded JSON payload of an event, inbox message or bus message. Default 1 MiB. */
+    maxPayloadBytes?: number
+  }
+  retention?: {
+    /** Events kept per run (oldest trimmed first, counted). Default 10,000. */
+    maxEvents?: number
+    /** How long an ended run stays readable, ms. Default 1 hour. `Infinity`: forever. */
+    ttlMs?: number
+  }
+  follow?: {
+    /** Events per history read. Default 1,000. */
+    pageSize?: number
+    /** Live events a follower buffers before falling back to re-reading the log. Default 10,000. */
+    bufferSize?: number
+  }
+}
+
+/**
+ * Counters of an instance: live resources (exact; all zero after `close()`) and what was
+ * dropped or re-read, so nothing is lost silently.
+ *
+ * @example
+ * ```ts
+ * const { followers, subscriptions } = rb.stats()
+ * ```
+ */
+export interface RunbusStats {
+  followers: number
+  subscriptions: number
+  /** Pending `bus.waitFor` calls. */
+  waiters: number
+  /** Asks being waited for (`run.ask`, `asks.wait`). */
+  asks: number
+  /** Inbox watches of run handles. */
+  inboxes: number
+  /** Run handles not yet ended. */
+  runs: number
+  /** Backend subscriptions (patterns) held by the bus. */
+  busPatterns: number
+  /** Bus messages that were not runbus payloads and were skipped. */
+  busDecodeErrors: number
+  /** Times a follower's live buffer overflowed and it fell back to the log. */
+  followerOverflows: number
+  /** Re-reads of the log caused by holes or overflows. */
+  followerRereads: number
+  /** `gap` events delivered (history that was trimmed). */
+  gaps: number
+  /** Emit batches the backend refused. */
+  emitFailures: number
+}
+
+/**
+ * A runbus instance.
+ *
+ * @example
+ * ```ts
+ * const rb = createRunbus()
+ * const run = await rb.runs.create()
+ * run.text('hi')
+ * await run.end()
+ * await rb.close()
+ * ```
+ */
+export interface Runbus {
+  /** Run streams: create, follow, read, inbox. */
+  readonly runs: RunsApi
+  /** Publish/subscribe on channels. */
+  readonly bus: BusApi
+  /** Human-in-the-loop asks. */
+  readonly asks: AsksApi
+  /** Durable work queues. */
+  readonly work: WorkApi
+  /** The backend in use. */
+  readonly backend: Backend
+  /** Live resources and loss counters. */
+  stats(): RunbusStats
+  /**
+   * Stores what run handles still have pending (best effort), then ends every follower,
+   * subscription and waiter with `ClosedError` and releases every watch and timer.
+   * Idempotent.
+   */
+  close(): Promise<void>
+  /** `await using rb = createRunbus()` */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  allowInfinity = false,
+): number {
+  if (value === undefined) return fallback
+  if (
+    !(value > 0) ||
+    (!allowInfinity && !Number.isFinite(value)) ||
+    (Number.isFinite(value) && !Number.isInteger(value))
+  ) {
+    throw new InvalidArgumentError(
+      `${name} must be a positive integer${allowInfinity ? ' or Infinity' : ''}`,
+    )
+  }
+  return value
+}
+
+/**
+ * Creates a runbus instance.
+ *
+ * Use one per process (or per test). Gotchas: `close()` it; a backend you pass in is
+ * yours to close; every option is validated up front (`InvalidArgumentError`).
+ *
+ * @example
+ * ```ts
+ * import { createRunbus } from 'runbus'
+ * const rb = createRunbus()
+ * for await (const e of rb.runs.follow(runId)) console.log(e.type, e.data)
+ * ```
+ */
+export function createRunbus(options: RunbusOptions = {}): Runbus {
+  const owned = options.backend === undefined
+  const backend = options.backend ?? memoryBackend()
+  const ctx = createContext({
+    backend,
+    maxPayloadBytes: positive(
+      'limits.maxPayloadBytes',
+      options.limits?.maxPayloadBytes,
+      DEFAULT_MAX_PAYLOAD_BYTES,
+    ),
+    maxEvents: positive('retention.maxEvents', options.retention?.maxEvents, 10_000),
+    ttlMs:
+      options.retention?.ttlMs === 0
+        ? 0
+        : positive('retention.ttlMs', options.retention?.ttlMs, 3_600_000, true),
+    pageSize: positive('follow.pageSize', options.follow?.pageSize, 1000),
+    followerBuffer: positive('follow.bufferSize', options.follow?.bufferSize, 10_000),
+  })
+  const asks = createAsks(ctx)
+  const runs = createRunsApi(ctx, asks.ask)
+  const bus = createBus(ctx)
+  const work = createWorkApi(backend, { publish: (ch, data) => bus.publish(ch, data) })
+  let closing: Promise<void> | undefined
+
+  async function close(): Promise<void> {
+    if (ctx.closed) return
+    const handles = [...ctx.live.run]
+    await Promise.all(handles.map((h) => h.drain?.() ?? Promise.resolve()))
+    ctx.closed = true
+    const reason = new ClosedError()
+    const kinds: ResourceKind[] = ['follower', 'subscription', 'waiter', 'ask', 'inbox', 'run']
+    for (const kind of kinds) for (const r of [...ctx.live[kind]]) r.close(reason)
+    await work.close()
+    if (owned) await backend.close()
+  }
+
+  const rb: Runbus = {
+    runs,
+    bus,
+    asks: asks.api,
+    work,
+    backend,
+    stats() {
+      const b = bus.stats()
+      return {
+        followers: ctx.live.follower.size,
+        subscriptions: ctx.live.subscription.size,
+        waiters: ctx.live.waiter.size,
+        asks: ctx.live.ask.size,
+        inboxes: ctx.live.inbox.size,
+        runs: ctx.live.run.size,
+        busPatterns: b.patterns,
+        busDecodeErrors: b.decodeErrors,
+        ...ctx.counters,
+      }
+    },
+    close() {
+      closing ??= close()
+      return closing
+    },
+    [Symbol.asyncDispose]() {
+      return rb.close()
+    },
+  }
+  return rb
+}

@@ -1,0 +1,326 @@
+/**
+ * Following a run: history from the point asked, then live, with no gap and no duplicate at
+ * the seam however appends interleave.
+ *
+ * The algorithm, and why it is correct on every backend:
+ * 1. `watch` first. From the moment it resolved, every append reaches our buffer.
+ * 2. Then read history pages from `last` (the last seq delivered). Whatever was appended
+ *    while we read is in the buffer too; delivering only `seq === last + 1` drops the overlap.
+ * 3. Live: take buffered batches. An event with `seq > last + 1` means a hole (the backend
+ *    lost its place, or we dropped our buffer): go back to step 2 from `last`. The log is
+ *    the buffer of last resort, so a follower that does not read never makes the process
+ *    hold more than `followerBuffer` live events: past that, its buffer is dropped
+ *    (counted) and it re-reads the log when it resumes.
+ * 4. History older than retained becomes one `gap` event (`seq = firstSeq - 1`, so resuming
+ *    after the gap's id continues right after it), never a silent skip.
+ * 5. It finishes after delivering the `end` event; a run that had ended before `after`
+ *    finishes at once.
+ *
+ * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
+ */
+import type { Unsubscribe } from '../backends/contract.js'
+import type { Context } from '../context.js'
+import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
+import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
+import { AsyncQueue } from '../queue/index.js'
+
+/**
+ * Where and how to follow a run.
+ *
+ * @example
+ * ```ts
+ * rb.runs.follow(runId, { after: lastSeenId, signal: req.signal })
+ * ```
+ */
+export interface FollowOptions {
+  /**
+   * Start after this event id, from the `'start'` of what is retained (default), or from
+   * `'now'` (only events appended from here on; an ended run still yields its `end`).
+   */
+  after?: string | undefined
+  /** Ends the follower; the loop then throws `signal.reason`. */
+  signal?: AbortSignal | undefined
+  /**
+   * Live events buffered before this follower falls back to re-reading the log (default:
+   * the instance's `follow.bufferSize`, 10,000).
+   */
+  bufferSize?: number | undefined
+}
+
+/**
+ * Counters of one follower.
+ *
+ * @example
+ * ```ts
+ * console.log(follower.stats.overflows)
+ * ```
+ */
+export interface FollowerStats {
+  /** Events handed to the reader (gap events included). */
+  delivered: number
+  /** Times the live buffer overflowed and was dropped in favour of re-reading the log. */
+  overflows: number
+  /** History reads (pages) issued. */
+  reads: number
+  /** Gap events delivered. */
+  gaps: number
+}
+
+const REREAD = Symbol('reread')
+type Item = readonly RunEvent[] | typeof REREAD
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
+
+/**
+ * A live view of one run: an async iterable of its events that finishes after `end`.
+ *
+ * Use `for await`; `break`, `close()` or `await using` release it (its watch and buffer).
+ * Gotchas: one reader per follower (create another for another reader); on
+ * `signal` abort the loop throws `signal.reason`, on `rb.close()` a `ClosedError`; a
+ * `gap` event (type `'gap'`, data `{ from, to }`) reports history that was trimmed.
+ *
+ * @example
+ * ```ts
+ * await using f = rb.runs.follow(runId, { after: 'start' })
+ * for await (const e of f) console.log(e.seq, e.type, e.data)
+ * ```
+ */
+export class Follower implements AsyncIterableIterator<RunEvent> {
+  /** The run followed. */
+  readonly run: string
+  /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
+  readonly closed: Promise<void>
+  /** Counters, exact at every moment. */
+  readonly stats: FollowerStats = { delivered: 0, overflows: 0, reads: 0, gaps: 0 }
+
+  private readonly ctx: Context
+  private readonly start: 'start' | 'now' | number
+  private readonly signal: AbortSignal | undefined
+  private readonly bufferSize: number
+  private readonly queue = new AsyncQueue<Item>()
+  private buffered = 0
+  private batch: readonly RunEvent[] | undefined = undefined
+  private idx = 0
+  private last = 0
+  private needRead = true
+  private initialized = false
+  private caughtUp = false
+  /** A gap found by the last history read, delivered before that read's events. */
+  private gap: RunEvent<GapData> | undefined = undefined
+  private finished = false
+  private failure: unknown = undefined
+  private failureThrown = false
+  private unwatch: Unsubscribe | undefined = undefined
+  private untrack: () => void
+  private resolveClosed!: () => void
+  private readonly onAbort = (): void => this.fail(this.signal?.reason)
+
+  /** Internal: use `rb.runs.follow()`. */
+  constructor(ctx: Context, run: string, options: FollowOptions = {}) {
+    this.ctx = ctx
+    this.run = run
+    const after = options.after ?? 'start'
+    if (after === 'start' || after === 'now') this.start = after
+    else {
+      const seq = typeof after === 'string' ? seqOfId(after) : undefined
+      if (seq === undefined) {
+        throw new InvalidArgumentError(
+          `after must be an event id, 'start' or 'now', got ${JSON.stringify(after)}`,
+        )
+      }
+      this.start = seq
+    }
+    const size = options.bufferSize ?? ctx.followerBuffer
+    if (!(size >= 1)) throw new InvalidArgumentError('bufferSize must be at least 1')
+    this.bufferSize = size
+    this.signal = options.signal
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
+    ctx.checkOpen()
+    this.untrack = ctx.track('follower', { close: (reason) => this.fail(reason) })
+    if (this.signal !== undefined) {
+      if (this.signal.aborted) this.fail(this.signal.reason)
+      else this.signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  /** Ends the follower quietly (the loop finishes). Idempotent. */
+  close(): void {
+    this.finish()
+  }
+
+  /** Same as `close()`: what `for await … break` calls. */
+  return(): Promise<IteratorResult<RunEvent, undefined>> {
+    this.finish()
+    return Promise.resolve(DONE)
+  }
+
+  /** `await using f = rb.runs.follow(…)` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.finish()
+  }
+
+  /** The next event; see the class comment for how it ends. */
+  async next(): Promise<IteratorResult<RunEvent, undefined>> {
+    for (;;) {
+      if (this.failure !== undefined) return this.throwFailure()
+      const gap = this.gap
+      if (gap !== undefined) {
+        this.gap = undefined
+        return this.deliver(gap)
+      }
+      const b = this.batch
+      if (b !== undefined) {
+        while (this.idx < b.length) {
+          const e = b[this.idx++]
+          if (e.seq <= this.last) continue
+          if (e.seq > this.last + 1) {
+            // A hole in what we were handed: the log has the missing part.
+            this.needRead = true
+            break
+          }
+          return this.deliver(e)
+        }
+        this.batch = undefined
+      }
+      if (this.caughtUp) this.finish()
+      if (this.finished) return DONE
+      try {
+        if (!this.initialized) await this.init()
+        else if (this.needRead) await this.readPage()
+        else {
+          const item = await this.queue.take()
+          if (item === REREAD) {
+            this.needRead = true
+            this.ctx.counters.followerRereads++
+          } else {
+            this.buffered -= item.length
+            this.batch = item
+            this.idx = 0
+          }
+        }
+      } catch (err) {
+        if (this.failure !== undefined) return this.throwFailure()
+        if (this.finished) return DONE
+        this.fail(err)
+        return this.throwFailure()
+      }
+    }
+  }
+
+  private deliver(e: RunEvent): IteratorResult<RunEvent, undefined> {
+    this.last = e.seq
+    this.stats.delivered++
+    if (e.type === 'end') this.finish()
+    return { value: e, done: false }
+  }
+
+  private async init(): Promise<void> {
+    // 'now' is read BEFORE the watch: on a networked backend (Redis) an append issued right
+    // after next() would otherwise land between the watch and getRun and be dropped as
+    // "before now". Reading from `last` after the watch still covers everything in between.
+    let nowSeq: number | undefined
+    if (this.start === 'now') {
+      const info = await this.ctx.backend.runs.getRun(this.run)
+      if (info === undefined) throw new RunNotFoundError(this.run)
+      nowSeq = info.status === 'running' ? info.lastSeq : Math.max(0, info.lastSeq - 1)
+    }
+    const unwatch = await this.ctx.backend.runs.watch(this.run, {
+      onEvents: (events) => this.push(events),
+      onGap: () => this.reread(),
+    })
+    if (this.finished || this.failure !== undefined) {
+      unwatch()
+      return
+    }
+    this.unwatch = unwatch
+    if (nowSeq !== undefined) {
+      this.last = nowSeq
+    } else {
+      const start = this.start
+      this.last = typeof start === 'number' ? start : 0
+    }
+    this.initialized = true
+    this.needRead = true
+  }
+
+  private async readPage(): Promise<void> {
+    const limit = this.ctx.pageSize
+    this.stats.reads++
+    const page = await this.ctx.backend.runs.read(this.run, this.last, limit)
+    if (this.finished || this.failure !== undefined) return
+    if (this.last + 1 < page.firstSeq) {
+      const to = page.firstSeq - 1
+      const gap: RunEvent<GapData> = {
+        id: idOfSeq(to),
+        run: this.run,
+        seq: to,
+        type: 'gap',
+        data: { from: idOfSeq(this.last + 1), to: idOfSeq(to) },
+        ts: Date.now(),
+      }
+      this.stats.gaps++
+      this.ctx.counters.gaps++
+      this.gap = gap
+    }
+    this.batch = page.events
+    this.idx = 0
+    // A full page may have more behind it; a short one reached the log's end at read time
+    // (later appends are in the live buffer).
+    this.needRead = page.events.length >= limit
+    // Resumed at or past the end of an ended run: nothing more will come.
+    if (page.ended && page.events.length === 0 && this.last >= page.lastSeq) this.caughtUp = true
+  }
+
+  private push(events: readonly RunEvent[]): void {
+    if (this.finished || this.failure !== undefined || events.length === 0) return
+    if (this.buffered > 0 && this.buffered + events.length > this.bufferSize) {
+      // The reader is behind: drop what we hold and let the log serve it later.
+      this.queue.tryTakeBatch()
+      this.buffered = 0
+      this.stats.overflows++
+      this.ctx.counters.followerOverflows++
+      this.queue.push(REREAD)
+      return
+    }
+    this.buffered += events.length
+    this.queue.push(events)
+  }
+
+  private reread(): void {
+    if (this.finished || this.failure !== undefined) return
+    this.queue.push(REREAD)
+  }
+
+  private throwFailure(): IteratorResult<RunEvent, undefined> {
+    if (this.failureThrown) return DONE
+    this.failureThrown = true
+    throw this.failure
+  }
+
+  private fail(reason: unknown): void {
+    if (this.finished || this.failure !== undefined) return
+    this.failure = reason ?? new Error('follower failed')
+    this.release()
+    this.queue.abort(this.failure)
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.release()
+    this.queue.close()
+  }
+
+  private release(): void {
+    this.batch = undefined
+    this.buffered = 0
+    this.unwatch?.()
+    this.unwatch = undefined
+    this.untrack()
+    this.signal?.removeEventListener('abort', this.onAbort)
+    this.resolveClosed()
+  }
+}

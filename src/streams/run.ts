@@ -1,0 +1,487 @@
+/**
+ * The agent's handle on one run: emit events, end the run, read its inbox, ask a person.
+ *
+ * Emit pipeline invariants:
+ * - `emit` is synchronous: the payload is encoded and its size checked on the spot (an
+ *   oversized payload throws now, never later), then it joins the pending list.
+ * - Pending events go to `backend.runs.append` as one batch per microtask; the next batch
+ *   is sent only after the previous one was stored, so the log keeps emit order.
+ *   `append()` rides the same pipeline, so it is ordered after earlier emits.
+ * - A failed batch is never dropped silently. Its `append()` callers are rejected (they
+ *   were told, so their events are not retried); its plain emits are kept, in order, at
+ *   the head of the pending list, and the handle stops sending: the failure is "sticky".
+ *   `flush()` (and `append()`, `end()`) retry the kept events: when that succeeds the
+ *   handle is healthy again; when it fails they reject with the new failure. While sticky,
+ *   `emit` keeps buffering up to `MAX_PENDING` events, then throws the failure. Failures
+ *   are counted in `stats.failures`. A retry after `backend_unavailable` may store a batch
+ *   twice (the first attempt may have landed): at-least-once, not exactly-once.
+ */
+import type { Context } from '../context.js'
+import type { EventDraft } from '../backends/contract.js'
+import {
+  RESERVED_TYPES,
+  type InboxMessage,
+  type RunEnd,
+  type RunEndStatus,
+  type RunEvent,
+} from '../events/envelope.js'
+import { InvalidArgumentError, RunEndedError, RunbusError } from '../events/errors.js'
+import { encodePayload } from '../events/codec.js'
+import { newAskId } from '../events/ids.js'
+import type { AnswerOf, AskKind, AskOptions } from '../asks/types.js'
+import type { StandardSchemaV1 } from '@standard-schema/spec'
+import { InboxReader } from './inbox.js'
+
+/** Emitted events a handle buffers while its backend keeps failing, before `emit` throws. */
+export const MAX_PENDING = 100_000
+/** Largest batch sent to the backend at once. */
+const MAX_BATCH = 1_000
+
+/**
+ * How a run ends.
+ *
+ * @example
+ * ```ts
+ * await run.end({ status: 'failed', error: err })
+ * ```
+ */
+export interface EndOptions {
+  /** Default `'completed'`. */
+  status?: RunEndStatus
+  /** Why it failed: a message or an Error (its message is stored). */
+  error?: string | Error
+}
+
+/**
+ * Counters of one run handle.
+ *
+ * @example
+ * ```ts
+ * const { pending, failures } = run.stats
+ * ```
+ */
+export interface RunHandleStats {
+  /** Events accepted by emit/append on this handle. */
+  emitted: number
+  /** Events the backend stored. */
+  stored: number
+  /** Events waiting to be stored. */
+  pending: number
+  /** Batches sent. */
+  batches: number
+  /** Batches that failed. */
+  failures: number
+  /** Inbox messages dropped because the agent did not read its inbox (oldest first). */
+  inboxDropped: number
+}
+
+/** An event for `appendMany`. */
+export interface EventInput {
+  type: string
+  data?: unknown
+}
+
+interface Pending {
+  draft: EventDraft
+  resolve?: (e: RunEvent) => void
+  reject?: (err: unknown) => void
+}
+
+/** Internal: how a run handle asks (provided by the asks part). */
+export type AskFn = (
+  host: {
+    readonly id: string
+    readonly signal: AbortSignal
+    appendReserved(type: string, data: unknown): Promise<RunEvent>
+  },
+  askId: string,
+  options: AskOptions<AskKind, StandardSchemaV1 | undefined>,
+) => Promise<unknown>
+
+const TYPE_MAX = 128
+
+/**
+ * A run, from the agent's side.
+ *
+ * Use `emit` (or the helpers) for the stream, `end` once at the end, `signal` for
+ * cancellation, `inbox` for steering, `ask` to wait for a person. Get one from
+ * `rb.runs.create()` or, for an existing run, `rb.runs.open()`.
+ * Gotchas: `emit` returns nothing: call `await run.flush()` where you must know events are
+ * stored (and to learn about failures); after `end()` every emit throws `RunEndedError`.
+ *
+ * @example
+ * ```ts
+ * const run = await rb.runs.create()
+ * run.status('thinking')
+ * run.text('Hello')
+ * const ok = await run.ask({ kind: 'confirm', prompt: 'Deploy?' })
+ * await run.end({ status: ok ? 'completed' : 'cancelled' })
+ * ```
+ */
+export class Run {
+  /** The run id. */
+  readonly id: string
+  private readonly ctx: Context
+  private readonly askFn: AskFn
+  private pending: Pending[] = []
+  private inflight = false
+  private scheduled = false
+  private failure: Error | undefined = undefined
+  private flushWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
+  private ending = false
+  private inboxReader: InboxReader | undefined
+  private counts = { emitted: 0, stored: 0, batches: 0, failures: 0 }
+  private readonly untrack: () => void
+
+  /** Internal: use `rb.runs.create()` or `rb.runs.open()`. */
+  constructor(ctx: Context, id: string, askFn: AskFn) {
+    this.ctx = ctx
+    this.id = id
+    this.askFn = askFn
+    this.untrack = ctx.track('run', { close: () => this.release(), drain: () => this.drain() })
+  }
+
+  /**
+   * Aborted when an `interrupt` message reaches the run's inbox (from any process), with an
+   * `InterruptedError` whose `data` is the message's data. Pass it to your LLM and tools.
+   *
+   * @example
+   * ```ts
+   * await fetch(url, { signal: run.signal })
+   * ```
+   */
+  get signal(): AbortSignal {
+    return this.inbox_().controller.signal
+  }
+
+  /**
+   * The run's inbox: messages sent with `rb.runs.send()`, in order, each once. Finishes when
+   * the run ends. One reader at a time.
+   *
+   * @example
+   * ```ts
+   * for await (const msg of run.inbox) if (msg.type === 'steer') plan.adjust(msg.data)
+   * ```
+   */
+  get inbox(): AsyncIterable<InboxMessage> {
+    const reader = this.inbox_()
+    return { [Symbol.asyncIterator]: () => reader.iterator() }
+  }
+
+  /** Whether `end()` was called on this handle. */
+  get ended(): boolean {
+    return this.ending
+  }
+
+  /** Counters of this handle. */
+  get stats(): RunHandleStats {
+    return {
+      ...this.counts,
+      pending: this.pending.length,
+      inboxDropped: this.inboxReader?.queue.stats.dropped.oldest ?? 0,
+    }
+  }
+
+  /** Internal: starts the inbox watch now and waits until it is in place. */
+  watchInbox(): Promise<void> {
+    return this.inbox_().ready
+  }
+
+  private inbox_(): InboxReader {
+    if (this.inboxReader === undefined) {
+      this.inboxReader = new InboxReader(this.ctx, this.id)
+      // A failing watch ends the inbox with the error; it must not be an unhandled rejection.
+      this.inboxReader.ready.catch((err: unknown) => this.inboxReader?.stop(err))
+    }
+    return this.inboxReader
+  }
+
+  /**
+   * Adds an event to the run, synchronously; it is stored in the background, in order.
+   *
+   * Use it from the agent's hot loop (tokens). Gotchas: reserved types (`end`, `gap`,
+   * `ask`, `answer`, `ask_expired`) are refused; call `flush()` to learn whether storing
+   * worked.
+   *
+   * @throws PayloadTooLargeError at once when `data` encodes over the size limit.
+   * @throws RunEndedError after `end()`.
+   * @example
+   * ```ts
+   * run.emit('progress', { done: 3, of: 10 })
+   * ```
+   */
+  emit(type: string, data?: unknown): void {
+    this.push(checkType(type), data, undefined)
+  }
+
+  /**
+   * Stores one event and resolves with its envelope (ordered after earlier emits).
+   *
+   * @example
+   * ```ts
+   * const { id } = await run.append('checkpoint', { step: 4 })
+   * ```
+   */
+  async append(type: string, data?: unknown): Promise<RunEvent> {
+    checkType(type)
+    return this.appendRaw(type, data)
+  }
+
+  /**
+   * Stores several events as one batch (consecutive seqs) and resolves with their envelopes.
+   *
+   * @example
+   * ```ts
+   * const events = await run.appendMany([{ type: 'a' }, { type: 'b', data: 2 }])
+   * ```
+   */
+  async appendMany(events: readonly EventInput[]): Promise<RunEvent[]> {
+    for (const e of events) checkType(e?.type)
+    return Promise.all(events.map((e) => this.appendRaw(e.type, e.data)))
+  }
+
+  /** Internal: appends a reserved event (asks). */
+  async appendReserved(type: string, data: unknown): Promise<RunEvent> {
+    return this.appendRaw(type, data)
+  }
+
+  private appendRaw(type: string, data: unknown): Promise<RunEvent> {
+    return new Promise<RunEvent>((resolve, reject) => {
+      this.push(type, data, { resolve, reject })
+      if (this.failure !== undefined) this.retry()
+    })
+  }
+
+  /** Emits `{ text }` as a `text` event (a model's output, a token). */
+  text(text: string): void {
+    this.emit('text', { text })
+  }
+
+  /** Emits `{ text }` as a `thinking` event (a model's reasoning). */
+  thinking(text: string): void {
+    this.emit('thinking', { text })
+  }
+
+  /**
+   * Emits a `tool_call` event `{ id, name, args }` and returns its id (generated when
+   * absent) for the matching `toolResult`.
+   *
+   * @example
+   * ```ts
+   * const id = run.toolCall('search', { q: 'runbus' })
+   * run.toolResult(id, hits)
+   * ```
+   */
+  toolCall(name: string, args?: unknown, id?: string): string {
+    const callId = id ?? newAskId().replace('ask_', 'call_')
+    this.emit('tool_call', { id: callId, name, args: args ?? null })
+    return callId
+  }
+
+  /** Emits a `tool_result` event `{ id, result }`. */
+  toolResult(id: string, result: unknown): void {
+    this.emit('tool_result', { id, result: result ?? null })
+  }
+
+  /** Emits a `status` event `{ status }` (a phase, a step name). */
+  status(status: string): void {
+    this.emit('status', { status })
+  }
+
+  /**
+   * Emits an `error` event `{ message, name?, code? }` (a recoverable error: the run goes
+   * on; use `end({ status: 'failed' })` when it does not).
+   */
+  error(err: unknown): void {
+    this.emit('error', errorData(err))
+  }
+
+  /**
+   * Resolves when every event emitted so far is stored; rejects with the failure otherwise.
+   * After a failure it retries the kept events (see the file comment).
+   *
+   * @example
+   * ```ts
+   * run.text('done')
+   * await run.flush()
+   * ```
+   */
+  flush(): Promise<void> {
+    if (this.pending.length === 0 && !this.inflight && this.failure === undefined) {
+      return Promise.resolve()
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.flushWaiters.push({ resolve, reject })
+      if (this.failure !== undefined) this.retry()
+    })
+  }
+
+  /**
+   * Ends the run (once): flushes what was emitted, then appends the `end` event.
+   *
+   * @throws RunEndedError (rejects) when the run had already ended.
+   * @example
+   * ```ts
+   * try { … await run.end() } catch (err) { await run.end({ status: 'failed', error: err }) }
+   * ```
+   */
+  async end(options: EndOptions = {}): Promise<RunEvent<RunEnd>> {
+    if (this.ending) throw new RunEndedError(this.id)
+    const status = options.status ?? 'completed'
+    if (status !== 'completed' && status !== 'failed' && status !== 'cancelled') {
+      throw new InvalidArgumentError(
+        `end status must be completed, failed or cancelled, got ${JSON.stringify(status)}`,
+      )
+    }
+    this.ctx.checkOpen()
+    this.ending = true
+    try {
+      await this.flush()
+      const end: RunEnd = { status }
+      if (options.error !== undefined) {
+        end.error = options.error instanceof Error ? options.error.message : String(options.error)
+      }
+      return await this.ctx.backend.runs.endRun(this.id, end, Date.now(), this.ctx.ttlMs)
+    } catch (err) {
+      // A flush failure leaves the run open: let the caller retry end().
+      if (!(err instanceof RunEndedError)) this.ending = false
+      throw err
+    } finally {
+      if (this.ending) this.release()
+    }
+  }
+
+  /**
+   * Asks a person and waits for the answer: appends an `ask` event, resolves with the first
+   * valid answer (also appended, as an `answer` event).
+   *
+   * @throws AskTimeoutError after `timeout` (the run gets an `ask_expired` event).
+   * @throws the signal's reason when cancelled (default signal: `run.signal`).
+   * @example
+   * ```ts
+   * const name = await run.ask({ kind: 'text', prompt: 'Project name?', timeout: 300_000 })
+   * ```
+   */
+  ask<K extends AskKind, S extends StandardSchemaV1 | undefined = undefined>(
+    options: AskOptions<K, S>,
+  ): Promise<AnswerOf<K, S>> {
+    return this.askFn(this, newAskId(), options) as Promise<AnswerOf<K, S>>
+  }
+
+  private push(type: string, data: unknown, waiter: Omit<Pending, 'draft'> | undefined): void {
+    if (this.ending) throw new RunEndedError(this.id)
+    this.ctx.checkOpen()
+    if (this.failure !== undefined && this.pending.length >= MAX_PENDING) throw this.failure
+    const { json } = encodePayload(
+      data,
+      this.ctx.maxPayloadBytes,
+      `data of event ${JSON.stringify(type)}`,
+    )
+    const p: Pending = { draft: { type, data, json, ts: Date.now() } }
+    if (waiter !== undefined) {
+      p.resolve = waiter.resolve
+      p.reject = waiter.reject
+    }
+    this.pending.push(p)
+    this.counts.emitted++
+    this.schedule()
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inflight || this.failure !== undefined) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      this.send()
+    })
+  }
+
+  private retry(): void {
+    if (this.inflight) return
+    this.failure = undefined
+    this.send()
+  }
+
+  private send(): void {
+    if (this.inflight || this.failure !== undefined) return
+    if (this.pending.length === 0) {
+      this.settleFlush(undefined)
+      return
+    }
+    const batch = this.pending.length <= MAX_BATCH ? this.pending : this.pending.slice(0, MAX_BATCH)
+    this.pending = batch === this.pending ? [] : this.pending.slice(MAX_BATCH)
+    this.inflight = true
+    this.counts.batches++
+    const drafts = batch.map((p) => p.draft)
+    this.ctx.backend.runs.append(this.id, drafts).then(
+      (events) => {
+        this.inflight = false
+        this.counts.stored += events.length
+        for (let i = 0; i < batch.length; i++) batch[i].resolve?.(events[i])
+        this.send()
+      },
+      (err: unknown) => {
+        this.inflight = false
+        this.counts.failures++
+        this.ctx.counters.emitFailures++
+        // Told callers are rejected; untold emits stay, in order, for a retry.
+        const keep: Pending[] = []
+        for (const p of batch) {
+          if (p.reject !== undefined) p.reject(err)
+          else keep.push(p)
+        }
+        this.pending = keep.concat(this.pending)
+        this.failure = keep.length > 0 ? toError(err) : undefined
+        this.settleFlush(err)
+        if (this.failure === undefined) this.send()
+        // Appends queued behind the failure are waiting for an answer: retry for them now.
+        else if (this.pending.some((p) => p.reject !== undefined)) this.retry()
+      },
+    )
+  }
+
+  private settleFlush(err: unknown): void {
+    if (this.flushWaiters.length === 0) return
+    const waiters = this.flushWaiters
+    this.flushWaiters = []
+    for (const w of waiters) {
+      if (err === undefined) w.resolve()
+      else w.reject(err)
+    }
+  }
+
+  private release(): void {
+    this.untrack()
+    this.inboxReader?.stop()
+  }
+
+  /** Internal: on `rb.close()`, tries to store what is pending (bounded by the backend). */
+  drain(): Promise<void> {
+    return this.flush().catch(() => undefined)
+  }
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function checkType(type: unknown): string {
+  if (typeof type !== 'string' || type.length === 0 || type.length > TYPE_MAX) {
+    throw new InvalidArgumentError(
+      `event type must be a non-empty string of at most ${TYPE_MAX} characters`,
+    )
+  }
+  if (RESERVED_TYPES.has(type)) {
+    throw new InvalidArgumentError(
+      `event type ${JSON.stringify(type)} is reserved for runbus itself`,
+    )
+  }
+  return type
+}
+
+/** Plain data describing an error, for `error` events. */
+export function errorData(err: unknown): { message: string; name?: string; code?: string } {
+  if (err instanceof RunbusError) return { message: err.message, name: err.name, code: err.code }
+  if (err instanceof Error) return { message: err.message, name: err.name }
+  return { message: typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)) }
+}

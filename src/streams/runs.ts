@@ -1,0 +1,220 @@
+/**
+ * `rb.runs`: create and open runs, follow and read them, send to their inbox.
+ */
+import type { Context } from '../context.js'
+import type { RunInfo } from '../backends/contract.js'
+import {
+  idOfSeq,
+  seqOfId,
+  type GapData,
+  type InboxMessage,
+  type RunEvent,
+  type RunStatus,
+} from '../events/envelope.js'
+import { InvalidArgumentError, RunEndedError, RunNotFoundError } from '../events/errors.js'
+import { encodePayload } from '../events/codec.js'
+import { checkRunId, newRunId } from '../events/ids.js'
+import { Follower, type FollowOptions } from './follow.js'
+import { Run, type AskFn } from './run.js'
+
+/**
+ * What `rb.runs.create()` takes.
+ *
+ * @example
+ * ```ts
+ * await rb.runs.create({ id: 'chat-42', meta: { user: 'ada' } })
+ * ```
+ */
+export interface CreateRunOptions {
+  /** The run id (1–128 of `A-Z a-z 0-9 _ . : -`); generated when absent. */
+  id?: string
+  /** Free-form JSON metadata stored with the run. */
+  meta?: Record<string, unknown>
+}
+
+/**
+ * A run as `get` and `list` report it.
+ *
+ * @example
+ * ```ts
+ * const { status, events, lastId } = await rb.runs.get(runId)
+ * ```
+ */
+export interface RunSummary {
+  id: string
+  status: RunStatus
+  meta?: Record<string, unknown>
+  createdAt: number
+  endedAt?: number
+  error?: string
+  /** Events ever appended (the `end` event counts). */
+  events: number
+  /** The id of the last event, `undefined` when none. */
+  lastId: string | undefined
+  /** The id of the first retained event, `undefined` when none is retained. */
+  firstId: string | undefined
+  /** Events removed by retention (`maxEvents`). */
+  trimmed: number
+}
+
+/**
+ * A stretch of a run's log, as `rb.runs.read()` returns it.
+ *
+ * @example
+ * ```ts
+ * const page = await rb.runs.read(runId, { after: lastId, limit: 100 })
+ * ```
+ */
+export interface RunPage {
+  events: RunEvent[]
+  /** Set when events after `after` were trimmed before the first one returned. */
+  gap?: GapData
+  /** The id of the last event of the run at read time (`undefined`: none yet). */
+  lastId: string | undefined
+  /** Whether the run had ended at read time. */
+  ended: boolean
+}
+
+/**
+ * `rb.runs`: the run streams of a runbus instance.
+ *
+ * @example
+ * ```ts
+ * const run = await rb.runs.create()
+ * for await (const e of rb.runs.follow(run.id)) console.log(e)
+ * ```
+ */
+export interface RunsApi {
+  /**
+   * Creates a run and returns the agent's handle, with its inbox watch already in place.
+   * @throws RunExistsError when the id is taken.
+   */
+  create(options?: CreateRunOptions): Promise<Run>
+  /**
+   * A handle on an existing run (another process created it, or the agent restarted).
+   * @throws RunNotFoundError, RunEndedError.
+   */
+  open(runId: string): Promise<Run>
+  /** @throws RunNotFoundError */
+  get(runId: string): Promise<RunSummary>
+  /** Runs, newest first (default limit 100). */
+  list(options?: { status?: RunStatus; limit?: number }): Promise<RunSummary[]>
+  /** Reads stored events after `after` (an id or `'start'`, default), at most `limit` (default 1000). */
+  read(runId: string, options?: { after?: string; limit?: number }): Promise<RunPage>
+  /** Follows a run: history then live, ending after `end`. See {@link Follower}. */
+  follow(runId: string, options?: FollowOptions): Follower
+  /**
+   * Sends a message to the run's inbox (`interrupt` also aborts the agent's `run.signal`).
+   * @throws RunNotFoundError, RunEndedError, PayloadTooLargeError.
+   */
+  send(runId: string, message: { type: string; data?: unknown }): Promise<InboxMessage>
+}
+
+/** Turns the backend's RunInfo into the public summary. */
+export function toSummary(info: RunInfo): RunSummary {
+  const s: RunSummary = {
+    id: info.id,
+    status: info.status,
+    createdAt: info.createdAt,
+    events: info.lastSeq,
+    lastId: info.lastSeq > 0 ? idOfSeq(info.lastSeq) : undefined,
+    firstId: info.firstSeq <= info.lastSeq ? idOfSeq(info.firstSeq) : undefined,
+    trimmed: info.trimmed,
+  }
+  if (info.meta !== undefined) s.meta = info.meta
+  if (info.endedAt !== undefined) s.endedAt = info.endedAt
+  if (info.error !== undefined) s.error = info.error
+  return s
+}
+
+/** Builds `rb.runs`. Internal: called by `createRunbus`. */
+export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
+  const runs = ctx.backend.runs
+  return {
+    async create(options = {}) {
+      ctx.checkOpen()
+      const id = options.id === undefined ? newRunId() : checkRunId(options.id)
+      if (options.meta !== undefined) {
+        if (
+          typeof options.meta !== 'object' ||
+          options.meta === null ||
+          Array.isArray(options.meta)
+        ) {
+          throw new InvalidArgumentError('meta must be a plain object')
+        }
+        encodePayload(options.meta, ctx.maxPayloadBytes, 'run meta')
+      }
+      const init = { id, maxEvents: ctx.maxEvents, ts: Date.now() }
+      await runs.createRun(options.meta === undefined ? init : { ...init, meta: options.meta })
+      const run = new Run(ctx, id, askFn)
+      await run.watchInbox()
+      return run
+    },
+
+    async open(runId) {
+      ctx.checkOpen()
+      const info = await runs.getRun(checkRunId(runId))
+      if (info === undefined) throw new RunNotFoundError(runId)
+      if (info.status !== 'running') throw new RunEndedError(runId)
+      return new Run(ctx, runId, askFn)
+    },
+
+    async get(runId) {
+      ctx.checkOpen()
+      const info = await runs.getRun(runId)
+      if (info === undefined) throw new RunNotFoundError(runId)
+      return toSummary(info)
+    },
+
+    async list(options = {}) {
+      ctx.checkOpen()
+      const limit = options.limit ?? 100
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new InvalidArgumentError('limit must be a positive integer')
+      const q = options.status === undefined ? { limit } : { status: options.status, limit }
+      return (await runs.listRuns(q)).map(toSummary)
+    },
+
+    async read(runId, options = {}) {
+      ctx.checkOpen()
+      const after = options.after ?? 'start'
+      const afterSeq = after === 'start' ? 0 : seqOfId(after)
+      if (afterSeq === undefined)
+        throw new InvalidArgumentError(
+          `after must be an event id or 'start', got ${JSON.stringify(after)}`,
+        )
+      const limit = options.limit ?? 1000
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new InvalidArgumentError('limit must be a positive integer')
+      const page = await runs.read(runId, afterSeq, limit)
+      const out: RunPage = {
+        events: page.events,
+        lastId: page.lastSeq > 0 ? idOfSeq(page.lastSeq) : undefined,
+        ended: page.ended,
+      }
+      if (afterSeq + 1 < page.firstSeq)
+        out.gap = { from: idOfSeq(afterSeq + 1), to: idOfSeq(page.firstSeq - 1) }
+      return out
+    },
+
+    follow(runId, options) {
+      return new Follower(ctx, runId, options)
+    },
+
+    async send(runId, message) {
+      ctx.checkOpen()
+      const type = message?.type
+      if (typeof type !== 'string' || type.length === 0 || type.length > 128) {
+        throw new InvalidArgumentError(
+          'inbox message type must be a non-empty string of at most 128 characters',
+        )
+      }
+      const { json } = encodePayload(
+        message.data,
+        ctx.maxPayloadBytes,
+        `data of inbox message ${JSON.stringify(type)}`,
+      )
+      return runs.sendInbox(runId, { type, data: message.data, json, ts: Date.now() })
+    },
+  }
+}

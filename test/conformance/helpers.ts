@@ -1,0 +1,37 @@
+/**
+ * Helpers for the conformance suite: fresh ids, collecting a follower, waiting for a
+ * condition (polling a real condition with a bound, never a fixed sleep).
+ */
+import { randomUUID } from 'node:crypto'
+import type { RunEvent } from '../../src/index.js'
+
+/** A fresh run id per test: suites on a shared backend never collide. */
+export function freshId(prefix = 'run'): string {
+  return `${prefix}-${randomUUID()}`
+}
+
+/** Drains an async iterable into an array. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+/** seq and type of each event, for compact assertions. */
+export function brief(events: readonly RunEvent[]): Array<[number, string]> {
+  return events.map((e) => [e.seq, e.type])
+}
+
+/** Waits until `check()` is truthy, re-checking every few ms; fails after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}

@@ -1,0 +1,876 @@
+/**
+ * The conformance suite: the behaviour of runs, bus and asks, stated through the public
+ * API (`createRunbus({ backend })`), run against every backend. A backend is done when this
+ * passes on it unchanged.
+ *
+ * Rules for tests here: no backend internals; fresh ids per test; no fixed sleeps (await
+ * promises, or poll a real condition with `until`); every instance is closed.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { z } from 'zod'
+import * as v from 'valibot'
+import { type } from 'arktype'
+import {
+  AskAnsweredError,
+  AskExpiredError,
+  AskNotFoundError,
+  AskTimeoutError,
+  ClosedError,
+  InterruptedError,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  RunEndedError,
+  RunExistsError,
+  RunNotFoundError,
+  TimeoutError,
+  ValidationError,
+  createRunbus,
+  type Backend,
+  type BusMessage,
+  type Runbus,
+  type RunbusOptions,
+  type RunEvent,
+} from '../../src/index.js'
+import { brief, collect, freshId, until } from './helpers.js'
+
+/** What a backend factory returns. */
+export interface ConformanceBackend {
+  backend: Backend
+  cleanup?: () => Promise<void>
+}
+
+/** Which parts to run. */
+export type ConformancePart = 'runs' | 'bus' | 'asks'
+
+/**
+ * Declares the conformance tests for one backend.
+ *
+ * @example
+ * ```ts
+ * runConformance('memory', async () => ({ backend: memoryBackend() }))
+ * ```
+ */
+export function runConformance(
+  name: string,
+  factory: () => Promise<ConformanceBackend>,
+  opts: { parts?: ConformancePart[] } = {},
+): void {
+  const parts = new Set(opts.parts ?? ['runs', 'bus', 'asks'])
+  const cleanups: Array<() => Promise<void>> = []
+
+  /** A backend plus one runbus instance on it (more with `another`). */
+  async function setup(options: Omit<RunbusOptions, 'backend'> = {}): Promise<{
+    rb: Runbus
+    backend: Backend
+    another: (o?: Omit<RunbusOptions, 'backend'>) => Runbus
+  }> {
+    const made = await factory()
+    const instances: Runbus[] = []
+    cleanups.push(async () => {
+      for (const i of instances) await i.close()
+      await made.backend.close()
+      await made.cleanup?.()
+    })
+    const another = (o: Omit<RunbusOptions, 'backend'> = options): Runbus => {
+      const rb = createRunbus({ ...o, backend: made.backend })
+      instances.push(rb)
+      return rb
+    }
+    return { rb: another(options), backend: made.backend, another }
+  }
+
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!()
+  })
+
+  describe(`conformance: ${name}`, () => {
+    if (parts.has('runs')) describeRuns()
+    if (parts.has('bus')) describeBus()
+    if (parts.has('asks')) describeAsks()
+  })
+
+  function describeRuns(): void {
+    describe('runs', () => {
+      it('creates, gets and lists runs; ids are checked; duplicates refused', async () => {
+        const { rb } = await setup()
+        const id = freshId()
+        const run = await rb.runs.create({ id, meta: { user: 'ada' } })
+        expect(run.id).toBe(id)
+        const info = await rb.runs.get(id)
+        expect(info).toMatchObject({
+          id,
+          status: 'running',
+          meta: { user: 'ada' },
+          events: 0,
+          lastId: undefined,
+        })
+        await expect(rb.runs.create({ id })).rejects.toBeInstanceOf(RunExistsError)
+        await expect(rb.runs.create({ id: 'bad id{}' })).rejects.toBeInstanceOf(
+          InvalidArgumentError,
+        )
+        await expect(rb.runs.get(freshId())).rejects.toBeInstanceOf(RunNotFoundError)
+        const generated = await rb.runs.create()
+        expect(generated.id).toMatch(/^run_/)
+        const running = await rb.runs.list({ status: 'running' })
+        expect(running.map((r) => r.id)).toEqual(expect.arrayContaining([id, generated.id]))
+        await generated.end({ status: 'cancelled' })
+        const cancelled = await rb.runs.list({ status: 'cancelled' })
+        expect(cancelled.map((r) => r.id)).toContain(generated.id)
+        expect((await rb.runs.list({ status: 'running' })).map((r) => r.id)).not.toContain(
+          generated.id,
+        )
+      })
+
+      it('emit is ordered and batched; flush stores; append returns the envelope', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        for (let i = 0; i < 250; i++) run.emit('n', i)
+        const e = await run.append('mark', { x: 1 })
+        expect(e).toMatchObject({ run: run.id, seq: 251, type: 'mark', data: { x: 1 } })
+        expect(typeof e.id).toBe('string')
+        run.text('hello')
+        run.thinking('hmm')
+        const call = run.toolCall('search', { q: 'x' })
+        run.toolResult(call, [1, 2])
+        run.status('working')
+        run.error(new Error('oops'))
+        await run.flush()
+        const page = await rb.runs.read(run.id, { limit: 1000 })
+        expect(page.events.map((x) => x.seq)).toEqual(Array.from({ length: 257 }, (_, i) => i + 1))
+        expect(page.events.slice(0, 250).map((x) => x.data)).toEqual(
+          Array.from({ length: 250 }, (_, i) => i),
+        )
+        expect(brief(page.events.slice(251))).toEqual([
+          [252, 'text'],
+          [253, 'thinking'],
+          [254, 'tool_call'],
+          [255, 'tool_result'],
+          [256, 'status'],
+          [257, 'error'],
+        ])
+        expect(page.events[253].data).toEqual({ id: call, name: 'search', args: { q: 'x' } })
+        expect(page.events[256].data).toMatchObject({ message: 'oops' })
+        // ids are strictly increasing (opaque, compared through the order they came in)
+        const ids = page.events.map((x) => x.id)
+        expect(new Set(ids).size).toBe(ids.length)
+        expect((await rb.runs.get(run.id)).lastId).toBe(ids[ids.length - 1])
+        expect(run.stats).toMatchObject({ emitted: 257, stored: 257, pending: 0, failures: 0 })
+      })
+
+      it('data travels as JSON: identical on every backend', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const live = { a: 1, u: undefined, d: new Date(0), nested: [1, 'x', null] }
+        const e = await run.append('j', live)
+        live.a = 2
+        expect(e.data).toEqual({ a: 1, d: '1970-01-01T00:00:00.000Z', nested: [1, 'x', null] })
+        const [stored] = (await rb.runs.read(run.id)).events
+        expect(stored.data).toEqual(e.data)
+        run.emit('nothing')
+        await run.flush()
+        expect((await rb.runs.read(run.id)).events[1].data).toBeNull()
+      })
+
+      it('refuses reserved types, bad types and oversized payloads at once', async () => {
+        const { rb } = await setup({ limits: { maxPayloadBytes: 1000 } })
+        const run = await rb.runs.create({ id: freshId() })
+        for (const t of ['end', 'gap', 'ask', 'answer', 'ask_expired', '']) {
+          expect(() => run.emit(t, 1)).toThrow(InvalidArgumentError)
+        }
+        let caught: unknown
+        try {
+          run.emit('big', 'é'.repeat(600))
+        } catch (err) {
+          caught = err
+        }
+        expect(caught).toBeInstanceOf(PayloadTooLargeError)
+        expect(caught).toMatchObject({ code: 'payload_too_large', size: 1202, limit: 1000 })
+        run.emit('fits', 'x'.repeat(998)) // '"' + 998 + '"' = 1000 bytes exactly
+        await expect(run.append('big', 'x'.repeat(999))).rejects.toBeInstanceOf(
+          PayloadTooLargeError,
+        )
+        await run.flush()
+        expect(brief((await rb.runs.read(run.id)).events)).toEqual([[1, 'fits']])
+      })
+
+      it('ends once; nothing is appended after the end, from any instance', async () => {
+        const { rb, another } = await setup()
+        const rb2 = another()
+        const run = await rb.runs.create({ id: freshId() })
+        const other = await rb2.runs.open(run.id)
+        run.text('a')
+        const end = await run.end({ status: 'failed', error: new Error('boom') })
+        expect(end).toMatchObject({
+          type: 'end',
+          seq: 2,
+          data: { status: 'failed', error: 'boom' },
+        })
+        expect(() => run.emit('x')).toThrow(RunEndedError)
+        await expect(run.end()).rejects.toBeInstanceOf(RunEndedError)
+        await expect(other.append('x')).rejects.toBeInstanceOf(RunEndedError)
+        await expect(rb2.runs.open(run.id)).rejects.toBeInstanceOf(RunEndedError)
+        const info = await rb.runs.get(run.id)
+        expect(info).toMatchObject({ status: 'failed', error: 'boom', events: 2 })
+        expect(typeof info.endedAt).toBe('number')
+      })
+
+      it('follows from the start: history, then live, then the end', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        run.emit('a', 1)
+        run.emit('b', 2)
+        await run.flush()
+        const follower = rb.runs.follow(run.id)
+        const seen: RunEvent[] = []
+        const done = (async () => {
+          for await (const e of follower) {
+            seen.push(e)
+            if (e.seq === 2) {
+              run.emit('c', 3)
+              void run.end()
+            }
+          }
+        })()
+        await done
+        expect(brief(seen)).toEqual([
+          [1, 'a'],
+          [2, 'b'],
+          [3, 'c'],
+          [4, 'end'],
+        ])
+        await follower.closed
+        expect(rb.stats().followers).toBe(0)
+      })
+
+      it('a follower arriving after the end gets the history and the end, never waits', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        run.text('x')
+        const end = await run.end()
+        expect(brief(await collect(rb.runs.follow(run.id)))).toEqual([
+          [1, 'text'],
+          [2, 'end'],
+        ])
+        expect(brief(await collect(rb.runs.follow(run.id, { after: 'now' })))).toEqual([[2, 'end']])
+        expect(await collect(rb.runs.follow(run.id, { after: end.id }))).toEqual([])
+      })
+
+      it("follows after an id and from 'now'", async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const first = await run.append('a')
+        await run.append('b')
+        const fromId = rb.runs.follow(run.id, { after: first.id })
+        const fromNow = rb.runs.follow(run.id, { after: 'now' })
+        // The first next() establishes the follower; 'now' is then the current end.
+        const p1 = fromId.next()
+        expect((await p1).value).toMatchObject({ seq: 2 })
+        const p2 = fromNow.next()
+        await run.append('c')
+        expect((await p2).value).toMatchObject({ seq: 3, type: 'c' })
+        await run.end()
+        expect(brief(await collect(fromId))).toEqual([
+          [3, 'c'],
+          [4, 'end'],
+        ])
+        expect(brief(await collect(fromNow))).toEqual([[4, 'end']])
+        expect(() => rb.runs.follow(run.id, { after: 'not-an-id' })).toThrow(InvalidArgumentError)
+      })
+
+      it('following an unknown run fails with RunNotFoundError and releases', async () => {
+        const { rb } = await setup()
+        await expect(collect(rb.runs.follow(freshId()))).rejects.toBeInstanceOf(RunNotFoundError)
+        await expect(collect(rb.runs.follow(freshId(), { after: 'now' }))).rejects.toBeInstanceOf(
+          RunNotFoundError,
+        )
+        expect(rb.stats().followers).toBe(0)
+      })
+
+      it('trims to maxEvents (counted) and reports trimmed history as a gap', async () => {
+        const { rb } = await setup({ retention: { maxEvents: 5 } })
+        const run = await rb.runs.create({ id: freshId() })
+        for (let i = 1; i <= 20; i++) run.emit('n', i)
+        await run.flush()
+        const info = await rb.runs.get(run.id)
+        expect(info).toMatchObject({ events: 20, trimmed: 15 })
+        const page = await rb.runs.read(run.id)
+        expect(page.events.map((e) => e.seq)).toEqual([16, 17, 18, 19, 20])
+        expect(page.gap).toEqual({ from: '1', to: '15' })
+        const f = rb.runs.follow(run.id)
+        const gap = (await f.next()).value as RunEvent
+        expect(gap.type).toBe('gap')
+        expect(gap.data).toEqual({ from: '1', to: '15' })
+        expect(((await f.next()).value as RunEvent).seq).toBe(16)
+        f.close()
+        await run.end() // 21 events, 17..21 retained
+        const all = await collect(rb.runs.follow(run.id))
+        expect(brief(all)).toEqual([
+          [16, 'gap'],
+          [17, 'n'],
+          [18, 'n'],
+          [19, 'n'],
+          [20, 'n'],
+          [21, 'end'],
+        ])
+        expect(all[0].data).toEqual({ from: '1', to: '16' })
+        // Resuming after the gap's id continues right after it, with no second gap.
+        const resumed = await collect(rb.runs.follow(run.id, { after: all[0].id }))
+        expect(resumed.map((e) => e.seq)).toEqual([17, 18, 19, 20, 21])
+        // Starting inside the retained window: no gap.
+        const inside = await collect(rb.runs.follow(run.id, { after: resumed[1].id }))
+        expect(inside.map((e) => e.seq)).toEqual([19, 20, 21])
+        expect(rb.stats().gaps).toBe(2)
+      })
+
+      it('an ended run disappears after its TTL', async () => {
+        const { rb } = await setup({ retention: { ttlMs: 30 } })
+        const run = await rb.runs.create({ id: freshId() })
+        await run.end()
+        await until(
+          async () => {
+            try {
+              await rb.runs.get(run.id)
+              return false
+            } catch (err) {
+              return err instanceof RunNotFoundError
+            }
+          },
+          10_000,
+          'the run to expire',
+        )
+        await expect(rb.runs.read(run.id)).rejects.toBeInstanceOf(RunNotFoundError)
+      })
+
+      it('break, close() and abort release the follower', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        await run.append('a')
+        for await (const e of rb.runs.follow(run.id)) {
+          expect(e.seq).toBe(1)
+          break
+        }
+        expect(rb.stats().followers).toBe(0)
+
+        const f = rb.runs.follow(run.id)
+        await f.next()
+        const pending = f.next()
+        f.close()
+        expect(await pending).toEqual({ done: true, value: undefined })
+        expect(rb.stats().followers).toBe(0)
+
+        const ac = new AbortController()
+        const g = rb.runs.follow(run.id, { signal: ac.signal })
+        await g.next()
+        const waiting = g.next()
+        const reason = new Error('stop')
+        ac.abort(reason)
+        await expect(waiting).rejects.toBe(reason)
+        await g.closed
+        expect(rb.stats().followers).toBe(0)
+
+        {
+          await using h = rb.runs.follow(run.id)
+          await h.next()
+          expect(rb.stats().followers).toBe(1)
+        }
+        expect(rb.stats().followers).toBe(0)
+      })
+
+      it('close() ends followers with ClosedError and refuses new work', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const f = rb.runs.follow(run.id)
+        const waiting = f.next()
+        await until(() => rb.stats().followers === 1)
+        await rb.close()
+        await expect(waiting).rejects.toBeInstanceOf(ClosedError)
+        expect(rb.stats()).toMatchObject({ followers: 0, inboxes: 0, runs: 0 })
+        await expect(rb.runs.create()).rejects.toBeInstanceOf(ClosedError)
+        expect(() => rb.runs.follow(run.id)).toThrow(ClosedError)
+      })
+
+      it('inbox: messages in order; interrupt aborts run.signal, from another instance too', async () => {
+        const { rb, another } = await setup()
+        const rb2 = another()
+        const run = await rb.runs.create({ id: freshId() })
+        await rb.runs.send(run.id, { type: 'steer', data: { go: 'left' } })
+        await rb2.runs.send(run.id, { type: 'steer', data: { go: 'right' } })
+        const it = run.inbox[Symbol.asyncIterator]()
+        expect((await it.next()).value).toMatchObject({
+          type: 'steer',
+          data: { go: 'left' },
+          seq: 1,
+        })
+        expect((await it.next()).value).toMatchObject({
+          type: 'steer',
+          data: { go: 'right' },
+          seq: 2,
+        })
+        expect(run.signal.aborted).toBe(false)
+        const aborted = new Promise<unknown>((resolve) =>
+          run.signal.addEventListener('abort', () => resolve(run.signal.reason), { once: true }),
+        )
+        await rb2.runs.send(run.id, { type: 'interrupt', data: { why: 'user' } })
+        const reason = await aborted
+        expect(reason).toBeInstanceOf(InterruptedError)
+        expect(reason).toMatchObject({ code: 'interrupted', data: { why: 'user' } })
+        expect((await it.next()).value).toMatchObject({ type: 'interrupt' })
+        await expect(rb.runs.send(freshId(), { type: 'x' })).rejects.toBeInstanceOf(
+          RunNotFoundError,
+        )
+        await run.end({ status: 'cancelled' })
+        expect(await it.next()).toMatchObject({ done: true })
+        await expect(rb.runs.send(run.id, { type: 'x' })).rejects.toBeInstanceOf(RunEndedError)
+        expect(rb.stats().inboxes).toBe(0)
+      })
+
+      it('two instances on one backend: one writes, the other follows', async () => {
+        const { rb, another } = await setup()
+        const reader = another()
+        const run = await rb.runs.create({ id: freshId() })
+        run.emit('a', 1)
+        await run.flush()
+        const seen = collect(reader.runs.follow(run.id))
+        for (let i = 0; i < 50; i++) run.emit('n', i)
+        await run.end()
+        expect((await seen).map((e) => e.seq)).toEqual(Array.from({ length: 52 }, (_, i) => i + 1))
+      })
+
+      it('two instances on separate backends never see each other', async () => {
+        const { rb } = await setup()
+        const { rb: other } = await setup()
+        const id = freshId()
+        await rb.runs.create({ id })
+        await expect(other.runs.get(id)).rejects.toBeInstanceOf(RunNotFoundError)
+        await other.runs.create({ id })
+      })
+
+      it('property: followers started at random points see exactly their range, once, in order', async () => {
+        const op = fc.oneof(
+          fc.record({ kind: fc.constant('emit' as const), n: fc.integer({ min: 1, max: 30 }) }),
+          fc.record({ kind: fc.constant('append' as const) }),
+          fc.record({ kind: fc.constant('yield' as const) }),
+          fc.record({
+            kind: fc.constant('follow' as const),
+            from: fc.oneof(
+              fc.constant('start' as const),
+              fc.constant('now' as const),
+              fc.nat({ max: 200 }),
+            ),
+          }),
+        )
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+            const { rb, another } = await setup({ follow: { pageSize: 7, bufferSize: 16 } })
+            const reader = another({ follow: { pageSize: 7, bufferSize: 16 } })
+            const run = await rb.runs.create({ id: freshId() })
+            let emitted = 0
+            const followers: Array<{
+              from: 'start' | 'now' | number
+              storedAtCall: number
+              seen: Promise<RunEvent[]>
+            }> = []
+            for (const o of ops) {
+              if (o.kind === 'emit') {
+                for (let i = 0; i < o.n; i++) run.emit('e', ++emitted)
+              } else if (o.kind === 'append') {
+                await run.append('e', ++emitted)
+              } else if (o.kind === 'yield') {
+                await run.flush()
+              } else {
+                const from = typeof o.from === 'number' ? Math.min(o.from, emitted) : o.from
+                const inst = followers.length % 2 === 0 ? rb : reader
+                const after = typeof from === 'number' ? String(from) : from
+                followers.push({
+                  from,
+                  storedAtCall: run.stats.stored,
+                  seen: collect(inst.runs.follow(run.id, { after })),
+                })
+              }
+            }
+            followers.push({
+              from: 'start',
+              storedAtCall: 0,
+              seen: collect(reader.runs.follow(run.id)),
+            })
+            await run.end()
+            const total = emitted + 1
+            for (const f of followers) {
+              const seqs = (await f.seen).map((e) => e.seq)
+              const types = (await f.seen).map((e) => e.type)
+              expect(types).not.toContain('gap')
+              expect(types[types.length - 1]).toBe('end')
+              expect(seqs[seqs.length - 1]).toBe(total)
+              const first = f.from === 'start' ? 1 : f.from === 'now' ? seqs[0] : f.from + 1
+              if (f.from === 'now') expect(first).toBeGreaterThan(f.storedAtCall)
+              expect(seqs).toEqual(Array.from({ length: total - first + 1 }, (_, i) => first + i))
+            }
+            await rb.close()
+            await reader.close()
+            expect(rb.stats().followers + reader.stats().followers).toBe(0)
+          }),
+          { numRuns: 40 },
+        )
+      })
+    })
+  }
+
+  function describeBus(): void {
+    describe('bus', () => {
+      it('delivers to exact and wildcard subscribers, and only to matching ones', async () => {
+        const { rb } = await setup()
+        const ns = freshId('ns').replaceAll('-', '')
+        const exact = rb.bus.subscribe(`${ns}.a.b`)
+        const star = rb.bus.subscribe(`${ns}.*.b`)
+        const rest = rb.bus.subscribe(`${ns}.>`)
+        const none = rb.bus.subscribe(`${ns}.x.*`)
+        await Promise.all([exact.ready, star.ready, rest.ready, none.ready])
+        await rb.bus.publish(`${ns}.a.b`, { n: 1 })
+        await rb.bus.publish(`${ns}.c.b`, { n: 2 })
+        await rb.bus.publish(`${ns}.a.b.c`, { n: 3 })
+        await rb.bus.publish(`${ns}`, { n: 4 })
+        exact.close()
+        star.close()
+        rest.close()
+        none.close()
+        const data = async (s: AsyncIterable<BusMessage>): Promise<unknown[]> =>
+          (await collect(s)).map((m) => m.data)
+        expect(await data(exact)).toEqual([{ n: 1 }])
+        expect(await data(star)).toEqual([{ n: 1 }, { n: 2 }])
+        expect(await data(rest)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+        expect(await data(none)).toEqual([])
+        expect(rb.stats().subscriptions).toBe(0)
+      })
+
+      it('checks channels and patterns', async () => {
+        const { rb } = await setup()
+        for (const bad of ['', 'a..b', 'a.*', 'a.>', 'a b', '.a', 'a.']) {
+          await expect(rb.bus.publish(bad, 1)).rejects.toBeInstanceOf(InvalidArgumentError)
+        }
+        for (const bad of ['', 'a.>.b', 'a.b*', 'a..b']) {
+          expect(() => rb.bus.subscribe(bad)).toThrow(InvalidArgumentError)
+        }
+      })
+
+      it('refuses oversized payloads with both sizes; nothing is delivered', async () => {
+        const { rb } = await setup({ limits: { maxPayloadBytes: 100 } })
+        const ch = `${freshId('big').replaceAll('-', '')}.x`
+        const sub = rb.bus.subscribe(ch)
+        await sub.ready
+        const err = await rb.bus.publish(ch, 'x'.repeat(200)).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(PayloadTooLargeError)
+        expect(err).toMatchObject({ size: 202, limit: 100 })
+        await rb.bus.publish(ch, 'ok')
+        sub.close()
+        expect((await collect(sub)).map((m) => m.data)).toEqual(['ok'])
+      })
+
+      it('waitFor is registered before it returns; filter, timeout and abort', async () => {
+        const { rb } = await setup()
+        const ch = freshId('w').replaceAll('-', '')
+        const p = rb.bus.waitFor(`${ch}.*`)
+        await rb.bus.publish(`${ch}.done`, { ok: true })
+        expect(await p).toMatchObject({ channel: `${ch}.done`, data: { ok: true } })
+
+        const filtered = rb.bus.waitFor<{ n: number }>(`${ch}.n`, { filter: (m) => m.data.n > 2 })
+        for (let n = 1; n <= 4; n++) await rb.bus.publish(`${ch}.n`, { n })
+        expect((await filtered).data).toEqual({ n: 3 })
+
+        await expect(rb.bus.waitFor(`${ch}.never`, { timeout: 20 })).rejects.toBeInstanceOf(
+          TimeoutError,
+        )
+        const ac = new AbortController()
+        const aborted = rb.bus.waitFor(`${ch}.never`, { signal: ac.signal })
+        const reason = new Error('no more')
+        ac.abort(reason)
+        await expect(aborted).rejects.toBe(reason)
+        expect(rb.stats()).toMatchObject({ waiters: 0, busPatterns: 0 })
+      })
+
+      it('another instance on the same backend receives after ready', async () => {
+        const { rb, another } = await setup()
+        const rb2 = another()
+        const ch = `${freshId('x').replaceAll('-', '')}.ev`
+        const sub = rb2.bus.subscribe(ch)
+        const w = rb2.bus.waitForReady(ch)
+        await Promise.all([sub.ready, w.ready])
+        await rb.bus.publish(ch, 42)
+        expect((await w.message).data).toBe(42)
+        for await (const m of sub) {
+          expect(m.data).toBe(42)
+          break
+        }
+        expect(rb2.stats().subscriptions).toBe(0)
+      })
+
+      it('a slow subscriber loses the oldest messages, counted and reported', async () => {
+        const { rb } = await setup()
+        const ch = `${freshId('s').replaceAll('-', '')}.x`
+        const drops: number[] = []
+        const sub = rb.bus.subscribe(ch, { bufferSize: 2, onDrop: (n) => drops.push(n) })
+        await sub.ready
+        for (let i = 1; i <= 5; i++) await rb.bus.publish(ch, i)
+        await until(() => sub.stats.received === 5)
+        expect(sub.stats).toMatchObject({ received: 5, dropped: 3 })
+        expect(drops).toEqual([1, 2, 3])
+        sub.close()
+        expect((await collect(sub)).map((m) => m.data)).toEqual([4, 5])
+      })
+
+      it('typed channels with zod, valibot and arktype', async () => {
+        const { rb } = await setup()
+        const base = freshId('t').replaceAll('-', '')
+        const schemas = {
+          zod: z.object({ id: z.string(), qty: z.number().int().positive() }),
+          valibot: v.object({
+            id: v.string(),
+            qty: v.pipe(v.number(), v.integer(), v.minValue(1)),
+          }),
+          arktype: type({ id: 'string', qty: 'number.integer > 0' }),
+        }
+        for (const [lib, schema] of Object.entries(schemas)) {
+          const ch = rb.bus.channel(`${base}.${lib}`, { schema })
+          const sub = ch.subscribe()
+          await sub.ready
+          await ch.publish({ id: 'o1', qty: 2 })
+          const err = await ch.publish({ id: 'o2', qty: -1 }).catch((e: unknown) => e)
+          expect(err, lib).toBeInstanceOf(ValidationError)
+          expect((err as ValidationError).issues.length, lib).toBeGreaterThan(0)
+          expect((err as ValidationError).code).toBe('validation_failed')
+          sub.close()
+          const got = await collect(sub)
+          expect(
+            got.map((m) => m.data),
+            lib,
+          ).toEqual([{ id: 'o1', qty: 2 }])
+        }
+        // The schema's output is what travels (transforms apply on publish).
+        const tr = rb.bus.channel(`${base}.tr`, { schema: z.string().transform((s) => s.length) })
+        const w = tr.waitFor()
+        await tr.publish('four')
+        const m = await w
+        const n: number = m.data
+        expect(n).toBe(4)
+      })
+
+      it('close() ends subscriptions and waiters with ClosedError', async () => {
+        const { rb } = await setup()
+        const ch = `${freshId('c').replaceAll('-', '')}.x`
+        const sub = rb.bus.subscribe(ch)
+        const it = sub[Symbol.asyncIterator]()
+        const next = it.next()
+        const w = rb.bus.waitFor(ch)
+        await rb.close()
+        await expect(next).rejects.toBeInstanceOf(ClosedError)
+        await expect(w).rejects.toBeInstanceOf(ClosedError)
+        expect(rb.stats()).toMatchObject({ subscriptions: 0, waiters: 0, busPatterns: 0 })
+        await expect(rb.bus.publish(ch, 1)).rejects.toBeInstanceOf(ClosedError)
+      })
+    })
+  }
+
+  function describeAsks(): void {
+    describe('asks', () => {
+      async function askEvent(rb: Runbus, runId: string): Promise<RunEvent> {
+        let found: RunEvent | undefined
+        await until(async () => {
+          found = (await rb.runs.read(runId)).events.find((e) => e.type === 'ask')
+          return found !== undefined
+        })
+        return found!
+      }
+
+      it('confirm: the first answer wins and is in the log; a second is refused', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const answer = run.ask({ kind: 'confirm', prompt: 'Deploy?', data: { env: 'prod' } })
+        const ev = await askEvent(rb, run.id)
+        const askId = (ev.data as { ask: string }).ask
+        expect(ev.data).toMatchObject({ kind: 'confirm', prompt: 'Deploy?', data: { env: 'prod' } })
+        expect(await rb.asks.get(askId)).toMatchObject({
+          id: askId,
+          run: run.id,
+          state: 'pending',
+          kind: 'confirm',
+        })
+        const answered = await rb.asks.answer(askId, true, { by: 'ada' })
+        expect(answered).toMatchObject({ state: 'answered', answer: true, answeredBy: 'ada' })
+        const value: boolean = await answer
+        expect(value).toBe(true)
+        await expect(rb.asks.answer(askId, false)).rejects.toBeInstanceOf(AskAnsweredError)
+        expect(await rb.asks.get(askId)).toMatchObject({
+          state: 'answered',
+          answer: true,
+          answeredBy: 'ada',
+        })
+        const log = (await rb.runs.read(run.id)).events
+        expect(log.filter((e) => e.type === 'answer').map((e) => e.data)).toEqual([
+          { ask: askId, answer: true, by: 'ada' },
+        ])
+        expect(rb.stats().asks).toBe(0)
+      })
+
+      it('timeout: AskTimeoutError in the agent, ask_expired in the log, late answers refused', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const err = await run
+          .ask({ kind: 'text', prompt: 'Name?', timeout: 20 })
+          .catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(AskTimeoutError)
+        expect(err).toMatchObject({ code: 'ask_timeout' })
+        const log = (await rb.runs.read(run.id)).events
+        const askId = (log.find((e) => e.type === 'ask')!.data as { ask: string }).ask
+        expect(log.find((e) => e.type === 'ask_expired')!.data).toEqual({
+          ask: askId,
+          reason: 'timeout',
+        })
+        await expect(rb.asks.answer(askId, 'late')).rejects.toBeInstanceOf(AskExpiredError)
+        expect(await rb.asks.get(askId)).toMatchObject({ state: 'expired' })
+        expect(rb.stats().asks).toBe(0)
+      })
+
+      it('checks answers per kind and against a schema, with the issues', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const confirm = run.ask({ kind: 'confirm', prompt: '?' })
+        const c = await askEvent(rb, run.id)
+        const cid = (c.data as { ask: string }).ask
+        await expect(rb.asks.answer(cid, 'yes')).rejects.toBeInstanceOf(ValidationError)
+        await rb.asks.answer(cid, false)
+        expect(await confirm).toBe(false)
+
+        const choice = run.ask({ kind: 'choice', prompt: 'Branch?', choices: ['main', 'dev'] })
+        const pend = await until(
+          async () => (await rb.asks.pending({ run: run.id })).length === 1,
+        ).then(() => rb.asks.pending({ run: run.id }))
+        expect(pend[0]).toMatchObject({ kind: 'choice', choices: ['main', 'dev'] })
+        await expect(rb.asks.answer(pend[0].id, 'prod')).rejects.toBeInstanceOf(ValidationError)
+        await rb.asks.answer(pend[0].id, 'dev')
+        expect(await choice).toBe('dev')
+
+        const Form = z.object({ name: z.string().min(2), age: z.number().int() })
+        const form = run.ask({ kind: 'form', prompt: 'Who?', schema: Form })
+        await until(async () => (await rb.asks.pending({ run: run.id })).length === 1)
+        const [f] = await rb.asks.pending({ run: run.id })
+        const bad = await rb.asks.answer(f.id, { name: 'x', age: 1.5 }).catch((e: unknown) => e)
+        expect(bad).toBeInstanceOf(ValidationError)
+        expect((bad as ValidationError).issues.length).toBe(2)
+        expect(await rb.asks.get(f.id)).toMatchObject({ state: 'pending' })
+        await rb.asks.answer(f.id, { name: 'Ada', age: 36 })
+        const who: { name: string; age: number } = await form
+        expect(who).toEqual({ name: 'Ada', age: 36 })
+
+        const ham = run.ask({ kind: 'human_as_model', prompt: 'Complete: def f(' })
+        await until(async () => (await rb.asks.pending({ run: run.id })).length === 1)
+        const [h] = await rb.asks.pending({ run: run.id })
+        await expect(rb.asks.answer(h.id, 42)).rejects.toBeInstanceOf(ValidationError)
+        await rb.asks.answer(h.id, 'x): return x')
+        expect(await ham).toBe('x): return x')
+        await expect(rb.asks.answer('ask_nope', true)).rejects.toBeInstanceOf(AskNotFoundError)
+        await expect(rb.asks.get('ask_nope')).rejects.toBeInstanceOf(AskNotFoundError)
+        await expect(run.ask({ kind: 'choice', prompt: '?' })).rejects.toBeInstanceOf(
+          InvalidArgumentError,
+        )
+      })
+
+      it('pending lists only open asks, per run and overall', async () => {
+        const { rb } = await setup()
+        const a = await rb.runs.create({ id: freshId() })
+        const b = await rb.runs.create({ id: freshId() })
+        const pa = a.ask({ kind: 'text', prompt: 'A?' })
+        const pb = b.ask({ kind: 'text', prompt: 'B?' })
+        await until(
+          async () =>
+            (await rb.asks.pending()).filter((x) => x.run === a.id || x.run === b.id).length === 2,
+        )
+        const [onA] = await rb.asks.pending({ run: a.id })
+        expect(onA).toMatchObject({ run: a.id, prompt: 'A?', state: 'pending' })
+        await rb.asks.answer(onA.id, 'yes')
+        expect(await pa).toBe('yes')
+        expect(await rb.asks.pending({ run: a.id })).toEqual([])
+        const all = (await rb.asks.pending()).filter((x) => x.run === a.id || x.run === b.id)
+        expect(all.map((x) => x.prompt)).toEqual(['B?'])
+        await rb.asks.answer(all[0].id, 'ok')
+        expect(await pb).toBe('ok')
+      })
+
+      it('another instance answers; a restarted agent re-attaches with wait()', async () => {
+        const { rb, another } = await setup()
+        const human = another()
+        const run = await rb.runs.create({ id: freshId() })
+        const first = run.ask({ kind: 'confirm', prompt: 'One?' })
+        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
+        const [one] = await human.asks.pending({ run: run.id })
+        await expect(human.asks.answer(one.id, 'no')).rejects.toBeInstanceOf(ValidationError)
+        await human.asks.answer(one.id, true)
+        expect(await first).toBe(true)
+
+        const second = run.ask({ kind: 'text', prompt: 'Two?' })
+        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
+        const [two] = await human.asks.pending({ run: run.id })
+        // The agent process goes away while waiting…
+        await rb.close()
+        await expect(second).rejects.toBeInstanceOf(ClosedError)
+        // …and a new one re-attaches.
+        const agent = another()
+        const again = agent.asks.wait(two.id)
+        await human.asks.answer(two.id, 'second')
+        expect(await again).toBe('second')
+        expect(await agent.asks.wait(two.id)).toBe('second')
+        expect(agent.stats().asks).toBe(0)
+      })
+
+      it('an ask past its expiry is refused even when the agent is gone', async () => {
+        const { rb, another } = await setup()
+        const human = another()
+        const run = await rb.runs.create({ id: freshId() })
+        const asked = run.ask({ kind: 'confirm', prompt: '?', timeout: 40 })
+        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
+        const [a] = await human.asks.pending({ run: run.id })
+        await rb.close()
+        await expect(asked).rejects.toBeInstanceOf(ClosedError)
+        await until(() => Date.now() > a.expiresAt!)
+        await expect(human.asks.answer(a.id, true)).rejects.toBeInstanceOf(AskExpiredError)
+        expect(await human.asks.get(a.id)).toMatchObject({
+          state: 'expired',
+          expiredReason: 'timeout',
+        })
+        await expect(human.asks.wait(a.id)).rejects.toBeInstanceOf(AskTimeoutError)
+      })
+
+      it('cancel by signal and by the end of the run expire the ask', async () => {
+        const { rb } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        const ac = new AbortController()
+        const cancelled = run.ask({ kind: 'text', prompt: '?', signal: ac.signal })
+        const ev = await askEvent(rb, run.id)
+        const reason = new Error('user left')
+        ac.abort(reason)
+        await expect(cancelled).rejects.toBe(reason)
+        const id1 = (ev.data as { ask: string }).ask
+        expect(await rb.asks.get(id1)).toMatchObject({
+          state: 'expired',
+          expiredReason: 'cancelled',
+        })
+        await expect(rb.asks.answer(id1, 'x')).rejects.toBeInstanceOf(AskExpiredError)
+
+        const interrupted = run.ask({ kind: 'text', prompt: 'again?' })
+        await until(async () => (await rb.asks.pending({ run: run.id })).length === 1)
+        await rb.runs.send(run.id, { type: 'interrupt' })
+        await expect(interrupted).rejects.toBeInstanceOf(InterruptedError)
+
+        const { rb: rb2 } = await setup()
+        const run2 = await rb2.runs.create({ id: freshId() })
+        const other = await rb2.runs.open(run2.id)
+        const orphan = run2.ask({ kind: 'text', prompt: 'still there?' })
+        await until(async () => (await rb2.asks.pending({ run: run2.id })).length === 1)
+        const [p] = await rb2.asks.pending({ run: run2.id })
+        await other.end({ status: 'cancelled' })
+        await expect(orphan).rejects.toBeInstanceOf(AskExpiredError)
+        await expect(rb2.asks.answer(p.id, 'x')).rejects.toBeInstanceOf(AskExpiredError)
+        expect(rb.stats().asks + rb2.stats().asks).toBe(0)
+      })
+    })
+  }
+}
