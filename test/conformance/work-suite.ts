@@ -629,6 +629,8 @@ export function runWorkConformance(
         const s = await q.stats()
         expect(s).toMatchObject({ inFlight: 0, completed: started, waiting: 10 - started })
         await settle(work.close())
+        // Every timer the worker and the store set is gone once stopped.
+        if (fake) expect(vi.getTimerCount()).toBe(0)
       })
 
       it('stop({ drain: false }) abandons jobs in hand to redelivery; signal stops a worker', async () => {
@@ -662,6 +664,7 @@ export function runWorkConformance(
         ac.abort()
         await settle(second.stopped)
         await settle(work.close())
+        if (fake) expect(vi.getTimerCount()).toBe(0)
       })
     })
   })
