@@ -395,6 +395,24 @@ const ROUTES = {
   runInbox: {
     name: '/v1/runs/:run/inbox',
     methods: {
+      GET: async (req, p, ctx) => {
+        const run = runParam(p)
+        await authorize(req, ctx, 'write', run)
+        const raw = req.url.searchParams.get('after')
+        let after = 0
+        if (raw !== null && raw !== '') {
+          const seq = seqOfId(raw)
+          if (seq === undefined)
+            throw new InvalidArgumentError(`${JSON.stringify(raw)} is not an inbox message id`)
+          after = seq
+        }
+        const limit = queryInt(req.url, 'limit', 100, 1, 1000)
+        const waitS = queryInt(req.url, 'wait', 0, 0, ctx.maxAskWaitSeconds)
+        await ctx.ops.getRun(run)
+        return json(200, {
+          messages: await readInbox(ctx, run, after, limit, waitS * 1000, req.signal),
+        })
+      },
       POST: async (req, p, ctx) => {
         const run = runParam(p)
         await authorize(req, ctx, 'answer', run)
@@ -536,6 +554,37 @@ const ROUTES = {
     },
   },
 } satisfies Record<string, RouteDef>
+
+/** Inbox messages after `after`; with `waitMs`, waits (long poll) until at least one arrives. */
+async function readInbox(
+  ctx: RouteContext,
+  run: string,
+  after: number,
+  limit: number,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<unknown[]> {
+  const runs = ctx.ops.backend.runs
+  const first = await runs.readInbox(run, after, limit)
+  if (first.length > 0 || waitMs === 0 || signal.aborted) return first
+  let wake!: () => void
+  const woken = new Promise<void>((r) => (wake = r))
+  const unwatch = await runs.watchInbox(run, { onMessages: () => wake() })
+  const timer = setTimeout(() => wake(), waitMs)
+  const onAbort = (): void => wake()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    // A message that came between the read and the watch is caught by this second read.
+    const again = await runs.readInbox(run, after, limit)
+    if (again.length > 0) return again
+    await woken
+    return await runs.readInbox(run, after, limit)
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', onAbort)
+    unwatch()
+  }
+}
 
 /**
  * Answers one request: routing, CORS, error mapping and request metrics. Never throws.
