@@ -28,6 +28,13 @@ interface Sub {
   readonly listener: BroadcastListener
 }
 
+/** A publish of ours waiting for its message to reach our own matching subscriptions. */
+interface Echo {
+  /** Globs that still have to see it. */
+  readonly globs: Set<string>
+  done(): void
+}
+
 interface GlobEntry {
   readonly subs: Set<Sub>
   /** Settles once Redis acknowledged the PSUBSCRIBE. */
@@ -43,6 +50,7 @@ export class RedisBroadcast implements Broadcast {
   private sub: RedisConnection | undefined
   private downSince: number | undefined
   private closed = false
+  private readonly echoes = new Map<string, Echo[]>()
 
   constructor(ctx: RedisContext, openSubscriber: () => RedisConnection) {
     this.ctx = ctx
@@ -51,27 +59,60 @@ export class RedisBroadcast implements Broadcast {
   }
 
   async publish(channel: string, payload: string): Promise<void> {
-    await bounded(this.ctx.client, this.ctx.commandTimeoutMs, 'publish', () =>
-      this.ctx.client.publish(this.base + channel, payload),
-    )
-    // Read-your-own-publish for subscribers in this process: Redis has already queued the
-    // message on our subscriber connection when PUBLISH returns, so a PING there answers
-    // after it, i.e. after our listeners ran. Costs a round trip only when one matches.
-    const conn = this.sub
-    if (conn && conn.status === 'ready' && this.matchesLocally(channel)) {
-      try {
-        await bounded(conn, this.ctx.commandTimeoutMs, 'publish (echo)', () => conn.ping())
-      } catch {
-        // The message was published; local delivery is best effort, like pub/sub itself.
-      }
+    const full = this.base + channel
+    // Read-your-own-publish for subscribers in this process: when some of ours match,
+    // publish resolves once the message came back to them (bounded: pub/sub may lose it,
+    // and then `onInterrupted` tells them). On a single node it is already queued on our
+    // subscriber connection when PUBLISH returns; on Cluster it travels the cluster bus.
+    const echo = this.expectEcho(full, channel, payload)
+    try {
+      await bounded(this.ctx.client, this.ctx.commandTimeoutMs, 'publish', () =>
+        this.ctx.client.publish(full, payload),
+      )
+    } catch (err) {
+      echo?.cancel()
+      throw err
     }
+    await echo?.arrived
   }
 
-  private matchesLocally(channel: string): boolean {
-    for (const entry of this.globs.values()) {
-      for (const s of entry.subs) if (s.match(channel)) return true
+  private expectEcho(
+    full: string,
+    channel: string,
+    payload: string,
+  ): { arrived: Promise<void>; cancel(): void } | undefined {
+    if (!this.sub || this.sub.status !== 'ready') return undefined
+    const globs = new Set<string>()
+    for (const [glob, entry] of this.globs) {
+      for (const s of entry.subs) {
+        if (s.match(channel)) {
+          globs.add(glob)
+          break
+        }
+      }
     }
-    return false
+    if (globs.size === 0) return undefined
+    const key = `${full}\0${payload}`
+    let resolveArrived!: () => void
+    const arrived = new Promise<void>((resolve) => (resolveArrived = resolve))
+    const waiter: Echo = {
+      globs,
+      done: () => {
+        clearTimeout(timer)
+        const list = this.echoes.get(key)
+        const i = list ? list.indexOf(waiter) : -1
+        if (list && i >= 0) {
+          list.splice(i, 1)
+          if (list.length === 0) this.echoes.delete(key)
+        }
+        resolveArrived()
+      },
+    }
+    const timer = setTimeout(waiter.done, Math.min(1000, this.ctx.commandTimeoutMs))
+    const list = this.echoes.get(key)
+    if (list) list.push(waiter)
+    else this.echoes.set(key, [waiter])
+    return { arrived, cancel: waiter.done }
   }
 
   async subscribe(pattern: string, listener: BroadcastListener): Promise<Unsubscribe> {
@@ -161,6 +202,7 @@ export class RedisBroadcast implements Broadcast {
 
   private onMessage(glob: string, fullChannel: string, message: string) {
     const entry = this.globs.get(glob)
+    this.settleEcho(glob, fullChannel, message)
     if (!entry || !fullChannel.startsWith(this.base)) return
     const channel = fullChannel.slice(this.base.length)
     for (const s of [...entry.subs]) {
@@ -169,6 +211,17 @@ export class RedisBroadcast implements Broadcast {
         s.listener.onMessage(channel, message)
       } catch {
         // one subscriber's failure does not stop the others
+      }
+    }
+  }
+
+  private settleEcho(glob: string, fullChannel: string, message: string) {
+    const waiting = this.echoes.get(`${fullChannel}\0${message}`)
+    if (!waiting) return
+    for (const w of [...waiting]) {
+      if (w.globs.delete(glob)) {
+        if (w.globs.size === 0) w.done()
+        return
       }
     }
   }

@@ -1,0 +1,53 @@
+/**
+ * The run-stream, ask and bus conformance cases on a local 3-master Redis Cluster: a run's
+ * keys share one hash tag, so they live on one node while runs spread over all three.
+ */
+import { randomUUID } from 'node:crypto'
+import { Cluster } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisBackend } from '../../src/backends/redis/index.js'
+import { redisAvailable } from '../helpers/redis-server.js'
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js'
+import { runConformance } from './suite.js'
+
+describe.skipIf(!redisAvailable())('redis cluster', () => {
+  let cluster: TestRedisCluster
+  const clients: Cluster[] = []
+  beforeAll(async () => {
+    cluster = await startRedisCluster()
+  })
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())))
+    await cluster?.stop()
+  })
+
+  const connect = () => {
+    const client = new Cluster([...cluster.nodes], {
+      redisOptions: { commandTimeout: 5000 },
+      enableOfflineQueue: true,
+    })
+    clients.push(client)
+    return client
+  }
+
+  it('spreads runs over the three masters, each run on one node', async () => {
+    const client = connect()
+    const backend = redisBackend({ client, prefix: `test-${randomUUID()}` })
+    for (let i = 0; i < 30; i++) {
+      await backend.runs.createRun({ id: `r${i}`, maxEvents: 10, ts: 1 })
+      await backend.runs.append(`r${i}`, [{ type: 'x', data: i, json: String(i), ts: 1 }])
+    }
+    const perNode = cluster.ports.map((p) => Number(cluster.cli(p, 'dbsize').trim()))
+    expect(perNode.every((n) => n > 0)).toBe(true)
+    await backend.close()
+    expect(client.status).toBe('ready') // a client passed in is not closed
+  })
+
+  runConformance(
+    'redis cluster',
+    async () => ({
+      backend: redisBackend({ client: connect(), prefix: `test-${randomUUID()}`, pollMs: 5 }),
+    }),
+    { parts: ['runs', 'asks', 'bus'] },
+  )
+})
