@@ -32,7 +32,7 @@ interface Sub {
 interface Echo {
   /** Globs that still have to see it. */
   readonly globs: Set<string>
-  done(): void
+  done: () => void
 }
 
 interface GlobEntry {
