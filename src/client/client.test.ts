@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HubError } from '../events/errors.js'
@@ -425,5 +428,30 @@ describe('requests', () => {
     const reason = new Error('cancelled')
     ac.abort(reason)
     await expect(client.getRun('x', { signal: ac.signal })).rejects.toBe(reason)
+  })
+})
+
+describe('browser safety', () => {
+  it('imports nothing from node:* (nor any bare module but eventsource-parser), all the way down', async () => {
+    const seen = new Set<string>()
+    const bare = new Set<string>()
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return
+      seen.add(file)
+      // Comments hold usage examples (`from 'runbus/client'`): only code counts.
+      const source = (await readFile(file, 'utf8'))
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '')
+      for (const m of source.matchAll(
+        /(?:import|export)\s[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g,
+      )) {
+        const spec = m[1] ?? m[2]
+        if (spec.startsWith('.')) await visit(resolve(dirname(file), spec.replace(/\.js$/, '.ts')))
+        else bare.add(spec)
+      }
+    }
+    await visit(resolve(dirname(fileURLToPath(import.meta.url)), 'index.ts'))
+    expect([...bare]).toEqual(['eventsource-parser'])
+    expect(seen.size).toBeGreaterThanOrEqual(5)
   })
 })
