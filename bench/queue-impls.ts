@@ -51,7 +51,7 @@ export const sumRange = (from: number, to: number): number => sumTo(to) - sumTo(
 
 const ours: Impl = {
   name: 'runbus',
-  notes: { S3: 'push; await send() only when full' },
+  notes: { S3: 'push; when full, await onSizeLessThan(512)' },
   scenarios: {
     S1: async (n) => {
       const q = new AsyncQueue<number>()
@@ -84,8 +84,8 @@ const ours: Impl = {
     S3: async (n) => {
       const q = new AsyncQueue<number>({ capacity: CAP })
       const producer = (async () => {
-        // push never waits; send only when the queue is full (the idiom for hot producers).
-        for (let i = 0; i < n; i++) if (!q.push(i)) await q.send(i)
+        // push never waits; when full, wait for the consumer to drain to half (hysteresis).
+        for (let i = 0; i < n; i++) while (!q.push(i)) await q.onSizeLessThan(CAP / 2)
         q.close()
       })()
       let sum = 0

@@ -461,6 +461,65 @@ describe('takeBatch and tryTakeBatch', () => {
   })
 })
 
+describe('onSizeLessThan', () => {
+  it('resolves at once under the limit, else once takes drain below it', async () => {
+    const q = new AsyncQueue<number>({ capacity: 4 })
+    await q.onSizeLessThan(1)
+    for (let i = 0; i < 4; i++) q.push(i)
+    const half = track(q.onSizeLessThan(2))
+    const empty = track(q.onSizeLessThan(1))
+    expect(q.stats.waitingProducers).toBe(0)
+    q.tryTake()
+    q.tryTake()
+    await flush()
+    expect(half.settled).toBe(false)
+    q.tryTake()
+    await flush()
+    expect([half.settled, half.error]).toEqual([true, undefined])
+    expect(empty.settled).toBe(false)
+    expect(await q.takeBatch()).toEqual([3])
+    await flush()
+    expect([empty.settled, empty.error]).toEqual([true, undefined])
+  })
+
+  it('drives a hot producer with hysteresis and loses nothing', async () => {
+    const q = new AsyncQueue<number>({ capacity: 8 })
+    const producer = (async () => {
+      for (let i = 0; i < 100; i++) while (!q.push(i)) await q.onSizeLessThan(4)
+      q.close()
+    })()
+    const got: number[] = []
+    for await (const x of q) got.push(x)
+    await producer
+    expect(got).toEqual([...Array(100).keys()])
+  })
+
+  it('rejects on close, abort, timeout and signal, leaving nothing behind', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(1)
+    const t = track(q.onSizeLessThan(1, { timeout: 5 }))
+    await vi.advanceTimersByTimeAsync(5)
+    expect(t.error).toBeInstanceOf(TimeoutError)
+    const ac = new AbortController()
+    const s = q.onSizeLessThan(1, { signal: ac.signal })
+    ac.abort(new Error('no'))
+    await expect(s).rejects.toThrow('no')
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+    const c = q.onSizeLessThan(1)
+    q.close()
+    await expect(c).rejects.toBeInstanceOf(QueueClosedError)
+    await expect(q.onSizeLessThan(5)).rejects.toBeInstanceOf(QueueClosedError)
+    const a = new AsyncQueue<number>({ capacity: 1 })
+    a.push(1)
+    const w = a.onSizeLessThan(1)
+    a.abort()
+    await expect(w).rejects.toBeInstanceOf(AbortedError)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(() => a.onSizeLessThan(0)).toThrow(InvalidArgumentError)
+  })
+})
+
 describe('close', () => {
   it('lets consumers drain what is left, then ends them', async () => {
     const q = new AsyncQueue<number>()

@@ -151,6 +151,7 @@ const NEXT = 1 // { value: item, done: false }
 const BATCH = 2 // [item]
 const NEXT_BATCH = 3 // { value: [item], done: false }
 const SEND = 4 // void, once its item is accepted
+const SPACE = 5 // void, once fewer than `max` items are buffered (onSizeLessThan)
 
 const INITIAL_SLOTS = 16
 // After a whole-buffer swap the fresh ring starts no larger than this: a burst that grew the
@@ -203,7 +204,7 @@ class Waiter<T> {
 
 function onWaiterTimeout<T>(w: Waiter<T>): void {
   w.timer = undefined
-  const what = w.kind === SEND ? 'send' : 'take'
+  const what = w.kind === SEND ? 'send' : w.kind === SPACE ? 'onSizeLessThan' : 'take'
   cancelWaiter(w, new TimeoutError(w.timeout, `queue ${what} timed out after ${w.timeout} ms`))
 }
 
@@ -287,6 +288,10 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private pHead: Waiter<T> | null = null
   private pTail: Waiter<T> | null = null
   private pCount = 0
+  // onSizeLessThan waiters: unordered in effect (each has its own limit), kept in a list for
+  // O(1) removal on cancel.
+  private sHead: Waiter<T> | null = null
+  private sTail: Waiter<T> | null = null
 
   private enqueued = 0
   private dequeued = 0
@@ -565,6 +570,43 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 
   /**
+   * Resolves once fewer than `limit` items are buffered — at once if that is already so.
+   *
+   * Use it for back-pressure with hysteresis, like a stream's `'drain'`: a hot producer
+   * `push`es until it gets `false`, waits for the consumer to drain to a low-water mark, then
+   * pushes a burst again. That is one wait per burst, where `send` on a queue kept full costs
+   * one wait per message.
+   *
+   * Gotchas: it reserves no room — another producer may fill it first — so loop on `push`.
+   * Rejects with `QueueClosedError` once the queue is closed (a push would throw), with the
+   * abort reason after `abort()`, and with `signal.reason` / `TimeoutError` per `options`.
+   * These waiters are not counted in `stats.waitingProducers` (that counts blocked `send`s).
+   *
+   * @example
+   * ```ts
+   * for (const x of source) {
+   *   while (!q.push(x)) await q.onSizeLessThan(q.capacity / 2)
+   * }
+   * ```
+   */
+  onSizeLessThan(limit: number, options?: WaitOptions): Promise<void> {
+    if (!(limit >= 1)) throw new InvalidArgumentError(`limit must be >= 1, got ${String(limit)}`)
+    if (options !== undefined) {
+      checkTimeout(options.timeout)
+      if (options.signal?.aborted === true) return rejected(options.signal.reason)
+    }
+    if (this.stateCode === ABORTED) return rejected(this.reason)
+    if (this.stateCode === CLOSED) {
+      return Promise.reject(new QueueClosedError('queue closed: no more items can be pushed'))
+    }
+    if (this.len < limit) return RESOLVED
+    if (options !== undefined && options.timeout !== undefined && options.timeout <= 0) {
+      return Promise.reject(new TimeoutError(0, 'queue onSizeLessThan timed out after 0 ms'))
+    }
+    return this.wait<void>(SPACE, limit, undefined, null, options)
+  }
+
+  /**
    * Stops accepting items; consumers get what is buffered, then end. Idempotent.
    *
    * Use it when the producer is done. Blocked senders are rejected with `QueueClosedError`;
@@ -584,6 +626,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       this.rejectAll(SEND, error)
     }
     if (this.cHead !== null) this.endConsumers()
+    if (this.sHead !== null) {
+      this.rejectAll(SPACE, new QueueClosedError('queue closed: no more items can be pushed'))
+    }
     this.resolveClosed?.()
   }
 
@@ -613,6 +658,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.len = 0
     if (this.pHead !== null) this.rejectAll(SEND, this.reason)
     if (this.cHead !== null) this.rejectAll(TAKE, this.reason)
+    if (this.sHead !== null) this.rejectAll(SPACE, this.reason)
     if (wasOpen) this.resolveClosed?.()
   }
 
@@ -727,6 +773,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       }
       this.pTail = w
       this.pCount++
+    } else if (kind === SPACE) {
+      const tail = this.sTail
+      if (tail === null) this.sHead = w
+      else {
+        tail.next = w
+        w.prev = tail
+      }
+      this.sTail = w
     } else {
       const tail = this.cTail
       if (tail === null) this.cHead = w
@@ -763,6 +817,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       if (next === null) this.pTail = prev
       else next.prev = prev
       this.pCount--
+    } else if (w.kind === SPACE) {
+      if (prev === null) this.sHead = next
+      else prev.next = next
+      if (next === null) this.sTail = prev
+      else next.prev = prev
     } else {
       if (prev === null) this.cHead = next
       else prev.next = next
@@ -873,6 +932,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     if (--this.len === 0) this.head = 0
     else this.head = (head + 1) & this.mask
     if (this.pHead !== null) this.admitSenders()
+    if (this.sHead !== null) this.wakeSpaceWaiters()
     return item
   }
 
@@ -907,6 +967,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.head = n === len ? 0 : (head + n) & this.mask
     this.dequeued += n
     if (this.pHead !== null) this.admitSenders()
+    if (this.sHead !== null) this.wakeSpaceWaiters()
     return out
   }
 
@@ -962,12 +1023,27 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 
   private rejectAll(kind: number, reason: unknown): void {
-    let w = kind === SEND ? this.pHead : this.cHead
+    const head = (): Waiter<T> | null =>
+      kind === SEND ? this.pHead : kind === SPACE ? this.sHead : this.cHead
+    let w = head()
     while (w !== null) {
       this.unlink(w)
       w.item = undefined
       w.reject(reason)
-      w = kind === SEND ? this.pHead : this.cHead
+      w = head()
+    }
+  }
+
+  /** Resolves the onSizeLessThan waiters whose limit the buffer is now under. */
+  private wakeSpaceWaiters(): void {
+    let w = this.sHead
+    while (w !== null) {
+      const next = w.next
+      if (this.len < w.max) {
+        this.unlink(w)
+        w.resolve(undefined as never)
+      }
+      w = next
     }
   }
 
