@@ -97,7 +97,7 @@ describe.skipIf(!redisAvailable())('redis across processes', () => {
         state: 'pending',
         prompt: 'Deploy to production?',
       })
-      await rb.asks.answer(ask!.id, true, { by: 'ada' })
+      await rb.asks.answer(ask.id, true, { by: 'ada' })
       expect(await agent.json()).toEqual({ answer: true })
       expect(await agent.exited).toBe(0)
       const page = await rb.runs.read(runId)
@@ -120,13 +120,13 @@ describe.skipIf(!redisAvailable())('redis across processes', () => {
       expect(ask).toBeDefined()
       await agent.kill()
       // Answered while no agent is running: the answer is kept (it is in the run log too).
-      await rb.asks.answer(ask!.id, false, { by: 'grace' })
-      const restarted = child('redis-agent.ts', ['reattach', redis.url, prefix, runId, ask!.id])
+      await rb.asks.answer(ask.id, false, { by: 'grace' })
+      const restarted = child('redis-agent.ts', ['reattach', redis.url, prefix, runId, ask.id])
       expect(await restarted.json()).toEqual({ answer: false })
       expect(await restarted.exited).toBe(0)
       const page = await rb.runs.read(runId)
       expect(page.events.map((e) => e.type)).toEqual(['ask', 'answer', 'resumed', 'end'])
-      expect(page.events[2]!.data).toEqual({ answer: false, restarted: true })
+      expect(page.events[2].data).toEqual({ answer: false, restarted: true })
     } finally {
       await rb.close()
       await backend.close()
