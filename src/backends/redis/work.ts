@@ -484,7 +484,14 @@ class RedisWorkStore implements WorkStore {
         Number(await conn.client('ID')),
       )
       id.catch(() => {})
-      cc = { conn, id, busy: false }
+      const entry: ConsumerConn = { conn, id, busy: false }
+      // After a reconnect the connection has a new id: CLIENT UNBLOCK must aim at that one.
+      conn.on('ready', () => {
+        const next = conn.client('ID').then(Number)
+        next.catch(() => {})
+        entry.id = next
+      })
+      cc = entry
       this.blocking.set(key, cc)
     }
     await cc.id.catch((err: unknown) => {
