@@ -1,0 +1,126 @@
+/**
+ * The client against the real hub (in-process, memory backend): gaps as the hub reports
+ * them, resume across server-side cuts while the run is being written, asks end to end.
+ */
+import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createRunbus } from '../index.js'
+import { createHub } from '../hub/index.js'
+import type { RunEvent } from '../events/envelope.js'
+import { createClient, type GapNotice } from './index.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function realHub(maxEvents = 10_000): Promise<{ url: string; cut(): number }> {
+  const rb = createRunbus({ retention: { maxEvents } })
+  const hub = createHub({ runbus: rb, insecure: true, runLimits: { maxEvents } })
+  const streams = new Set<ServerResponse>()
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.includes('/events')) {
+      streams.add(res)
+      res.on('close', () => streams.delete(res))
+    }
+    hub.node(req, res)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  cleanups.push(async () => {
+    await hub.close()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+    await rb.close()
+  })
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      const n = streams.size
+      for (const s of streams) s.socket?.destroy()
+      return n
+    },
+  }
+}
+
+describe('client against the hub', () => {
+  it('surfaces the gap the hub reports when history was trimmed, then resumes past it', async () => {
+    const hub = await realHub(5)
+    const client = createClient({ baseUrl: hub.url })
+    const { run } = await client.createRun()
+    await client.append(
+      run.id,
+      Array.from({ length: 20 }, (_, i) => ({ type: 'text', data: i + 1 })),
+    )
+    await client.end(run.id, { status: 'completed' })
+    const follow = client.follow(run.id, { after: '2' })
+    const gaps: GapNotice[] = []
+    follow.on('gap', (g) => gaps.push(g))
+    const events: RunEvent[] = []
+    for await (const ev of follow) events.push(ev)
+    expect(gaps).toHaveLength(1)
+    expect(gaps[0].from).toBe('3')
+    expect(events[0].type).toBe('gap')
+    const text = events.filter((e) => e.type === 'text').map((e) => e.seq)
+    expect(text.length).toBeGreaterThan(0)
+    expect(text.at(-1)).toBe(20)
+    expect(Number(gaps[0].to)).toBe(text[0] - 1)
+    expect(events.at(-1)!.type).toBe('end')
+    expect(follow.end).toEqual({ status: 'completed' })
+  })
+
+  it('resumes across server-side cuts while the run is written: every event once, in order', async () => {
+    const hub = await realHub()
+    const client = createClient({ baseUrl: hub.url })
+    const { run } = await client.createRun()
+    const follow = client.follow(run.id, { backoff: { initialMs: 5, maxMs: 40 } })
+    const seen: number[] = []
+    const reading = (async () => {
+      for await (const ev of follow) seen.push(ev.seq)
+    })()
+    for (let batch = 0; batch < 10; batch++) {
+      await client.append(
+        run.id,
+        Array.from({ length: 25 }, (_, i) => ({ type: 'text', data: batch * 25 + i })),
+      )
+      // Cut whatever is open right now; the follow must pick up where it was.
+      hub.cut()
+      await new Promise<void>((resolve) => {
+        const off = follow.on('state', (s) => {
+          if (s.state === 'connected') {
+            off()
+            resolve()
+          }
+        })
+      })
+    }
+    await client.end(run.id, { status: 'completed' })
+    await reading
+    expect(seen).toEqual(Array.from({ length: 251 }, (_, i) => i + 1))
+    expect(follow.reconnects).toBeGreaterThanOrEqual(10)
+  })
+
+  it('asks and answers end to end; a second answer is refused with 409 ask_answered', async () => {
+    const hub = await realHub()
+    const client = createClient({ baseUrl: hub.url })
+    const { run } = await client.createRun()
+    const ask = await client.ask(run.id, {
+      kind: 'confirm',
+      prompt: 'Merge?',
+      data: { diff: '+a' },
+    })
+    expect(ask).toMatchObject({ run: run.id, kind: 'confirm', state: 'pending' })
+    expect((await client.listAsks(run.id, { state: 'pending' })).map((a) => a.id)).toEqual([ask.id])
+    expect(await client.answer(ask.id, true)).toMatchObject({ state: 'answered', answer: true })
+    await expect(client.answer(ask.id, false)).rejects.toMatchObject({
+      code: 'ask_answered',
+      status: 409,
+    })
+    expect((await client.getAsk(ask.id)).answer).toBe(true)
+    await client.end(run.id, { status: 'completed' })
+    const types: string[] = []
+    for await (const ev of client.follow(run.id)) types.push(ev.type)
+    expect(types).toEqual(['ask', 'answer', 'end'])
+    await expect(client.getRun('nope')).rejects.toMatchObject({ status: 404 })
+  })
+})
