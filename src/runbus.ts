@@ -65,7 +65,7 @@ export interface RunbusStats {
   asks: number
   /** Inbox watches of run handles. */
   inboxes: number
-  /** Run handles not yet ended. */
+  /** Run handles with events not yet stored. */
   runs: number
   /** Backend subscriptions (patterns) held by the bus. */
   busPatterns: number

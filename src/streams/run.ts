@@ -131,14 +131,14 @@ export class Run {
   private ending = false
   private inboxReader: InboxReader | undefined
   private counts = { emitted: 0, stored: 0, batches: 0, failures: 0 }
-  private readonly untrack: () => void
+  /** Set while the handle has events to store: only then does `rb.close()` need it. */
+  private untrack: (() => void) | undefined = undefined
 
   /** Internal: use `rb.runs.create()` or `rb.runs.open()`. */
   constructor(ctx: Context, id: string, askFn: AskFn) {
     this.ctx = ctx
     this.id = id
     this.askFn = askFn
-    this.untrack = ctx.track('run', { close: () => this.release(), drain: () => this.drain() })
   }
 
   /**
@@ -384,6 +384,10 @@ export class Run {
     }
     this.pending.push(p)
     this.counts.emitted++
+    this.untrack ??= this.ctx.track('run', {
+      close: () => this.release(),
+      drain: () => this.drain(),
+    })
     this.schedule()
   }
 
@@ -405,6 +409,8 @@ export class Run {
   private send(): void {
     if (this.inflight || this.failure !== undefined) return
     if (this.pending.length === 0) {
+      this.untrack?.()
+      this.untrack = undefined
       this.settleFlush(undefined)
       return
     }
@@ -451,7 +457,8 @@ export class Run {
   }
 
   private release(): void {
-    this.untrack()
+    this.untrack?.()
+    this.untrack = undefined
     this.inboxReader?.stop()
   }
 

@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createRunbus,
+  memoryBackend,
+  type Backend,
+  type LogListener,
+  type MemoryBackend,
+  type Runbus,
+  type RunEvent,
+} from '../index.js'
+
+const open: Array<{ rb: Runbus; backend: MemoryBackend }> = []
+afterEach(async () => {
+  for (const { rb, backend } of open.splice(0)) {
+    await rb.close()
+    await backend.close()
+  }
+})
+
+describe('follower', () => {
+  it('a follower that does not read keeps at most bufferSize live events, then re-reads the log', async () => {
+    const backend = memoryBackend()
+    const rb = createRunbus({ backend, follow: { bufferSize: 10, pageSize: 50 } })
+    open.push({ rb, backend })
+    const run = await rb.runs.create({ id: 'slow' })
+    const f = rb.runs.follow('slow')
+    expect(
+      (
+        await (async () => {
+          run.emit('n', 0)
+          return f.next()
+        })()
+      ).value,
+    ).toMatchObject({ seq: 1 })
+    for (let i = 1; i <= 500; i++) {
+      run.emit('n', i)
+      if (i % 5 === 0) await run.flush()
+    }
+    await run.end()
+    expect(f.stats.overflows).toBeGreaterThan(0)
+    expect(rb.stats().followerOverflows).toBe(f.stats.overflows)
+    const seqs: number[] = [1]
+    for await (const e of f) seqs.push(e.seq)
+    expect(seqs).toEqual(Array.from({ length: 502 }, (_, i) => i + 1))
+    expect(backend.stats().watchers).toBe(0)
+  })
+
+  it('re-reads the log when the backend reports a gap or delivers a hole', async () => {
+    const inner = memoryBackend()
+    let listener: LogListener | undefined
+    const runs = Object.create(inner.runs) as Backend['runs']
+    // Swallow every other live batch, as a backend that lost its place would.
+    runs.watch = (run, l) => {
+      let n = 0
+      listener = l
+      return inner.runs.watch(run, {
+        onEvents: (events) => {
+          if (n++ % 2 === 0) l.onEvents(events)
+        },
+      })
+    }
+    const rb = createRunbus({ backend: { ...inner, runs } })
+    open.push({ rb, backend: inner })
+    const run = await rb.runs.create({ id: 'holes' })
+    const seen: RunEvent[] = []
+    const done = (async () => {
+      for await (const e of rb.runs.follow('holes')) seen.push(e)
+    })()
+    for (let i = 0; i < 20; i++) await run.append('n', i)
+    listener?.onGap?.(0)
+    await run.end()
+    await done
+    expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1))
+  })
+
+  it('many followers share the backend batch: no per-follower copy', async () => {
+    const backend = memoryBackend()
+    const rb = createRunbus({ backend })
+    open.push({ rb, backend })
+    const run = await rb.runs.create({ id: 'fan' })
+    const followers = Array.from({ length: 5 }, () => rb.runs.follow('fan', { after: 'now' }))
+    const firsts = followers.map((f) => f.next())
+    // Establish every follower before appending.
+    while (backend.stats().watchers < 5) await new Promise((r) => setImmediate(r))
+    const e = await run.append('x', { big: 'payload' })
+    const got = await Promise.all(firsts)
+    for (const g of got) expect(g.value).toBe(got[0].value)
+    expect(got[0].value).toMatchObject({ seq: e.seq })
+    for (const f of followers) f.close()
+  })
+})

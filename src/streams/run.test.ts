@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  BackendUnavailableError,
+  createRunbus,
+  memoryBackend,
+  type Backend,
+  type EventDraft,
+  type Runbus,
+} from '../index.js'
+
+/** A memory backend whose appends fail while `down` is set. */
+function flaky(): { backend: Backend; down: { value: boolean }; calls: number[] } {
+  const inner = memoryBackend()
+  const down = { value: false }
+  const calls: number[] = []
+  const runs = Object.create(inner.runs) as Backend['runs']
+  runs.append = (run: string, drafts: EventDraft[]) => {
+    calls.push(drafts.length)
+    if (down.value) return Promise.reject(new BackendUnavailableError('down'))
+    return inner.runs.append(run, drafts)
+  }
+  return { backend: { ...inner, runs }, down, calls }
+}
+
+const open: Runbus[] = []
+afterEach(async () => {
+  for (const rb of open.splice(0)) await rb.close()
+})
+
+describe('run handle', () => {
+  it('batches synchronous emits into one append per tick, in order', async () => {
+    const { backend, calls } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'b' })
+    for (let i = 0; i < 10; i++) run.emit('n', i)
+    await run.flush()
+    for (let i = 10; i < 15; i++) run.emit('n', i)
+    await run.flush()
+    expect(calls).toEqual([10, 5])
+    expect((await rb.runs.read('b')).events.map((e) => e.data)).toEqual([...Array(15).keys()])
+    expect(rb.stats().runs).toBe(0)
+  })
+
+  it('a failed batch is kept, flush rejects, and a later flush retries it in order', async () => {
+    const { backend, down } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'f' })
+    run.emit('n', 1)
+    await run.flush()
+    down.value = true
+    run.emit('n', 2)
+    run.emit('n', 3)
+    await expect(run.flush()).rejects.toBeInstanceOf(BackendUnavailableError)
+    expect(run.stats).toMatchObject({ failures: 1, pending: 2 })
+    // Still sticky: nothing is sent behind the kept events' back.
+    run.emit('n', 4)
+    await expect(run.flush()).rejects.toBeInstanceOf(BackendUnavailableError)
+    expect(run.stats.pending).toBe(3)
+    expect(rb.stats().emitFailures).toBe(2)
+    down.value = false
+    await run.flush()
+    expect(run.stats).toMatchObject({ pending: 0, stored: 4 })
+    expect((await rb.runs.read('f')).events.map((e) => e.data)).toEqual([1, 2, 3, 4])
+  })
+
+  it('append callers are told about a failure and their event is not retried', async () => {
+    const { backend, down } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'a' })
+    down.value = true
+    await expect(run.append('x', 1)).rejects.toBeInstanceOf(BackendUnavailableError)
+    expect(run.stats.pending).toBe(0)
+    down.value = false
+    await run.flush()
+    const e = await run.append('x', 2)
+    expect(e.seq).toBe(1)
+    expect(await run.appendMany([{ type: 'y' }, { type: 'z', data: 3 }])).toMatchObject([
+      { seq: 2, type: 'y', data: null },
+      { seq: 3, type: 'z', data: 3 },
+    ])
+  })
+
+  it('end flushes first; a flush failure leaves the run open for a retry', async () => {
+    const { backend, down } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'e' })
+    down.value = true
+    run.emit('n', 1)
+    await expect(run.end()).rejects.toBeInstanceOf(BackendUnavailableError)
+    expect(run.ended).toBe(false)
+    down.value = false
+    const end = await run.end()
+    expect(end.seq).toBe(2)
+  })
+
+  it('rb.close() stores what is pending before closing', async () => {
+    const backend = memoryBackend()
+    const rb = createRunbus({ backend })
+    const run = await rb.runs.create({ id: 'c' })
+    run.emit('n', 1)
+    run.emit('n', 2)
+    expect(rb.stats().runs).toBe(1)
+    await rb.close()
+    expect((await backend.runs.read('c', 0, 10)).events.map((e) => e.data)).toEqual([1, 2])
+    await backend.close()
+  })
+})
