@@ -278,7 +278,7 @@ function answerLabel(kind, answer) {
 function renderAnswer(ev, d) {
   const info = view.askCards.get(d.ask)
   const when = new Date(ev.ts).toLocaleTimeString()
-  const note = `↳ answered${d.by ? ` by ${d.by}` : ''} at ${when}`
+  const note = `↳ answered at ${when}`
   settleAsk(ev, d.ask, 'answered', answerLabel(info?.kind, d.answer), note, d.answer)
 }
 
@@ -304,6 +304,7 @@ function renderEnd(ev, d) {
         : `Run failed${d.error ? `: ${d.error}` : ''}`
   add(el('div', { class: `end end-${d.status}`, 'data-event-id': ev.id, text }))
   setRunStatus(d.status)
+  $('drop-conn').disabled = true
   view.pending.clear()
   renderPending()
   void refreshRuns()

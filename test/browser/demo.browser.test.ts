@@ -32,12 +32,9 @@ describe('browser: CI has Chromium', () => {
   })
 })
 
-const REPLY = `src/retry.ts
-<<<<<<< SEARCH
-  for (let attempt = 0; attempt <= attempts; attempt++) {
-=======
-  for (let attempt = 0; attempt < attempts; attempt++) {
->>>>>>> REPLACE`
+// A reply in prose (no SEARCH/REPLACE blocks): the agent then proposes its own unified diff.
+const REPLY = `The loop bound is off by one: use attempt < attempts,
+and do not sleep after the last failed attempt.`
 
 async function eventsOverHttp(baseUrl: string, run: string): Promise<RunEvent[]> {
   const out: RunEvent[] = []
@@ -123,6 +120,7 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     await page.waitForSelector('#conn-pill[data-state="connected"]')
     await expect.poll(() => text(page, '#stat-readers')).toMatch(/\d+ reader/)
     mkdirSync('test-results', { recursive: true })
+    await page.$eval('.side', (side) => side.scrollTo(0, 0)) // the drop control scrolled it
     await page.screenshot({ path: 'test-results/demo.png' })
 
     await mergeCard.locator('[data-action="approve"]').click()
