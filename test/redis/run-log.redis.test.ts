@@ -180,6 +180,7 @@ describe.skipIf(!redisAvailable())('redis run log', () => {
     await until(() => got.length === 2 && errors.length === 2, 'events and errors')
     expect(got).toEqual([1, 2])
     expect(errors.every((e) => e instanceof DecodeError)).toBe(true)
+    expect(b.readerStats.decodeErrors).toBe(2)
     // a history read skips them too
     expect((await b.runs.read('bad', 0, 10)).events.map((e) => e.seq)).toEqual([1, 2])
   })

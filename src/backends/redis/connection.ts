@@ -55,6 +55,8 @@ export function isCluster(client: RedisConnection): boolean {
 /** Resolves when `client` is ready, or rejects after `ms` (or once it ended). */
 export function whenReady(client: RedisConnection, ms: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
+  // A client made with `lazyConnect` waits for a first command or connect(): start it.
+  if (client.status === 'wait') client.connect().catch(() => {})
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       clearTimeout(timer)

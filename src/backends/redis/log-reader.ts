@@ -116,6 +116,10 @@ export interface LogReaderStats {
   reconnects: number
   /** Streams currently followed. */
   streams: number
+  /** Entries that did not decode (reported to `onError` and skipped). */
+  decodeErrors: number
+  /** Times followers were told `onGap` (entries trimmed before they were read). */
+  gaps: number
 }
 
 /** The per-process shared follower. See the file comment. */
@@ -138,7 +142,7 @@ export class LogReader {
   private wakeIdle: (() => void) | undefined
   private loopDone: Promise<void> | undefined
   private readonly onClosing = new Set<() => void>()
-  readonly stats: LogReaderStats = { reads: 0, reconnects: 0, streams: 0 }
+  readonly stats: LogReaderStats = { reads: 0, reconnects: 0, streams: 0, decodeErrors: 0, gaps: 0 }
 
   constructor(opts: LogReaderOptions) {
     this.client = opts.client
@@ -384,6 +388,8 @@ export class LogReader {
         errors.push(err as Error)
       }
     }
+    this.stats.decodeErrors += errors.length
+    if (gapAfter !== undefined) this.stats.gaps++
     for (const l of [...tail.listeners]) {
       if (!tail.listeners.has(l)) continue
       try {
