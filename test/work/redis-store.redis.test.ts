@@ -8,6 +8,8 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keyBuilder, type RedisContext } from '../../src/backends/redis/context.js'
 import { createRedisWorkStore } from '../../src/backends/redis/work.js'
+import { redisBackend } from '../../src/backends/redis/index.js'
+import { BackendUnavailableError } from '../../src/events/errors.js'
 import { createWorkApi } from '../../src/work/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
 
@@ -112,6 +114,51 @@ describe.skipIf(!available)('Redis work store', () => {
     await work.close()
     await close()
   })
+
+  it('a worker on redisBackend rides out a Redis crash: reports it, backs off, resumes after the restart', async () => {
+    // Its own server: this test kills it.
+    const own = await startRedis()
+    const backend = redisBackend({
+      url: own.url,
+      prefix: `t-${randomUUID()}`,
+      commandTimeoutMs: 500,
+    })
+    const errors: unknown[] = []
+    const work = createWorkApi(backend)
+    const q = work.queue<number>('crash', { visibilityTimeout: 1_000 })
+    const done: number[] = []
+    const worker = q.process(
+      async (job) => {
+        done.push(job.data)
+      },
+      { pollInterval: 200, onError: (e) => errors.push(e) },
+    )
+    await q.add(1)
+    await until(() => done.length === 1, 'first job')
+    await own.kill()
+    await until(() => errors.length > 0, 'the outage is reported', 5_000)
+    expect(errors[0]).toBeInstanceOf(BackendUnavailableError)
+    await own.start() // empty: nothing was persisted
+    await until(
+      async () => {
+        try {
+          await q.add(2)
+          return true
+        } catch {
+          return false
+        }
+      },
+      'adds work again',
+      10_000,
+    )
+    await until(() => done.includes(2), 'the worker resumed', 10_000)
+    const t0 = Date.now()
+    await worker.stop()
+    expect(Date.now() - t0).toBeLessThan(2_000)
+    await work.close()
+    await backend.close()
+    await own.stop()
+  }, 30_000)
 
   it('the hot path stays within a few commands per job (batched reads and acks)', async () => {
     const { store, close } = setup()

@@ -202,7 +202,6 @@ interface QueueState {
 interface ConsumerConn {
   conn: Redis
   id: Promise<number>
-  busy: boolean
 }
 
 let genCounter = 0
@@ -226,6 +225,16 @@ class RedisWorkStore implements WorkStore {
   private get client(): RedisConnection {
     if (this.closed) throw new ClosedError('the work store is closed')
     return this.ctx.client
+  }
+
+  /**
+   * Waits (at most the command timeout) for the command connection to be ready: runbus's
+   * connections run without an offline queue, so a command sent while connecting fails.
+   */
+  private ready(): Promise<void> | undefined {
+    const client = this.client
+    if (client.status === 'ready') return undefined
+    return waitReady(client, this.ctx.commandTimeoutMs)
   }
 
   private q(queue: string): QueueState {
@@ -287,6 +296,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async add(queue: string, jobs: WorkJobDraft[], options?: WorkAddOptions): Promise<WorkAddResult> {
+    await this.ready()
     const st = this.q(queue)
     const client = this.client
     if (jobs.length === 0) return { ids: [], duplicates: [] }
@@ -349,6 +359,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async claim(queue: string, consumer: string, options: WorkClaimOptions): Promise<ClaimedJob[]> {
+    await this.ready()
     const st = this.q(queue)
     const max = Math.max(1, Math.floor(options.max))
     const vis = options.visibilityMs
@@ -444,32 +455,69 @@ class RedisWorkStore implements WorkStore {
       )) as Reply
     } else {
       const cc = await this.consumerConn(queue, consumer)
-      const onAbort = () => {
-        void cc.id
-          .then((id) => this.ctx.client.call('CLIENT', 'UNBLOCK', String(id)))
-          .catch(() => {})
+      const key = `${queue}\0${consumer}`
+      // The blocking connection queues commands while Redis is away, so the read is bounded
+      // here: past block + command timeout the connection is dropped (a fresh one next
+      // time) and the claim fails with BackendUnavailableError. An abort unblocks the read
+      // (CLIENT UNBLOCK); if that does not land quickly, the connection is dropped too.
+      // Entries a dropped read may have delivered stay pending: redelivered, never lost.
+      const drop = () => {
+        if (this.blocking.get(key) === cc) this.blocking.delete(key)
+        cc.conn.disconnect()
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      cc.busy = true
-      try {
-        reply = (await this.withGroup(st, 'XREADGROUP', () =>
-          cc.conn.xreadgroup(
-            'GROUP',
-            GROUP,
-            consumer,
-            'COUNT',
-            count,
-            'BLOCK',
-            block,
-            'STREAMS',
-            st.keys.stream,
-            '>',
-          ),
-        )) as Reply
-      } finally {
-        cc.busy = false
-        signal?.removeEventListener('abort', onAbort)
-      }
+      const guardMs = block + this.ctx.commandTimeoutMs
+      reply = await this.withGroup(
+        st,
+        'XREADGROUP',
+        () =>
+          new Promise<Reply>((resolve, reject) => {
+            let grace: NodeJS.Timeout | undefined
+            const guard = setTimeout(() => {
+              drop()
+              reject(
+                new BackendUnavailableError(`Redis did not answer XREADGROUP within ${guardMs} ms`),
+              )
+            }, guardMs)
+            const onAbort = () => {
+              void cc.id
+                .then((id) => this.ctx.client.call('CLIENT', 'UNBLOCK', String(id)))
+                .catch(() => {})
+              grace = setTimeout(() => {
+                drop()
+                resolve(null)
+              }, 250)
+            }
+            const cleanup = () => {
+              clearTimeout(guard)
+              clearTimeout(grace)
+              signal?.removeEventListener('abort', onAbort)
+            }
+            signal?.addEventListener('abort', onAbort, { once: true })
+            cc.conn
+              .xreadgroup(
+                'GROUP',
+                GROUP,
+                consumer,
+                'COUNT',
+                count,
+                'BLOCK',
+                block,
+                'STREAMS',
+                st.keys.stream,
+                '>',
+              )
+              .then(
+                (r) => {
+                  cleanup()
+                  resolve(r as Reply)
+                },
+                (err: unknown) => {
+                  cleanup()
+                  reject(err instanceof Error ? err : new Error(String(err)))
+                },
+              )
+          }),
+      )
     }
     return reply?.[0]?.[1] ?? []
   }
@@ -480,11 +528,11 @@ class RedisWorkStore implements WorkStore {
     if (!cc) {
       const conn = this.ctx.duplicate() as Redis
       conn.on('error', () => {})
-      const id = waitReady(conn, this.ctx.commandTimeoutMs).then(async () =>
-        Number(await conn.client('ID')),
+      const id = waitReady(conn, this.ctx.commandTimeoutMs).then(() =>
+        withTimeout(conn.client('ID').then(Number), this.ctx.commandTimeoutMs, 'CLIENT ID'),
       )
       id.catch(() => {})
-      const entry: ConsumerConn = { conn, id, busy: false }
+      const entry: ConsumerConn = { conn, id }
       // After a reconnect the connection has a new id: CLIENT UNBLOCK must aim at that one.
       conn.on('ready', () => {
         const next = conn.client('ID').then(Number)
@@ -503,6 +551,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async ack(queue: string, consumer: string, leases: string[]): Promise<WorkAckResult> {
+    await this.ready()
     if (leases.length === 0) return { acked: 0, late: [] }
     const st = this.q(queue)
     const parsed = leases.map(parseLease)
@@ -530,6 +579,7 @@ class RedisWorkStore implements WorkStore {
     delayMs: number,
     text: string,
   ): Promise<void> {
+    await this.ready()
     const st = this.q(queue)
     const l = parseLease(lease)
     const k = st.keys
@@ -568,6 +618,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async extend(queue: string, consumer: string, lease: string, ms: number): Promise<void> {
+    await this.ready()
     const st = this.q(queue)
     const l = parseLease(lease)
     if (!(ms > 0 && ms <= l.visibilityMs))
@@ -586,6 +637,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async release(queue: string, consumer: string, leases: string[]): Promise<number> {
+    await this.ready()
     if (leases.length === 0) return 0
     const st = this.q(queue)
     const k = st.keys
@@ -613,6 +665,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async deadList(queue: string, options?: { limit?: number }): Promise<DeadJob[]> {
+    await this.ready()
     const st = this.q(queue)
     const limit = options?.limit ?? 100
     if (limit <= 0) return []
@@ -629,6 +682,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   private async deadOp(queue: string, mode: 'retry' | 'purge', ids?: string[]): Promise<number> {
+    await this.ready()
     const st = this.q(queue)
     const k = st.keys
     await this.ensureGroup(st)
@@ -665,6 +719,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async stats(queue: string): Promise<WorkStats> {
+    await this.ready()
     const st = this.q(queue)
     await this.promote(st, Date.now())
     const k = st.keys
@@ -707,8 +762,10 @@ class RedisWorkStore implements WorkStore {
   }
 }
 
-function waitReady(conn: Redis, ms: number): Promise<void> {
+function waitReady(conn: RedisConnection, ms: number): Promise<void> {
   if (conn.status === 'ready') return Promise.resolve()
+  if (conn.status === 'end')
+    return Promise.reject(new BackendUnavailableError('the Redis connection was closed'))
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       clearTimeout(timer)
@@ -726,4 +783,17 @@ function waitReady(conn: Redis, ms: number): Promise<void> {
     conn.on('ready', onReady)
     conn.on('end', onEnd)
   })
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new BackendUnavailableError(`Redis did not answer ${what} within ${ms} ms`)),
+        ms,
+      )
+    }),
+  ]).finally(() => clearTimeout(timer))
 }
