@@ -13,6 +13,7 @@
  * `tool_call` `{ id, name, args }`, `tool_result` `{ id, name, ok, output, ms }`,
  * `log` `{ level, message }`; the hub adds `ask`, `answer`, `ask_expired` and `end`.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { InboxMessage, RunEndStatus } from '../events/envelope.js'
 import { HubError } from '../events/errors.js'
 import { createClient, type Client } from '../client/index.js'
@@ -310,7 +311,7 @@ class DemoAgent {
       )
       await this.#say(
         'text',
-        'Merged. All 7 tests pass, and retry() now calls fn exactly `attempts` times.',
+        'Merged. All 7 tests pass, and retry() now calls fn exactly as many times as it is allowed to.',
       )
     } else {
       await this.#tool(
@@ -335,17 +336,13 @@ class DemoAgent {
 
   async #pause(ms: number): Promise<void> {
     this.#check()
-    const signal = this.#stop.signal
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, ms / this.#speed)
-      signal.addEventListener('abort', done, { once: true })
-    })
+    await this.#rest(ms / this.#speed)
     this.#check()
+  }
+
+  /** Waits `ms`, or less when the agent is stopped (never rejects). */
+  #rest(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#stop.signal }).catch(() => undefined)
   }
 
   async #emit(type: string, data: unknown, evenIfStopped = false): Promise<void> {
@@ -456,15 +453,7 @@ class DemoAgent {
           )
         }
       }
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer)
-          signal.removeEventListener('abort', done)
-          resolve()
-        }
-        const timer = setTimeout(done, every)
-        signal.addEventListener('abort', done, { once: true })
-      })
+      await this.#rest(every)
     }
   }
 }

@@ -186,6 +186,8 @@ class RunFollow implements Follow {
   readonly #lifetime = new AbortController()
   #connection: AbortController | undefined
   #lastSeq = 0
+  /** Events handed to the consumer so far (a connection that added some resets the back-off). */
+  #delivered = 0
   #serverRetryMs: number | undefined
   readonly #buffer: RunEvent[] = []
   #pull: { resolve(r: IteratorResult<RunEvent>): void; reject(e: unknown): void } | undefined
@@ -360,7 +362,6 @@ class RunFollow implements Follow {
     const lifetime = this.#lifetime.signal
     let attempt = 0
     try {
-      this.#setState('connecting')
       while (!lifetime.aborted) {
         const delivered = this.#delivered
         let error: unknown
@@ -403,8 +404,6 @@ class RunFollow implements Follow {
       this.#resolveClosed()
     }
   }
-
-  #delivered = 0
 
   /** One connection: resolves `'end'` after the run's end, `'eof'` when the hub closed early. */
   async #connect(connection: AbortController): Promise<'end' | 'eof'> {
