@@ -163,7 +163,20 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   }
 
   /** The next event; see the class comment for how it ends. */
-  async next(): Promise<IteratorResult<RunEvent, undefined>> {
+  next(): Promise<IteratorResult<RunEvent, undefined>> {
+    // Fast path, no async frame: the next event is already in hand.
+    const b = this.batch
+    if (b !== undefined && this.gap === undefined && this.failure === undefined) {
+      const e = b[this.idx]
+      if (e !== undefined && e.seq === this.last + 1) {
+        this.idx++
+        return Promise.resolve(this.deliver(e))
+      }
+    }
+    return this.slowNext()
+  }
+
+  private async slowNext(): Promise<IteratorResult<RunEvent, undefined>> {
     for (;;) {
       if (this.failure !== undefined) return this.throwFailure()
       const gap = this.gap
@@ -188,26 +201,102 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       if (this.caughtUp) this.finish()
       if (this.finished) return DONE
       try {
-        if (!this.initialized) await this.init()
-        else if (this.needRead) await this.readPage()
-        else {
-          const item = await this.queue.take()
-          if (item === REREAD) {
-            this.needRead = true
-            this.ctx.counters.followerRereads++
-          } else {
-            this.buffered -= item.length
-            this.batch = item
-            this.idx = 0
-          }
-        }
+        await this.step()
       } catch (err) {
-        if (this.failure !== undefined) return this.throwFailure()
-        if (this.finished) return DONE
-        this.fail(err)
-        return this.throwFailure()
+        return this.stepFailed(err)
       }
     }
+  }
+
+  /**
+   * The next events as one array: everything in hand that is in order (the backend's batch
+   * itself when it can be handed over whole, so N followers share one array). For readers
+   * that write in bulk (an SSE connection); `batches()` iterates with it. Do not mix with
+   * `next()` concurrently.
+   *
+   * @example
+   * ```ts
+   * for await (const events of follower.batches()) res.write(events.map(frame).join(''))
+   * ```
+   */
+  async nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
+    for (;;) {
+      if (this.failure !== undefined) return this.throwFailure()
+      const gap = this.gap
+      if (gap !== undefined) {
+        this.gap = undefined
+        return { value: [this.deliver(gap).value as RunEvent], done: false }
+      }
+      const b = this.batch
+      if (b !== undefined) {
+        while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
+        if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
+          const start = this.idx
+          let end = start + 1
+          while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
+          const out = start === 0 && end === b.length ? b : b.slice(start, end)
+          this.idx = end
+          const lastEvent = out[out.length - 1]
+          this.last = lastEvent.seq
+          this.stats.delivered += out.length
+          if (lastEvent.type === 'end') this.finish()
+          return { value: out, done: false }
+        }
+        if (this.idx < b.length) this.needRead = true
+        this.batch = undefined
+      }
+      if (this.caughtUp) this.finish()
+      if (this.finished) return DONE
+      try {
+        await this.step()
+      } catch (err) {
+        return this.stepFailed(err)
+      }
+    }
+  }
+
+  /**
+   * Iterates arrays of events (see `nextBatch`); `break` closes the follower.
+   *
+   * @example
+   * ```ts
+   * for await (const events of rb.runs.follow(id).batches()) console.log(events.length)
+   * ```
+   */
+  batches(): AsyncIterableIterator<readonly RunEvent[]> {
+    const it: AsyncIterableIterator<readonly RunEvent[]> = {
+      next: () => this.nextBatch(),
+      return: () => {
+        this.finish()
+        return Promise.resolve(DONE)
+      },
+      [Symbol.asyncIterator]: () => it,
+    }
+    return it
+  }
+
+  /** One step of the slow path: set up, read a history page, or take a live batch. */
+  private async step(): Promise<void> {
+    if (!this.initialized) await this.init()
+    else if (this.needRead) await this.readPage()
+    else {
+      const item = await this.queue.take()
+      if (item === REREAD) {
+        this.needRead = true
+        this.ctx.counters.followerRereads++
+      } else {
+        this.buffered -= item.length
+        this.batch = item
+        this.idx = 0
+      }
+    }
+  }
+
+  private stepFailed(err: unknown): IteratorReturnResult<undefined> {
+    if (this.failure !== undefined) return this.throwFailure()
+    if (this.finished) return DONE
+    this.fail(err)
+    return this.throwFailure()
   }
 
   private deliver(e: RunEvent): IteratorResult<RunEvent, undefined> {
@@ -294,7 +383,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     this.queue.push(REREAD)
   }
 
-  private throwFailure(): IteratorResult<RunEvent, undefined> {
+  private throwFailure(): IteratorReturnResult<undefined> {
     if (this.failureThrown) return DONE
     this.failureThrown = true
     throw this.failure
