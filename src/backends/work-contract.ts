@@ -171,9 +171,11 @@ export interface WorkStore {
    */
   extend(queue: string, consumer: string, lease: string, ms: number): Promise<void>
   /**
-   * Gives leases back without counting an attempt: the jobs can be claimed again at once,
-   * with the same attempt number. For a worker that stops with jobs it has not started.
-   * Stale leases are ignored. Resolves with how many were given back.
+   * Gives leases back without counting an attempt or a redelivery: the jobs go to the next
+   * claimer's expired-lease pass (memory: at once; Redis: the next reclaim pass, within a
+   * quarter of the visibility timeout, at most 5 s) with the same attempt number. For a
+   * worker that stops with jobs it has not started. Stale leases are ignored. Resolves with
+   * how many were given back.
    */
   release(queue: string, consumer: string, leases: string[]): Promise<number>
   /**

@@ -27,7 +27,8 @@ export type { DeadJob, WorkStats } from '../backends/work-contract.js'
 export interface WorkApi {
   /**
    * A handle on the queue `name` (created on first use in the backend). Queue names are
-   * 1–200 characters without spaces or braces.
+   * 1–200 characters: letters, digits and `_ - :` (and a few more), in dot-separated
+   * segments — they appear in the notice channels `work.<queue>.completed` etc.
    *
    * @example
    * ```ts

@@ -6,7 +6,7 @@
 import type { DeadJob, WorkStats, WorkStore } from '../backends/work-contract.js'
 import { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from '../events/codec.js'
 import { InvalidArgumentError, ValidationError } from '../events/errors.js'
-import { validate } from '../events/schema.js'
+import { isStandardSchema, validate } from '../events/schema.js'
 import type { JobHandler, WorkQueueOptions } from './job.js'
 import { type ProcessOptions, type Worker, WorkerLoop } from './worker.js'
 
@@ -58,7 +58,8 @@ export interface QueueContext {
   track(worker: Worker): void
 }
 
-const QUEUE_NAME = /^[^\s{}]{1,200}$/
+/** Dot-separated segments (they become bus channel segments), no braces (a hash tag). */
+const QUEUE_NAME = /^[\w:@#$%^&+=!~-]+(\.[\w:@#$%^&+=!~-]+)*$/
 
 /**
  * A work queue (`rb.work.queue(name, options)`): durable, at-least-once delivery.
@@ -84,10 +85,12 @@ export class WorkQueue<T = unknown> {
     private readonly options: WorkQueueOptions<T>,
     private readonly ctx: QueueContext,
   ) {
-    if (!QUEUE_NAME.test(name))
+    if (typeof name !== 'string' || name.length > 200 || !QUEUE_NAME.test(name))
       throw new InvalidArgumentError(
-        `queue name must be 1–200 characters without spaces or braces, got ${JSON.stringify(name)}`,
+        `queue name must be 1–200 letters, digits, _ - : and the like, in dot-separated segments, got ${JSON.stringify(name)}`,
       )
+    if (options.schema !== undefined && !isStandardSchema(options.schema))
+      throw new InvalidArgumentError('schema must implement Standard Schema v1 (~standard)')
     this.maxAttempts = positiveInt(options.maxAttempts ?? 5, 'maxAttempts')
     this.visibilityMs = positiveInt(options.visibilityTimeout ?? 30_000, 'visibilityTimeout')
     this.maxBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES

@@ -380,8 +380,10 @@ export function runWorkConformance(
 
       it('retries with back-off, then dead-letters after maxAttempts with the last error', async () => {
         const notices: string[] = []
-        const work = api(async (c) => {
+        const waits: number[] = []
+        const work = api(async (c, d) => {
           notices.push(c.split('.').pop()!)
+          if (c.endsWith('.failed')) waits.push((d as { retryInMs: number }).retryInMs)
         })
         const base = fake ? 1_000 : 20
         const q = work.queue<string>(fresh(), {
@@ -410,6 +412,14 @@ export function runWorkConformance(
         expect(JSON.parse(dead.payload)).toBe('poison')
         expect(await q.stats()).toMatchObject({ failed: 3, dead: 1, completed: 0, inFlight: 0 })
         expect(notices).toEqual(['failed', 'failed', 'dead'])
+        // Back-off: attempt n waits up to base · 2^(n-1) (full jitter), and the next attempt
+        // does not start before that wait is over.
+        expect(waits).toHaveLength(2)
+        waits.forEach((w, i) => {
+          expect(w).toBeGreaterThanOrEqual(0)
+          expect(w).toBeLessThanOrEqual(base * 2 ** i)
+          expect(attempts[i + 1].at - attempts[i].at).toBeGreaterThanOrEqual(w - 5)
+        })
         expect(worker.stats).toMatchObject({ failed: 3, dead: 1 })
 
         // Retrying from the dead letters starts over at attempt 1.
