@@ -11,6 +11,7 @@
  * sent and cannot be applied later behind the caller's back. (A command already written
  * when the connection drops may or may not have been applied; the error says so.)
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
   BackendUnavailableError,
@@ -97,10 +98,17 @@ export function mapError(err: unknown, what: string, run?: string): unknown {
   return err
 }
 
+/** ioredis refused to send the command (not connected, offline queue off): never sent. */
+function notSent(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith("Stream isn't writeable")
+}
+
 /**
  * Runs `fn` against `client` within `ms`: waits for the connection to be ready first, and
- * maps failures with `mapError`. Rejects with `BackendUnavailableError` when the time runs
- * out (the command may or may not have been applied if it had been sent).
+ * maps failures with `mapError`. A command ioredis refused to send (the connection was
+ * going down) is retried until the deadline, since it was never sent. Rejects with
+ * `BackendUnavailableError` when the time runs out (the command may or may not have been
+ * applied if it had been sent).
  */
 export async function bounded<T>(
   client: RedisConnection,
@@ -110,25 +118,39 @@ export async function bounded<T>(
   run?: string,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined
+  let expired = false
+  let lastError: unknown
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new BackendUnavailableError(
-            `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
-          ),
+    timer = setTimeout(() => {
+      expired = true
+      const never = notSent(lastError) || client.status !== 'ready'
+      reject(
+        new BackendUnavailableError(
+          never
+            ? `Redis was not reachable for ${what} within ${ms} ms (nothing was sent)`
+            : `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
+          lastError === undefined ? undefined : { cause: lastError },
         ),
-      ms,
-    )
+      )
+    }, ms)
   })
+  deadline.catch(() => {})
   try {
-    if (client.status !== 'ready') {
-      await Promise.race([whenReady(client, ms), deadline])
+    for (;;) {
+      if (client.status !== 'ready') {
+        await Promise.race([whenReady(client, ms), deadline])
+      }
+      const op = fn()
+      // The deadline may win the race; the late result or failure is then of no interest.
+      op.catch(() => {})
+      try {
+        return await Promise.race([op, deadline])
+      } catch (err) {
+        if (expired || !notSent(err)) throw err
+        lastError = err
+        await Promise.race([delay(10), deadline])
+      }
     }
-    const op = fn()
-    // The deadline may win the race; the late result or failure is then of no interest.
-    op.catch(() => {})
-    return await Promise.race([op, deadline])
   } catch (err) {
     throw mapError(err, what, run)
   } finally {
