@@ -17,7 +17,7 @@ export type {
   JobFailedNotice,
   JobDeadNotice,
 } from './job.js'
-export type { ProcessOptions, Worker, WorkerStats } from './worker.js'
+export type { ProcessOptions, StopOptions, Worker, WorkerStats } from './worker.js'
 export type { AddOptions, AddItem, AddResult, AddManyResult, DeadLetters } from './queue.js'
 export { WorkQueue } from './queue.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'

@@ -77,8 +77,22 @@ export interface Worker {
    * acknowledgements; `drain: false` abandons them (their `job.signal` aborts, their outcome
    * is ignored, and their jobs are delivered again after the visibility timeout).
    * Idempotent; a second call with `drain: false` turns a draining stop into an abandon.
+   * `timeout` bounds a draining stop: handlers still running after it are abandoned.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void worker.stop({ drain: true, timeout: 10_000 }))
+   * ```
    */
-  stop(options?: { drain?: boolean }): Promise<void>
+  stop(options?: StopOptions): Promise<void>
+}
+
+/** Options of `worker.stop()`. */
+export interface StopOptions {
+  /** Wait for the handlers in hand (default `true`), or abandon them (`false`). */
+  drain?: boolean
+  /** Abandon what is still running after this many ms of draining. Default: no limit. */
+  timeout?: number
 }
 
 /** What the worker needs from its queue. Internal. */
@@ -149,18 +163,25 @@ export class WorkerLoop<T> implements Worker {
     return this.runningCount
   }
 
-  stop(options: { drain?: boolean } = {}): Promise<void> {
+  stop(options: StopOptions = {}): Promise<void> {
     const drain = options.drain ?? true
-    if (!drain && !this.abandon.signal.aborted) {
-      this.abandon.abort(new ClosedError('worker stopped'))
-      this.onAbandon?.()
-    }
+    if (!drain) this.abandonAll()
     if (this.stopPromise) return this.stopPromise
     this.stopping = true
     this.ctl.abort()
     this.slotWaiter?.()
-    this.stopPromise = this.finish()
+    const timeout = options.timeout
+    if (drain && timeout !== undefined && Number.isFinite(timeout)) {
+      const timer = setTimeout(() => this.abandonAll(), Math.max(0, timeout))
+      this.stopPromise = this.finish().finally(() => clearTimeout(timer))
+    } else this.stopPromise = this.finish()
     return this.stopPromise
+  }
+
+  private abandonAll(): void {
+    if (this.abandon.signal.aborted) return
+    this.abandon.abort(new ClosedError('worker stopped'))
+    this.onAbandon?.()
   }
 
   private async finish(): Promise<void> {

@@ -643,6 +643,31 @@ export function runWorkConformance(
         if (fake) expect(vi.getTimerCount()).toBe(0)
       })
 
+      it('stop({ drain: true, timeout }) abandons handlers still running after the timeout', async () => {
+        const work = api()
+        const q = work.queue<number>(fresh(), { visibilityTimeout: V })
+        await q.add(1)
+        let aborted = false
+        const worker = q.process(
+          (job) =>
+            new Promise<void>((resolve) =>
+              job.signal.addEventListener('abort', () => {
+                aborted = true
+                resolve()
+              }),
+            ),
+          { pollInterval: 50 },
+        )
+        await until(async () => (await q.stats()).inFlight === 1)
+        const t0 = Date.now()
+        await settle(worker.stop({ drain: true, timeout: 200 }))
+        expect(aborted).toBe(true)
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(195)
+        // Abandoned, not acknowledged: it will be delivered again.
+        expect(await q.stats()).toMatchObject({ inFlight: 1, completed: 0 })
+        await settle(work.close())
+      })
+
       it('stop({ drain: false }) abandons jobs in hand to redelivery; signal stops a worker', async () => {
         const work = api()
         const q = work.queue<number>(fresh(), { visibilityTimeout: V })
