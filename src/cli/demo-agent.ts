@@ -406,32 +406,40 @@ class DemoAgent {
   }
 
   /**
-   * Polls the run's inbox until the story ends. An `interrupt` trips the stop signal; a
+   * Long-polls the run's inbox until the story ends. An `interrupt` trips the stop signal; a
    * `steer` is kept for the next step. A hub that does not serve the inbox to HTTP agents
    * gets one `log` event saying so, and the story goes on without steering.
    */
   async #watchInbox(): Promise<void> {
     const signal = this.#stop.signal
-    const every = Math.max(40, 400 / this.#speed)
+    // Long-poll: the hub answers as soon as a message comes, so an interrupt lands at once.
+    const wait = 10
     while (!signal.aborted) {
       let messages: InboxMessage[]
       try {
         messages = await this.#client.readInbox(
           this.#run,
-          this.#inboxAfter !== undefined ? { after: this.#inboxAfter } : {},
+          this.#inboxAfter !== undefined ? { after: this.#inboxAfter, wait } : { wait },
           { signal },
         )
       } catch (err) {
         if (signal.aborted) return
-        if (err instanceof HubError && (err.status === 404 || err.status === 405)) {
+        const refused =
+          err instanceof HubError &&
+          err.status >= 400 &&
+          err.status < 500 &&
+          err.status !== 408 &&
+          err.status !== 429
+        if (refused) {
+          // No inbox route on this hub, or a token without `write`: say so once, go on without.
           await this.#emit('log', {
             level: 'warn',
-            message:
-              'This hub does not let HTTP agents read the inbox, so steer and interrupt are off.',
+            message: `The agent cannot read its inbox here (${err.code}), so steer and interrupt are off.`,
           }).catch(() => undefined)
           return
         }
-        messages = [] // a blip: try again next round
+        await this.#rest(250) // a blip: try again shortly
+        continue
       }
       for (const m of messages) {
         this.#inboxAfter = m.id
@@ -453,7 +461,6 @@ class DemoAgent {
           )
         }
       }
-      await this.#rest(every)
     }
   }
 }

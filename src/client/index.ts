@@ -151,10 +151,15 @@ export interface Client {
   send(run: string, message: InboxInput, call?: CallOptions): Promise<void>
   /**
    * Reads a run's inbox after `after` (an inbox message id), oldest first: how an agent
-   * that talks to the hub over HTTP sees steering and interrupts. Needs a hub that serves
-   * `GET /v1/runs/{run}/inbox` (`write` scope) answering `{ messages: [...] }`.
+   * that talks to the hub over HTTP sees steering and interrupts (`write` scope). With
+   * `wait` (seconds) the hub holds the request until a message comes or the time is up
+   * (a long poll), so an interrupt reaches the agent at once.
    */
-  readInbox(run: string, options?: { after?: string }, call?: CallOptions): Promise<InboxMessage[]>
+  readInbox(
+    run: string,
+    options?: { after?: string; wait?: number },
+    call?: CallOptions,
+  ): Promise<InboxMessage[]>
   /** Publishes on a bus channel (`write` scope); not kept, only live subscribers see it. */
   publish(channel: string, data: unknown, call?: CallOptions): Promise<void>
   /** Opens an ask on a run (`write` scope); it shows up in the run as an `ask` event. */
@@ -268,7 +273,10 @@ export function createClient(options: ClientOptions): Client {
       await call('POST', `/v1/runs/${seg(need(run, 'run'))}/inbox`, message, opts)
     },
     async readInbox(run, inboxOptions = {}, opts) {
-      const query = inboxOptions.after !== undefined ? { after: inboxOptions.after } : undefined
+      const query: Record<string, string> = {}
+      if (inboxOptions.after !== undefined) query.after = inboxOptions.after
+      if (inboxOptions.wait !== undefined)
+        query.wait = String(Math.max(0, Math.floor(inboxOptions.wait)))
       const body = await call(
         'GET',
         `/v1/runs/${seg(need(run, 'run'))}/inbox`,

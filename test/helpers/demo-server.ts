@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { createRunbus } from '../../src/index.js'
-import { memoryBackend } from '../../src/backends/memory/index.js'
 import { createHub } from '../../src/hub/index.js'
 import { createWebRoutes } from '../../src/cli/web-routes.js'
 
@@ -60,37 +59,15 @@ function toRequest(req: IncomingMessage, base: string): Request {
 export async function startDemoServer(
   options: { port?: number; speed?: number } = {},
 ): Promise<DemoServer> {
-  const backend = memoryBackend()
-  const rb = createRunbus({ backend })
+  const rb = createRunbus()
   const hub = createHub({ runbus: rb, insecure: true, pingIntervalMs: 5000 })
   const stop = new AbortController()
-  // Whether the hub itself answers GET on a run's inbox (405 means it does not, yet).
-  const probe = await hub.fetch(new Request('http://hub/v1/runs/probe/inbox'))
-  const hubReadsInbox = probe.status !== 405
-  await probe.body?.cancel()
   const streams = new Set<ServerResponse>()
   // The routes need the server's URL, known only once it listens.
   const routes: { web?: (request: Request) => Promise<Response | undefined> } = {}
   let base = ''
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
-    const inbox = /^\/v1\/runs\/([^/]+)\/inbox$/.exec(path)
-    if (inbox && req.method === 'GET' && !hubReadsInbox) {
-      // Stand-in for `GET /v1/runs/{run}/inbox?after=` until the hub serves it: how an
-      // agent that talks HTTP reads steering and interrupts.
-      const after = new URL(req.url ?? '/', base).searchParams.get('after')
-      backend.runs.readInbox(decodeURIComponent(inbox[1]), Number(after ?? 0), 100).then(
-        (messages) => {
-          res.writeHead(200, { 'content-type': 'application/json' })
-          res.end(JSON.stringify({ messages }))
-        },
-        (err: unknown) => {
-          res.writeHead(404, { 'content-type': 'application/json' })
-          res.end(JSON.stringify({ error: { code: 'run_not_found', message: String(err) } }))
-        },
-      )
-      return
-    }
     if (isHubPath(path)) {
       if (req.method === 'GET' && /^\/v1\/runs\/[^/]+\/events$/.test(path)) {
         streams.add(res)
@@ -130,7 +107,6 @@ export async function startDemoServer(
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       await rb.close()
-      await backend.close()
     },
   }
 }
