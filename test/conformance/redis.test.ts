@@ -3,7 +3,7 @@
  * Each factory call gets a fresh key prefix, so tests never see each other's keys.
  */
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend } from '../../src/backends/redis/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { runConformance } from './suite.js'
@@ -19,4 +19,16 @@ describe.skipIf(!redisAvailable())('redis', () => {
   runConformance('redis', async () => ({
     backend: redisBackend({ url: redis.url, prefix: `test-${randomUUID()}` }),
   }))
+
+  // Declared after the suite, so it runs last: every backend the suite made was closed.
+  it('leaves no runbus connection open once every backend was closed', async () => {
+    const open = () =>
+      redis
+        .cli('CLIENT', 'LIST')
+        .split('\n')
+        .filter((l) => / name=runbus:/.test(l))
+    const deadline = Date.now() + 5000
+    while (open().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(open()).toEqual([])
+  })
 })
