@@ -153,7 +153,7 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     expect(Number(await text(page, '#stat-dups'))).toBe(0)
     expect(pageErrors).toEqual([])
     await page.close()
-  })
+  }, 120_000)
 
   it('interrupts a run from the steer box', async () => {
     const page = await context.newPage()
@@ -171,5 +171,5 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     expect(await text(page, '#run-status')).toBe('cancelled')
     expect(pageErrors).toEqual([])
     await page.close()
-  })
+  }, 60_000)
 })
