@@ -185,3 +185,46 @@ describe.skipIf(!redisAvailable())('redis run log', () => {
     expect((await b.runs.read('bad', 0, 10)).events.map((e) => e.seq)).toEqual([1, 2])
   })
 })
+
+describe.skipIf(!redisAvailable())('redis run log without CLIENT ID/UNBLOCK (ACL)', () => {
+  let redis: TestRedis
+  beforeAll(async () => {
+    redis = await startRedis()
+    redis.cli(
+      'ACL',
+      'SETUSER',
+      'limited',
+      'on',
+      '>pw',
+      '~*',
+      '&*',
+      '+@all',
+      '-client|id',
+      '-client|unblock',
+    )
+  })
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  it('still follows (a new watch waits for the next read instead of waking the reader)', async () => {
+    const b = freshBackend(redis, {
+      url: `redis://limited:pw@127.0.0.1:${redis.port}`,
+      blockMs: 200,
+    })
+    try {
+      await b.runs.createRun({ id: 'a', maxEvents: 100, ts: 1 })
+      await b.runs.createRun({ id: 'b', maxEvents: 100, ts: 1 })
+      const got: string[] = []
+      await b.runs.watch('a', { onEvents: (e) => got.push(...e.map((x) => `a${x.seq}`)) })
+      await b.runs.watch('b', { onEvents: (e) => got.push(...e.map((x) => `b${x.seq}`)) })
+      await b.runs.append('a', [draft('x', 1)])
+      await b.runs.append('b', [draft('x', 1)])
+      await until(() => got.length === 2, 'both events')
+      expect(got.sort()).toEqual(['a1', 'b1'])
+      expect(b.readerStats.reconnects).toBe(0)
+    } finally {
+      await b.close()
+    }
+  })
+})

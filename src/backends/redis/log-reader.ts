@@ -221,6 +221,7 @@ export class LogReader {
     for (let attempt = 0; attempt < 200 && !this.closed; attempt++) {
       if (!this.inRead || this.readGeneration >= this.generation) return
       const id = this.readerId
+      if (id === -1) return
       if (id !== undefined) {
         try {
           const n = await this.client.client('UNBLOCK', id)
@@ -287,8 +288,14 @@ export class LogReader {
   private async readSingle(): Promise<boolean> {
     const conn = this.blockingConn()
     if (this.readerId === undefined) {
-      const id = await this.guard(conn, conn.client('ID'))
-      this.readerId = Number(id)
+      try {
+        this.readerId = Number(await this.guard(conn, conn.client('ID')))
+      } catch (err) {
+        // An ACL without CLIENT: follow anyway; new watches then wait for the next read
+        // (at most blockMs) instead of waking the reader.
+        if (!(err instanceof Error && /NOPERM|unknown command/i.test(err.message))) throw err
+        this.readerId = -1
+      }
     }
     const tails = [...this.tails.values()]
     const args: (string | number)[] = ['COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS']
