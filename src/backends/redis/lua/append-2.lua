@@ -1,7 +1,7 @@
 --[[
   Appends a batch of events to a running run's log, atomically: every event gets the
-  next seq (stream id `<seq>-0`) or none is stored. Trims the log to the run's maxEvents
-  (exact MAXLEN, so the first retained seq is exact).
+  next seq (stream id `<seq>-0`) or none is stored. Each XADD trims the log to the run's
+  maxEvents (exact `MAXLEN =`, so the first retained seq is exact).
 
   Only the first XADD can fail (an entry with a larger id written by hand); a failing
   call aborts the script before anything was written.
@@ -24,9 +24,8 @@ local seq = tonumber(st[2])
 local first = seq + 1
 for i = 1, #ARGV, 3 do
   seq = seq + 1
-  redis.call('XADD', KEYS[2], string.format('%d-0', seq),
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
     't', ARGV[i], 'd', ARGV[i + 1], 'ts', ARGV[i + 2])
 end
-redis.call('XTRIM', KEYS[2], 'MAXLEN', st[3])
 redis.call('HSET', KEYS[1], 'seq', seq)
 return first

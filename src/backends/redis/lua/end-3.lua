@@ -21,8 +21,8 @@ if st[1] ~= 'running' then
   return redis.error_reply('RUNBUS_RUN_ENDED')
 end
 local seq = tonumber(st[2]) + 1
-redis.call('XADD', KEYS[2], string.format('%d-0', seq), 't', 'end', 'd', ARGV[4], 'ts', ARGV[3])
-redis.call('XTRIM', KEYS[2], 'MAXLEN', st[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
+  't', 'end', 'd', ARGV[4], 'ts', ARGV[3])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'endedAt', ARGV[3], 'seq', seq)
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[2])

@@ -18,7 +18,7 @@ if st[1] ~= 'running' then
   return redis.error_reply('RUNBUS_RUN_ENDED')
 end
 local seq = tonumber(st[2]) + 1
-redis.call('XADD', KEYS[2], 'MAXLEN', st[3], string.format('%d-0', seq),
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
   't', ARGV[1], 'd', ARGV[2], 'ts', ARGV[3])
 redis.call('HSET', KEYS[1], 'iseq', seq)
 return seq
