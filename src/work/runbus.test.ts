@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { createRunbus } from '../runbus.js'
+import { memoryBackend } from '../backends/memory/index.js'
+import type { JobCompletedNotice, JobDeadNotice } from './index.js'
+
+describe('rb.work on createRunbus', () => {
+  it('publishes completion notices on the bus, as documented in docs/work.md', async () => {
+    const rb = createRunbus({ backend: memoryBackend() })
+    const q = rb.work.queue('completions', {
+      schema: z.object({ taskId: z.string() }),
+      maxAttempts: 1,
+    })
+    const completed = rb.bus.waitFor<JobCompletedNotice>('work.completions.completed', {
+      timeout: 5_000,
+    })
+    const dead = rb.bus.waitFor<JobDeadNotice>('work.completions.dead', { timeout: 5_000 })
+    const worker = q.process(async (job) => {
+      if (job.data.taskId === 'bad') throw new Error('cannot finish task bad')
+      return { finished: job.data.taskId }
+    })
+    await q.add({ taskId: 't-1' }, { id: 'op-1' })
+    await q.add({ taskId: 'bad' }, { id: 'op-2' })
+    const c = await completed
+    expect(c.data).toMatchObject({
+      queue: 'completions',
+      id: 'op-1',
+      attempt: 1,
+      result: { finished: 't-1' },
+    })
+    const d = await dead
+    expect(d.data).toMatchObject({ id: 'op-2', reason: 'cannot finish task bad' })
+    await worker.stop()
+    expect(await q.stats()).toMatchObject({ completed: 1, dead: 1 })
+    await rb.close()
+  })
+})
