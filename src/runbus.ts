@@ -39,6 +39,13 @@ export interface RunbusOptions {
     /** How long an ended run stays readable, ms. Default 1 hour. `Infinity`: forever. */
     ttlMs?: number
   }
+  asks?: {
+    /**
+     * How long an answer given in one instance waits for the instance holding the ask's
+     * schema to check it, before it is refused with `BackendUnavailableError`. Default 5 s.
+     */
+    verdictTimeoutMs?: number
+  }
   follow?: {
     /** Events per history read. Default 1,000. */
     pageSize?: number
@@ -166,9 +173,13 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
     pageSize: positive('follow.pageSize', options.follow?.pageSize, 1000),
     followerBuffer: positive('follow.bufferSize', options.follow?.bufferSize, 10_000),
   })
-  const asks = createAsks(ctx)
-  const runs = createRunsApi(ctx, asks.ask)
   const bus = createBus(ctx)
+  const asks = createAsks(
+    ctx,
+    bus,
+    positive('asks.verdictTimeoutMs', options.asks?.verdictTimeoutMs, 5_000),
+  )
+  const runs = createRunsApi(ctx, asks.ask)
   const work = createWorkApi(backend, { publish: (ch, data) => bus.publish(ch, data) })
   let closing: Promise<void> | undefined
 

@@ -14,11 +14,11 @@
  *   / `ask_expired` (O(retained events of that run); asks trimmed out of the log are not
  *   listed, but can still be answered by id). `pending()` without a run does that for the
  *   running runs (up to 1,000).
- * - Schemas are JavaScript objects: an answer is checked against the schema in the
- *   instance that created the ask, or in any instance that registered the schema (see
- *   `rb.asks.wait(id, { schema })`). Elsewhere only the kind's built-in check applies
- *   (confirm → boolean, choice → one of choices, text/human_as_model → string); the
- *   JSON Schema (when the validator provides one) is stored for UIs.
+ * - Answers pass the kind's built-in check (confirm → boolean, choice → one of choices,
+ *   text/human_as_model → string) where they are given, and the ask's Standard Schema
+ *   where it is held: the asking instance, or one that re-attached with
+ *   `rb.asks.wait(id, { schema })`; another instance asks the holder over the bus
+ *   (`schema-check.ts`). The JSON Schema (when the validator offers one) is stored for UIs.
  */
 import type { Context } from '../context.js'
 import type { EventDraft } from '../backends/contract.js'
@@ -36,12 +36,9 @@ import {
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { checkAskId } from '../events/ids.js'
-import {
-  describeSchema,
-  isStandardSchema,
-  validate,
-  type StandardSchemaV1,
-} from '../events/schema.js'
+import { describeSchema, isStandardSchema, type StandardSchemaV1 } from '../events/schema.js'
+import type { BusApi } from '../bus/bus.js'
+import { createSchemaChecks } from './schema-check.js'
 import { Follower } from '../streams/follow.js'
 import type { AskFn } from '../streams/run.js'
 import type {
@@ -126,9 +123,13 @@ export interface AsksApi {
 }
 
 /** Builds `rb.asks` and the ask function of run handles. Internal. */
-export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
+export function createAsks(
+  ctx: Context,
+  bus: BusApi,
+  verdictTimeoutMs: number,
+): { api: AsksApi; ask: AskFn } {
   const kv = ctx.backend.kv
-  const schemas = new Map<string, StandardSchemaV1>()
+  const checks = createSchemaChecks(bus, verdictTimeoutMs)
   const key = (id: string): string => `ask:${id}`
   const resultKey = (id: string): string => `ask:${id}:result`
 
@@ -180,7 +181,6 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
   async function expire(rec: AskRecord, reason: AskExpiryReason): Promise<AskResult> {
     const mine: AskResult = { state: 'expired', reason, at: Date.now() }
     if (await kv.setIfAbsent(resultKey(rec.id), JSON.stringify(mine), rec.ttlMs)) {
-      schemas.delete(rec.id)
       const data: AskExpiredEventData = { ask: rec.id, reason }
       await ctx.backend.runs.append(rec.run, [draft('ask_expired', data)]).catch((err: unknown) => {
         // The run ended or expired: the outcome is in kv; there is no log to write to.
@@ -390,21 +390,21 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
     if (rec.schema !== undefined) ev.schema = rec.schema
     encodePayload(ev, ctx.maxPayloadBytes, 'ask')
     await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
-    if (schema !== undefined) schemas.set(askId, schema)
-    let event: RunEvent
+    // Reachable for checks before anyone can see the ask.
+    const release = schema === undefined ? undefined : await checks.hold(askId, schema)
     try {
-      event = await host.appendReserved('ask', ev)
-    } catch (err) {
-      schemas.delete(askId)
-      await kv.delete(key(askId)).catch(() => undefined)
-      throw err
-    }
-    rec.eventId = event.id
-    await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
-    try {
+      let event: RunEvent
+      try {
+        event = await host.appendReserved('ask', ev)
+      } catch (err) {
+        await kv.delete(key(askId)).catch(() => undefined)
+        throw err
+      }
+      rec.eventId = event.id
+      await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
       return await awaitOutcome(rec, { signal, expireOnAbort: true, timeoutMs: timeout })
     } finally {
-      schemas.delete(askId)
+      release?.()
     }
   }
 
@@ -426,9 +426,7 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
         throw new AskExpiredError(askId)
       }
       checkAnswer(rec, value)
-      const schema = schemas.get(askId)
-      const answer =
-        schema === undefined ? value : await validate(schema, value, `answer to ask ${askId}`)
+      const answer = rec.hasSchema === true ? await checks.check(askId, value) : value
       const by = options.by
       if (by !== undefined && typeof by !== 'string')
         throw new InvalidArgumentError('by must be a string')
@@ -442,7 +440,6 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
         if (won?.state === 'expired') throw new AskExpiredError(askId)
         throw new AskAnsweredError(askId)
       }
-      schemas.delete(askId)
       await ctx.backend.runs.append(rec.run, [d])
       return info(rec, mine)
     },
@@ -497,10 +494,11 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
       if (options.timeout !== undefined && !(options.timeout >= 0))
         throw new InvalidArgumentError('timeout must be >= 0')
       const rec = await load(askId)
+      let release: (() => void) | undefined
       if (options.schema !== undefined) {
         if (!isStandardSchema(options.schema))
           throw new InvalidArgumentError('schema must implement Standard Schema v1')
-        schemas.set(askId, options.schema)
+        release = await checks.hold(askId, options.schema)
       }
       try {
         const result = await loadResult(askId)
@@ -511,7 +509,7 @@ export function createAsks(ctx: Context): { api: AsksApi; ask: AskFn } {
           expireOnAbort: false,
         })
       } finally {
-        if (options.schema !== undefined) schemas.delete(askId)
+        release?.()
       }
     },
   }

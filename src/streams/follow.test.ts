@@ -89,3 +89,46 @@ describe('follower', () => {
     for (const f of followers) f.close()
   })
 })
+
+describe('follower batches', () => {
+  it('hands the backend batch over whole to every follower, and break closes', async () => {
+    const backend = memoryBackend()
+    const rb = createRunbus({ backend })
+    open.push({ rb, backend })
+    const run = await rb.runs.create({ id: 'b' })
+    const a = rb.runs.follow('b', { after: 'now' }).batches()
+    const b = rb.runs.follow('b', { after: 'now' }).batches()
+    const na = a.next()
+    const nb = b.next()
+    while (backend.stats().watchers < 2) await new Promise((r) => setImmediate(r))
+    for (let i = 0; i < 5; i++) run.emit('n', i)
+    await run.flush()
+    const [ra, rb_] = await Promise.all([na, nb])
+    expect(ra.value).toBe(rb_.value)
+    expect(ra.value!.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5])
+    await run.end()
+    expect((await a.next()).value!.map((e) => e.type)).toEqual(['end'])
+    expect((await a.next()).done).toBe(true)
+    await b.return!()
+    expect(backend.stats().watchers).toBe(0)
+    expect(rb.stats().followers).toBe(0)
+  })
+
+  it('starts with the gap, then history in pages, then live', async () => {
+    const backend = memoryBackend()
+    const rb = createRunbus({ backend, retention: { maxEvents: 10 }, follow: { pageSize: 4 } })
+    open.push({ rb, backend })
+    const run = await rb.runs.create({ id: 'g' })
+    for (let i = 0; i < 15; i++) run.emit('n', i)
+    await run.end()
+    const batches: RunEvent[][] = []
+    for await (const batch of rb.runs.follow('g').batches()) batches.push([...batch])
+    expect(batches.map((x) => x.map((e) => e.seq))).toEqual([
+      [6],
+      [7, 8, 9, 10],
+      [11, 12, 13, 14],
+      [15, 16],
+    ])
+    expect(batches[0][0]).toMatchObject({ type: 'gap', data: { from: '1', to: '6' } })
+  })
+})

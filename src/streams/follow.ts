@@ -263,8 +263,8 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    * for await (const events of rb.runs.follow(id).batches()) console.log(events.length)
    * ```
    */
-  batches(): AsyncIterableIterator<readonly RunEvent[]> {
-    const it: AsyncIterableIterator<readonly RunEvent[]> = {
+  batches(): AsyncIterableIterator<readonly RunEvent[], undefined> {
+    const it: AsyncIterableIterator<readonly RunEvent[], undefined> = {
       next: () => this.nextBatch(),
       return: () => {
         this.finish()

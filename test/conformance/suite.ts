@@ -16,6 +16,7 @@ import {
   AskExpiredError,
   AskNotFoundError,
   AskTimeoutError,
+  BackendUnavailableError,
   ClosedError,
   InterruptedError,
   InvalidArgumentError,
@@ -819,6 +820,49 @@ export function runConformance(
         expect(await again).toBe('second')
         expect(await agent.asks.wait(two.id)).toBe('second')
         expect(agent.stats().asks).toBe(0)
+      })
+
+      it("another instance's answer is checked against the asking instance's schema", async () => {
+        const { rb, another } = await setup({ asks: { verdictTimeoutMs: 300 } })
+        const human = another()
+        const run = await rb.runs.create({ id: freshId() })
+        const Form = z.object({ name: z.string().min(2), n: z.coerce.number() })
+        const asked = run.ask({ kind: 'form', prompt: 'Who?', schema: Form })
+        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
+        const [a] = await human.asks.pending({ run: run.id })
+        expect(a.schema).toMatchObject({ type: 'object' })
+        const bad = await human.asks.answer(a.id, { name: 'x', n: 1 }).catch((e: unknown) => e)
+        expect(bad).toBeInstanceOf(ValidationError)
+        expect((bad as ValidationError).issues[0].path).toEqual(['name'])
+        const ok = await human.asks.answer(a.id, { name: 'Ada', n: '7' })
+        expect(ok.answer).toEqual({ name: 'Ada', n: 7 })
+        expect(await asked).toEqual({ name: 'Ada', n: 7 })
+
+        // With nobody holding the schema, the answer is refused, never accepted unchecked.
+        const again = run.ask({ kind: 'form', prompt: 'Again?', schema: Form })
+        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
+        const [b] = await human.asks.pending({ run: run.id })
+        await rb.close()
+        await expect(again).rejects.toBeInstanceOf(ClosedError)
+        await expect(human.asks.answer(b.id, { name: 'Ada', n: 1 })).rejects.toBeInstanceOf(
+          BackendUnavailableError,
+        )
+        expect((await human.asks.get(b.id)).state).toBe('pending')
+        // A restarted agent that re-attaches with the schema makes it answerable again.
+        const agent = another()
+        const waiting = agent.asks.wait(b.id, { schema: Form })
+        // Its schema becomes reachable once its subscription is in place: retry until then.
+        await until(() =>
+          human.asks.answer(b.id, { name: 'Bob', n: '2' }).then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof BackendUnavailableError) return false
+              throw err
+            },
+          ),
+        )
+        expect(await waiting).toEqual({ name: 'Bob', n: 2 })
+        expect(agent.stats().subscriptions).toBe(0)
       })
 
       it('an ask past its expiry is refused even when the agent is gone', async () => {
