@@ -12,6 +12,7 @@ import { AsyncQueue, type OverflowPolicy, type QueueIterator, type QueueStats } 
 
 type Cmd =
   | { op: 'push'; v: number }
+  | { op: 'burst'; vs: number[] }
   | { op: 'send'; v: number; timeout?: number; cancellable: boolean }
   | { op: 'take'; timeout?: number; cancellable: boolean }
   | { op: 'takeBatch'; max: number; timeout?: number; cancellable: boolean }
@@ -43,6 +44,13 @@ function classify(error: unknown): string {
 const timeoutArb = fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined })
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('push' as const), v: fc.nat(999) }), weight: 6 },
+  {
+    arbitrary: fc.record({
+      op: fc.constant('burst' as const),
+      vs: fc.array(fc.nat(999), { minLength: 2, maxLength: 6 }),
+    }),
+    weight: 2,
+  },
   {
     arbitrary: fc.record({
       op: fc.constant('send' as const),
@@ -127,6 +135,8 @@ class Model {
   now = 0
   seq = 0
   finished = [false, false]
+  /** A batch waiter served during this step keeps absorbing pushes of the same step. */
+  filling: { w: MWaiter; batch: number[] } | undefined = undefined
   s = { enqueued: 0, dequeued: 0, fastPath: 0, oldest: 0, newest: 0, aborted: 0, highWater: 0 }
 
   constructor(
@@ -162,13 +172,18 @@ class Model {
     this.s.enqueued++
     this.s.dequeued++
     this.s.fastPath++
-    const value =
-      w.kind === 'take'
-        ? v
-        : w.kind === 'batch'
-          ? [v]
-          : { done: false, value: w.kind === 'next' ? v : [v] }
-    this.settle(w, { ok: value })
+    if (w.kind === 'batch' || w.kind === 'nextBatch') {
+      const batch = [v]
+      this.settle(w, { ok: w.kind === 'batch' ? batch : { done: false, value: batch } })
+      if (w.max > 1) this.filling = { w, batch }
+      return
+    }
+    this.settle(w, { ok: w.kind === 'take' ? v : { done: false, value: v } })
+  }
+
+  /** The end of a synchronous run: a filling batch is handed over. */
+  endStep(): void {
+    this.filling = undefined
   }
 
   private admit(): void {
@@ -198,6 +213,14 @@ class Model {
     if (this.state !== 'open') return 'throw:closed'
     if (this.consumers.length > 0) {
       this.deliver(this.consumers.shift()!, v)
+      return 'true'
+    }
+    if (this.filling !== undefined) {
+      this.filling.batch.push(v)
+      this.s.enqueued++
+      this.s.dequeued++
+      this.s.fastPath++
+      if (this.filling.batch.length >= this.filling.w.max) this.filling = undefined
       return 'true'
     }
     if (this.buf.length < this.capacity) {
@@ -415,6 +438,18 @@ async function runSequence(capacity: number, policy: OverflowPolicy, cmds: Cmd[]
         )
         break
       }
+      case 'burst': {
+        for (const v of cmd.vs) {
+          const expected = m.push(v)
+          const got = syncResult(() => q.push(v))
+          expect(got, where).toBe(
+            expected.startsWith('throw') ? expected : JSON.stringify(expected === 'true'),
+          )
+        }
+        // Stats are exact mid-burst too, while a batch consumer is still filling.
+        expect(q.stats, where).toEqual(m.stats())
+        break
+      }
       case 'send': {
         const id = nextId++
         const { controller, opts } = options(cmd.timeout, cmd.cancellable)
@@ -484,6 +519,7 @@ async function runSequence(capacity: number, policy: OverflowPolicy, cmds: Cmd[]
         q.abort(ABORT)
         break
     }
+    m.endStep()
     await flush()
     expect(real, where).toEqual(m.outcomes)
     expect(q.stats, where).toEqual(m.stats())

@@ -432,6 +432,18 @@ describe('takeBatch and tryTakeBatch', () => {
     expect(q.tryTake()).toBe(7)
   })
 
+  it('two waiting batch consumers in one burst both get their items (regression)', async () => {
+    const q = new AsyncQueue<number>()
+    const a = q.takeBatch(2)
+    const b = q.takeBatch()
+    q.push(1) // a starts filling
+    q.push(2) // b is still waiting, so it is served; a is handed over
+    q.push(3) // joins b's batch
+    expect(await a).toEqual([1])
+    expect(await b).toEqual([2, 3])
+    expect(q.stats).toMatchObject({ enqueued: 3, dequeued: 3, fastPath: 3, waitingConsumers: 0 })
+  })
+
   it('a filling batch is still handed over after close or abort', async () => {
     const q = new AsyncQueue<number>()
     const b = q.takeBatch()

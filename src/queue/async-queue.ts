@@ -387,10 +387,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   get stats(): QueueStats {
+    const filling = this.filling === null ? 0 : (this.filling.batch as T[]).length - 1
     return {
-      enqueued: this.enqueued,
-      dequeued: this.dequeued,
-      fastPath: this.fastPath,
+      enqueued: this.enqueued + filling,
+      dequeued: this.dequeued + filling,
+      fastPath: this.fastPath + filling,
       dropped: {
         oldest: this.droppedOldest,
         newest: this.droppedNewest,
@@ -419,6 +420,27 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   push(item: T): boolean {
+    // Kept small so it inlines into the caller's loop: the common cases (room in the buffer,
+    // or drop-newest on a full one) are handled here, everything else in pushSlow.
+    if (this.cHead === null && this.filling === null && this.stateCode === OPEN) {
+      const len = this.len
+      if (len < this.capacity) {
+        if (len === this.buf.length) this.grow()
+        this.buf[(this.head + len) & this.mask] = item
+        this.len = len + 1
+        this.enqueued++
+        if (len >= this.highWater) this.highWater = len + 1
+        return true
+      }
+      if (this.policyCode === DROP_NEWEST) {
+        this.droppedNewest++
+        return false
+      }
+    }
+    return this.pushSlow(item)
+  }
+
+  private pushSlow(item: T): boolean {
     if (this.stateCode !== OPEN) throw this.closedError()
     const w = this.cHead
     if (w !== null) {
@@ -877,19 +899,22 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     else if (w.max === 1) {
       w.resolve((kind === BATCH ? [item] : { value: [item], done: false }) as never)
     } else {
+      // Only one batch fills at a time: an earlier one (served, then passed over for this
+      // waiting consumer) is handed over now, so its microtask cannot be lost.
+      if (this.filling !== null) this.settleFilling()
       w.batch = [item]
       this.filling = w
       queueMicrotask((this.settleFillingFn ??= () => this.settleFilling()))
     }
   }
 
-  /** Adds an item to the filling batch consumer's array; hands it over once full. */
+  /**
+   * Adds an item to the filling batch consumer's array; hands it over once full. Counters for
+   * the items after the first are added at settle time (`stats` adds them meanwhile).
+   */
   private fill(w: Waiter<T>, item: T): void {
     const batch = w.batch as T[]
     batch.push(item)
-    this.enqueued++
-    this.dequeued++
-    this.fastPath++
     if (batch.length >= w.max) this.settleFilling()
   }
 
@@ -897,8 +922,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const w = this.filling
     if (w === null) return
     this.filling = null
-    const batch = w.batch
+    const batch = w.batch as T[]
     w.batch = null
+    const extra = batch.length - 1
+    this.enqueued += extra
+    this.dequeued += extra
+    this.fastPath += extra
     w.resolve((w.kind === BATCH ? batch : { value: batch, done: false }) as never)
   }
 
