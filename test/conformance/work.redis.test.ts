@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe } from 'vitest'
 import { keyBuilder, type RedisContext } from '../../src/backends/redis/context.js'
+import { redisBackend } from '../../src/backends/redis/index.js'
 import { createRedisWorkStore } from '../../src/backends/redis/work.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { runWorkConformance } from './work-suite.js'
@@ -42,6 +43,17 @@ describe.skipIf(!available)('work on Redis', () => {
           for (const c of opened) c.disconnect()
         },
       }
+    },
+    { fakeTime: false },
+  )
+
+  // The same suite through the Redis backend as users get it (its connections and options:
+  // no offline queue, bounded calls).
+  runWorkConformance(
+    'redisBackend',
+    async () => {
+      const backend = redisBackend({ url: redis.url, prefix: `tb${process.pid}x${++n}` })
+      return { store: backend.work, cleanup: () => backend.close() }
     },
     { fakeTime: false },
   )
