@@ -50,4 +50,19 @@ describe.skipIf(!redisAvailable())('redis cluster', () => {
     }),
     { parts: ['runs', 'asks', 'bus'] },
   )
+
+  // Declared after the suite, so it runs last: the backends' own connections (the bus
+  // subscriber) are gone from every node once the suite closed them.
+  it('leaves no runbus connection open on any node', async () => {
+    const open = () =>
+      cluster.ports.flatMap((p) =>
+        cluster
+          .cli(p, 'CLIENT', 'LIST')
+          .split('\n')
+          .filter((l) => / name=runbus:/.test(l)),
+      )
+    const deadline = Date.now() + 5000
+    while (open().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(open()).toEqual([])
+  })
 })
