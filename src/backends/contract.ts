@@ -109,14 +109,26 @@ export interface RunLogStore {
   append(run: string, events: EventDraft[]): Promise<RunEvent[]>
   /**
    * Appends the final `end` event (`data: RunEnd`) and marks the run ended, atomically;
-   * expires the run `ttlMs` later. `RunEndedError` when it had already ended.
+   * expires the run `ttlMs` later (`Infinity`: keeps it). `RunEndedError` when it had
+   * already ended.
    */
   endRun(run: string, end: RunEnd, ts: number, ttlMs: number): Promise<RunEvent<RunEnd>>
-  /** Reads events with `seq > afterSeq`, at most `limit`. `RunNotFoundError` when absent. */
+  /**
+   * Reads events with `seq > afterSeq`, at most `limit` (>= 1). `RunNotFoundError` when
+   * absent. When `afterSeq + 1 < firstSeq` the events in between were trimmed: the core
+   * turns that into a `gap`.
+   */
   read(run: string, afterSeq: number, limit: number): Promise<LogPage>
-  /** Starts delivering new events to `listener` (see `LogListener`). */
+  /**
+   * Starts delivering new events to `listener` (see `LogListener`). It does not check that
+   * the run exists (a watch of an unknown run receives nothing): callers learn that from
+   * `read` / `getRun`, which they call after the watch resolved.
+   */
   watch(run: string, listener: LogListener): Promise<Unsubscribe>
-  /** Appends to the run's inbox (same numbering rules, its own seq). */
+  /**
+   * Appends to the run's inbox (same numbering rules, its own seq). `RunNotFoundError` when
+   * absent, `RunEndedError` once the run ended (the inbox closes with the run).
+   */
   sendInbox(run: string, draft: EventDraft): Promise<InboxMessage>
   /** Reads inbox messages with `seq > afterSeq`. */
   readInbox(run: string, afterSeq: number, limit: number): Promise<InboxMessage[]>
