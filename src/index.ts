@@ -37,3 +37,25 @@ export { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
 export type { EncodedPayload } from './events/codec.js'
 export { validate, isStandardSchema, describeSchema } from './events/schema.js'
 export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'
+export { WorkQueue, backoffDelay, DEFAULT_BACKOFF } from './work/index.js'
+export type {
+  AddItem,
+  AddManyResult,
+  AddOptions,
+  AddResult,
+  BackoffOptions,
+  DeadJob,
+  DeadLetters,
+  Job,
+  JobCompletedNotice,
+  JobDeadNotice,
+  JobFailedNotice,
+  JobHandler,
+  ProcessOptions,
+  StopOptions,
+  WorkApi,
+  WorkQueueOptions,
+  WorkStats,
+  Worker,
+  WorkerStats,
+} from './work/index.js'

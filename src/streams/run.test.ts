@@ -109,3 +109,29 @@ describe('run handle', () => {
     await backend.close()
   })
 })
+
+describe('run handle flush bounds', () => {
+  it('flush({ timeout, signal }) bounds the wait; the events stay pending and are stored later', async () => {
+    const inner = memoryBackend()
+    let release: (() => void) | undefined
+    const runs = Object.create(inner.runs) as Backend['runs']
+    runs.append = async (run: string, drafts: EventDraft[]) => {
+      if (release === undefined) await new Promise<void>((r) => (release = r))
+      return inner.runs.append(run, drafts)
+    }
+    const rb = createRunbus({ backend: { ...inner, runs } })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 's' })
+    run.emit('n', 1)
+    await expect(run.flush({ timeout: 10 })).rejects.toMatchObject({ code: 'timeout' })
+    const ac = new AbortController()
+    const aborted = run.flush({ signal: ac.signal })
+    ac.abort(new Error('enough'))
+    await expect(aborted).rejects.toThrow('enough')
+    expect(run.stats.stored).toBe(0)
+    const later = run.flush()
+    release!()
+    await later
+    expect((await rb.runs.read('s')).events.map((e) => e.data)).toEqual([1])
+  })
+})

@@ -25,7 +25,7 @@ import {
   type RunEndStatus,
   type RunEvent,
 } from '../events/envelope.js'
-import { InvalidArgumentError, RunEndedError, RunbusError } from '../events/errors.js'
+import { InvalidArgumentError, RunEndedError, RunbusError, TimeoutError } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskKind, AskOptions } from '../asks/types.js'
@@ -300,18 +300,51 @@ export class Run {
    * Resolves when every event emitted so far is stored; rejects with the failure otherwise.
    * After a failure it retries the kept events (see the file comment).
    *
+   * Gotcha: `timeout` / `signal` only bound the wait (`TimeoutError` / `signal.reason`);
+   * the events stay pending and are still stored in order.
+   *
    * @example
    * ```ts
    * run.text('done')
-   * await run.flush()
+   * await run.flush({ timeout: 5_000 })
    * ```
    */
-  flush(): Promise<void> {
+  flush(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.pending.length === 0 && !this.inflight && this.failure === undefined) {
       return Promise.resolve()
     }
+    const { timeout, signal } = options
+    if (timeout !== undefined && !(timeout >= 0)) {
+      return Promise.reject(new InvalidArgumentError('timeout must be >= 0'))
+    }
+    if (signal?.aborted === true) return Promise.reject(toError(signal.reason))
     return new Promise<void>((resolve, reject) => {
-      this.flushWaiters.push({ resolve, reject })
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        const i = this.flushWaiters.indexOf(waiter)
+        if (i >= 0) this.flushWaiters.splice(i, 1)
+      }
+      const waiter = {
+        resolve: () => {
+          done()
+          resolve()
+        },
+        reject: (err: unknown) => {
+          done()
+          reject(toError(err))
+        },
+      }
+      const onAbort = (): void => waiter.reject(signal?.reason)
+      this.flushWaiters.push(waiter)
+      if (timeout !== undefined) {
+        timer = setTimeout(
+          () => waiter.reject(new TimeoutError(timeout, `flush timed out after ${timeout} ms`)),
+          timeout,
+        )
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
       if (this.failure !== undefined) this.retry()
     })
   }
