@@ -356,11 +356,20 @@ export class LogReader {
     return got
   }
 
-  /** Delivers an XREAD reply (RESP2 shape, or RESP3 map as a flat array). */
+  /**
+   * Delivers an XREAD reply in any shape a client may hand it: RESP2 (`[[key, entries]…]`),
+   * a RESP3 map as a flat array (ioredis's default `legacy` mapping), or as an object/Map.
+   */
   private dispatch(res: unknown): boolean {
-    if (!Array.isArray(res) || res.length === 0) return false
+    if (res === null || typeof res !== 'object') return false
     const pairs: [string, RawEntry[]][] = []
-    if (Array.isArray(res[0])) {
+    if (res instanceof Map) {
+      for (const [k, v] of res as Map<unknown, RawEntry[]>) pairs.push([String(k), v])
+    } else if (!Array.isArray(res)) {
+      for (const [k, v] of Object.entries(res as Record<string, RawEntry[]>)) pairs.push([k, v])
+    } else if (res.length === 0) {
+      return false
+    } else if (Array.isArray(res[0])) {
       for (const p of res as [string, RawEntry[]][]) pairs.push(p)
     } else {
       for (let i = 0; i + 1 < res.length; i += 2) {
