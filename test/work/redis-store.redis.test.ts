@@ -27,7 +27,7 @@ describe.skipIf(!available)('Redis work store', () => {
     await redis?.stop()
   })
 
-  function setup() {
+  function setup(options: Parameters<typeof createRedisWorkStore>[1] = {}) {
     const prefix = `t-${randomUUID()}`
     const client = new Redis(redis.url, { connectionName: 'worktest-cmd' })
     const opened: Redis[] = [client]
@@ -42,7 +42,7 @@ describe.skipIf(!available)('Redis work store', () => {
         return c
       },
     }
-    const store = createRedisWorkStore(ctx)
+    const store = createRedisWorkStore(ctx, options)
     return {
       prefix,
       ctx,
@@ -112,6 +112,28 @@ describe.skipIf(!available)('Redis work store', () => {
     )) as unknown[]
     expect(consumers).toHaveLength(0)
     await work.close()
+    await close()
+  })
+
+  it('forgets group consumers of dead processes once they hold nothing, never one holding jobs', async () => {
+    const { ctx, store, close } = setup({ forgetIdleMs: 100, forgetEveryMs: 50 })
+    const q = 'ghosts'
+    await store.add(q, [{ payload: '1' }, { payload: '2' }])
+    // Two processes that died: one after finishing its job, one holding a job.
+    const [a] = await store.claim(q, 'ghost-done', { max: 1, visibilityMs: 60_000 })
+    await store.ack(q, 'ghost-done', [a.lease])
+    await store.claim(q, 'ghost-holding', { max: 1, visibilityMs: 60_000 })
+    const names = async () =>
+      ((await admin.xinfo('CONSUMERS', ctx.key(q, 'work:stream'), 'runbus')) as string[][])
+        .map((c) => c[c.indexOf('name') + 1])
+        .sort()
+    expect(await names()).toEqual(['ghost-done', 'ghost-holding'])
+    await until(async () => {
+      await store.claim(q, 'live', { max: 1, visibilityMs: 60_000 })
+      return !(await names()).includes('ghost-done')
+    }, 'the idle consumer holding nothing is forgotten')
+    expect(await names()).toContain('ghost-holding')
+    expect((await store.stats(q)).inFlight).toBe(1)
     await close()
   })
 

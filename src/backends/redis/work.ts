@@ -46,6 +46,10 @@ import type { RedisConnection, RedisContext } from './context.js'
 const GROUP = 'runbus'
 /** How often an idle claimer looks for due delayed jobs (other processes may add them). */
 const PROMOTE_POLL_MS = 200
+/** How often one process sweeps a queue's group for consumers of dead processes. */
+const FORGET_EVERY_MS = 60_000
+/** A consumer holding nothing and idle this long is forgotten (see work-reclaim). */
+const FORGET_IDLE_MS = 10 * 60_000
 /** Largest XADD pipeline chunk for plain adds. */
 const ADD_CHUNK = 1000
 
@@ -197,6 +201,7 @@ interface QueueState {
   nextPromoteAt: number
   nextReclaimAt: number
   reclaimCursor: string
+  nextForgetAt: number
 }
 
 interface ConsumerConn {
@@ -207,9 +212,20 @@ interface ConsumerConn {
 let genCounter = 0
 const genPrefix = Math.random().toString(36).slice(2, 8)
 
+/** Tuning of the Redis work store (defaults suit production; tests shorten them). */
+export interface RedisWorkStoreOptions {
+  /** Forget group consumers that hold nothing after this idle time, ms (default 10 min). */
+  forgetIdleMs?: number
+  /** How often a process sweeps a queue's group for such consumers, ms (default 60 s). */
+  forgetEveryMs?: number
+}
+
 /** Creates the Redis backend's work store over `ctx` (it closes only what it opened). */
-export function createRedisWorkStore(ctx: RedisContext): WorkStore & { close(): Promise<void> } {
-  return new RedisWorkStore(ctx)
+export function createRedisWorkStore(
+  ctx: RedisContext,
+  options: RedisWorkStoreOptions = {},
+): WorkStore & { close(): Promise<void> } {
+  return new RedisWorkStore(ctx, options)
 }
 
 /** The Redis `WorkStore`. Internal: use `createRedisWorkStore(ctx)`. */
@@ -220,7 +236,16 @@ class RedisWorkStore implements WorkStore {
   private closed = false
   private readonly s = workScripts()
 
-  constructor(private readonly ctx: RedisContext) {}
+  private readonly forgetIdleMs: number
+  private readonly forgetEveryMs: number
+
+  constructor(
+    private readonly ctx: RedisContext,
+    options: RedisWorkStoreOptions,
+  ) {
+    this.forgetIdleMs = options.forgetIdleMs ?? FORGET_IDLE_MS
+    this.forgetEveryMs = options.forgetEveryMs ?? FORGET_EVERY_MS
+  }
 
   private get client(): RedisConnection {
     if (this.closed) throw new ClosedError('the work store is closed')
@@ -257,6 +282,7 @@ class RedisWorkStore implements WorkStore {
         nextPromoteAt: 0,
         nextReclaimAt: 0,
         reclaimCursor: '0-0',
+        nextForgetAt: Date.now() + this.forgetEveryMs,
       }
       this.queues.set(queue, st)
     }
@@ -409,6 +435,12 @@ class RedisWorkStore implements WorkStore {
     maxAttempts: number,
   ): Promise<ClaimedJob[]> {
     const k = st.keys
+    const now = Date.now()
+    let forget = 0
+    if (now >= st.nextForgetAt) {
+      st.nextForgetAt = now + this.forgetEveryMs
+      forget = this.forgetIdleMs
+    }
     const res = await this.withGroup(
       st,
       'work reclaim',
@@ -416,7 +448,7 @@ class RedisWorkStore implements WorkStore {
         this.s.reclaim.run(
           this.client,
           [k.stream, k.dead, k.deadIdx, k.stats, k.released],
-          [GROUP, consumer, vis, st.reclaimCursor, max, maxAttempts, Date.now()],
+          [GROUP, consumer, vis, st.reclaimCursor, max, maxAttempts, Date.now(), forget],
         ) as Promise<[string, Array<[string, Fields, number, string]>]>,
     )
     st.reclaimCursor = res[0]

@@ -21,6 +21,9 @@
   ARGV[5] at most this many
   ARGV[6] maxAttempts (0 = no limit)
   ARGV[7] now (epoch ms)
+  ARGV[8] forget consumers that hold nothing and were idle this long, ms (0 = skip): the
+          names of dead processes would pile up in the group otherwise. Safe even for a
+          live one: XREADGROUP recreates a consumer, and one holding jobs is never removed.
 
   Result: { next cursor, { entry id, fields, delivery count, released ('1'/'0') }... }
 ]]
@@ -76,5 +79,15 @@ for _, eid in ipairs(r[3]) do
   redis.call('ZADD', KEYS[3], now, eid)
   redis.call('HINCRBY', KEYS[4], 'lost', 1)
   redis.call('HDEL', KEYS[5], eid)
+end
+local forget = tonumber(ARGV[8] or '0')
+if forget > 0 then
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+    local info = {}
+    for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+    if info['pending'] == 0 and info['idle'] >= forget and info['name'] ~= ARGV[2] then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    end
+  end
 end
 return { r[1], out }
