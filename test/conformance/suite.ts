@@ -511,7 +511,7 @@ export function runConformance(
             await reader.close()
             expect(rb.stats().followers + reader.stats().followers).toBe(0)
           }),
-          { numRuns: 40 },
+          { numRuns: Number(process.env.RUNBUS_PROPERTY_RUNS ?? 40) },
         )
       })
     })
