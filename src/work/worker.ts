@@ -406,7 +406,7 @@ export class WorkerLoop<T> implements Worker {
 
 /**
  * Implements `job.extend(ms)` for any `ms`: the store renews a lease by at most the
- * visibility timeout, so a longer extension is renewed in steps (every half visibility)
+ * visibility timeout, so a longer extension is renewed in steps (every third of it)
  * until its end or until the handler settles.
  */
 class LeaseRenewer {
@@ -442,7 +442,7 @@ class LeaseRenewer {
     if (!this.done && left > this.visibilityMs) {
       this.timer = setTimeout(
         () => void this.step().catch(() => {}),
-        Math.max(1, Math.floor(this.visibilityMs / 2)),
+        Math.max(1, Math.floor(this.visibilityMs / 3)),
       )
     }
   }
