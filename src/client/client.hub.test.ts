@@ -100,6 +100,26 @@ describe('client against the hub', () => {
     expect(follow.reconnects).toBeGreaterThanOrEqual(10)
   })
 
+  it('live starts after what the run holds now', async () => {
+    const hub = await realHub()
+    const client = createClient({ baseUrl: hub.url })
+    const { run } = await client.createRun()
+    await client.append(run.id, [{ type: 'old' }, { type: 'old' }, { type: 'old' }])
+    const follow = client.follow(run.id, { live: true })
+    const connected = new Promise<void>((resolve) =>
+      follow.on('state', (s) => s.state === 'connected' && resolve()),
+    )
+    const types: string[] = []
+    const reading = (async () => {
+      for await (const ev of follow) types.push(ev.type)
+    })()
+    await connected
+    await client.append(run.id, [{ type: 'new' }, { type: 'new' }])
+    await client.end(run.id, { status: 'completed' })
+    await reading
+    expect(types).toEqual(['new', 'new', 'end'])
+  })
+
   it('asks and answers end to end; a second answer is refused with 409 ask_answered', async () => {
     const hub = await realHub()
     const client = createClient({ baseUrl: hub.url })

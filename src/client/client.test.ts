@@ -160,7 +160,7 @@ describe('follow', () => {
     expect(dups).toEqual([2, 3, 4, 5, 2, 3, 4, 5, 6, 7, 8])
   })
 
-  it('sends ?after= and ?live=1 on the first connection only, and drops ids at or before after', async () => {
+  it('sends ?after= (live: the last id) on the first connection only, and drops ids at or before it', async () => {
     const h = await hub([serve(2, 4, 'cut'), serve(5, 5, 'end')])
     const events = await collect(
       createClient({ baseUrl: h.url }).follow('r1', { ...fast, after: '3' }),
@@ -170,9 +170,17 @@ describe('follow', () => {
     expect(h.requests[1].url).toBe('/v1/runs/r1/events')
     expect(h.requests[1].headers['last-event-id']).toBe('4')
 
-    const live = await hub([serve(7, 7, 'end')])
-    await collect(createClient({ baseUrl: live.url }).follow('r 1/x', { live: true }))
-    expect(live.requests[0].url).toBe('/v1/runs/r%201%2Fx/events?live=1')
+    // live: the run's last id is read once, then used as `after`, so a cut loses nothing.
+    const live = await hub([serve(7, 7, 'cut'), serve(8, 8, 'end')], (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ id: 'r 1/x', status: 'running', lastId: '6', url: req.url }))
+    })
+    const seqs = (
+      await collect(createClient({ baseUrl: live.url }).follow('r 1/x', { ...fast, live: true }))
+    ).map((e) => e.seq)
+    expect(seqs).toEqual([7, 8, 9])
+    expect(live.requests[0].url).toBe('/v1/runs/r%201%2Fx/events?after=6')
+    expect(live.requests[1].headers['last-event-id']).toBe('7')
   })
 
   it('surfaces a gap the hub reports, and one it did not, as gap events', async () => {

@@ -5,8 +5,8 @@
  * and `Last-Event-ID` is ours to set. Invariants this file keeps:
  *
  * - **Resume.** `lastId` is the id of the last event handed to the buffer; every reconnect
- *   sends it as `Last-Event-ID`. Before the first event, the caller's `after` (or `live`)
- *   is sent instead.
+ *   sends it as `Last-Event-ID`. Before the first event, the caller's `after` is sent
+ *   instead (`live` is turned into an `after`: the run's last id, read once).
  * - **No duplicate.** Within a run `seq` counts 1, 2, 3…; an event whose seq is not above
  *   the last one delivered is dropped and counted (`duplicatesDropped`).
  * - **No silent hole.** A hub `gap` frame is surfaced as an event of type `gap` and on the
@@ -23,7 +23,16 @@ import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
 import { idOfSeq, seqOfId } from '../events/envelope.js'
 import { DecodeError, HubError, InvalidArgumentError } from '../events/errors.js'
 import { backoffDelay, type BackoffOptions } from './backoff.js'
-import { abortReason, errorOf, headersOf, send, seg, urlOf, type Transport } from './http.js'
+import {
+  abortReason,
+  errorOf,
+  headersOf,
+  requestJson,
+  send,
+  seg,
+  urlOf,
+  type Transport,
+} from './http.js'
 
 /** Where a follow's connection is. `closed` is final. */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed'
@@ -35,7 +44,11 @@ export interface FollowOptions {
    * then on the follow resumes from its own last id.
    */
   after?: string
-  /** Start from now instead of the start of what the hub retains. Ignored when `after` is set. */
+  /**
+   * Start from now instead of the start of what the hub retains. Ignored when `after` is
+   * set. "Now" is the run's last id, read once before the first connection, so a cut before
+   * the first event still resumes from there and loses nothing.
+   */
   live?: boolean
   /** Aborting it ends the follow: the iterator rejects with the signal's reason. */
   signal?: AbortSignal
@@ -186,6 +199,8 @@ class RunFollow implements Follow {
   readonly #lifetime = new AbortController()
   #connection: AbortController | undefined
   #lastSeq = 0
+  /** Where to start until the first event arrives: the caller's `after`, or "now" once resolved. */
+  #after: string | undefined
   /** Events handed to the consumer so far (a connection that added some resets the back-off). */
   #delivered = 0
   #serverRetryMs: number | undefined
@@ -205,10 +220,7 @@ class RunFollow implements Follow {
     this.#options = options
     this.#highWaterMark = Math.max(1, options.highWaterMark ?? 1024)
     this.#idleTimeoutMs = Math.max(0, options.idleTimeoutMs ?? 45_000)
-    if (options.after !== undefined) {
-      // Ids are opaque, but when one is a seq we can drop anything at or before it.
-      this.#lastSeq = seqOfId(options.after) ?? 0
-    }
+    if (options.after !== undefined) this.#startAfter(options.after)
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve))
     const signal = options.signal
     if (signal?.aborted) {
@@ -405,13 +417,36 @@ class RunFollow implements Follow {
     }
   }
 
+  #startAfter(after: string): void {
+    this.#after = after
+    // Ids are opaque, but when one is a seq we can drop anything at or before it.
+    this.#lastSeq = seqOfId(after) ?? 0
+  }
+
+  /** Resolves `live` into the run's current last id (once), so a resume has a position. */
+  async #resolveLive(signal: AbortSignal): Promise<void> {
+    const info = await requestJson<{ lastId?: string | null }>(
+      this.#transport,
+      'GET',
+      `/v1/runs/${seg(this.run)}`,
+      { signal },
+    ).catch((err: unknown) => {
+      if (err instanceof HubError && err.status !== 0 && !retryable(err.status))
+        throw new Fatal(err)
+      throw err
+    })
+    if (typeof info?.lastId === 'string') this.#startAfter(info.lastId)
+    else this.#after = '' // no events yet: from the start is from now
+  }
+
   /** One connection: resolves `'end'` after the run's end, `'eof'` when the hub closed early. */
   async #connect(connection: AbortController): Promise<'end' | 'eof'> {
+    if (this.lastId === undefined && this.#after === undefined && this.#options.live)
+      await this.#resolveLive(connection.signal)
     const headers = headersOf(this.#transport, { accept: 'text/event-stream' })
     const query: Record<string, string> = {}
     if (this.lastId !== undefined) headers.set('last-event-id', this.lastId)
-    else if (this.#options.after !== undefined) query.after = this.#options.after
-    else if (this.#options.live) query.live = '1'
+    else if (this.#after) query.after = this.#after
     const url = urlOf(this.#transport, `/v1/runs/${seg(this.run)}/events`, query)
     const response = await send(this.#transport, url, {
       headers,
