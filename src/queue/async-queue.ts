@@ -14,6 +14,8 @@
  *  - items leave in acceptance order; waiting consumers are served, and blocked senders are
  *    accepted, in the order they started waiting
  *  - a settled waiter is in no list, owns no timer and no abort listener.
+ *  - at most one batch consumer is "filling" (served, not yet woken: it absorbs the rest of a
+ *    synchronous burst, up to its max); while one fills, the buffer is empty.
  *
  * Storage is a power-of-two ring (no Array#shift): one JS array slot per buffered item, so
  * memory per item stays that of a plain array. A batch take that drains the whole buffer hands
@@ -462,7 +464,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * Offers an item, waiting for room while a `block` queue is full.
    *
    * Use it for producers that must not lose items and should slow down to the consumer's
-   * pace. Blocked senders are accepted in the order they called `send`. Under the other
+   * pace. Blocked senders are accepted in the order they called `send`. For a hot producer
+   * on a queue that stays full, `push` plus {@link AsyncQueue.onSizeLessThan} waits once per
+   * burst instead of once per item. Under the other
    * policies it acts like `push`: it resolves at once (even when `drop-newest` refused the
    * item, which `stats.dropped.newest` counts) or rejects with `QueueFullError` (`error`).
    *
@@ -540,9 +544,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * Takes up to `max` items at once (all buffered items by default), waiting for at least one.
    *
    * Use it to process in bulk: one await for many items. When `max` covers the whole buffer,
-   * the queue hands over its ring array and starts a new one instead of copying.
+   * the queue hands over its ring array and starts a new one instead of copying. A batch
+   * consumer that was waiting receives the first item directly and then the rest of the same
+   * synchronous burst (up to `max`, after any other waiting consumer got one), so a burst
+   * arrives as one batch rather than as one item followed by the rest.
    *
-   * Gotchas: never resolves with an empty array; rejects like {@link AsyncQueue.take}.
+   * Gotchas: never resolves with an empty array; rejects like {@link AsyncQueue.take}; once
+   * it has received an item it can no longer time out or be aborted (the items are its).
    *
    * @example
    * ```ts
