@@ -97,5 +97,6 @@ describe.skipIf(!redisAvailable())('redis broadcast', () => {
     await b.broadcast.publish('k.2', 'after')
     await until(() => got.includes('after'), 'after reconnect')
     expect(interruptions).toHaveLength(1)
+    expect(b.busStats).toMatchObject({ interruptions: 1, subscriptions: 1 })
   })
 })

@@ -41,6 +41,16 @@ interface GlobEntry {
   ready: Promise<void>
 }
 
+/** Counters of the Redis bus, for tests and metrics. */
+export interface RedisBusStats {
+  /** Redis globs subscribed now (patterns mapping to one glob share it). */
+  globs: number
+  /** Subscriptions now. */
+  subscriptions: number
+  /** Times the subscriber connection dropped and came back (subscribers were told). */
+  interruptions: number
+}
+
 /** The Redis implementation of `Broadcast`. */
 export class RedisBroadcast implements Broadcast {
   private readonly ctx: RedisContext
@@ -51,6 +61,7 @@ export class RedisBroadcast implements Broadcast {
   private downSince: number | undefined
   private closed = false
   private readonly echoes = new Map<string, Echo[]>()
+  private interruptions = 0
 
   constructor(ctx: RedisContext, openSubscriber: () => RedisConnection) {
     this.ctx = ctx
@@ -151,6 +162,13 @@ export class RedisBroadcast implements Broadcast {
     }
   }
 
+  /** Counters: globs, subscriptions, interruptions. */
+  stats(): RedisBusStats {
+    let subscriptions = 0
+    for (const e of this.globs.values()) subscriptions += e.subs.size
+    return { globs: this.globs.size, subscriptions, interruptions: this.interruptions }
+  }
+
   /** Closes the subscriber connection. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -188,6 +206,7 @@ export class RedisBroadcast implements Broadcast {
     }
     if (this.closed || conn.status !== 'ready') return
     this.downSince = undefined
+    this.interruptions++
     const info = { since, until: Date.now() }
     for (const entry of [...this.globs.values()]) {
       for (const s of [...entry.subs]) {

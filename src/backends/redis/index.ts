@@ -18,7 +18,7 @@ import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../contract
 import { ClosedError, InvalidArgumentError } from '../../events/errors.js'
 import { bounded, openClient, ownOptions } from './connection.js'
 import { keyBuilder, type RedisConnection, type RedisContext } from './context.js'
-import { RedisBroadcast } from './broadcast.js'
+import { RedisBroadcast, type RedisBusStats } from './broadcast.js'
 import { RedisKeyValue } from './kv.js'
 import { LogReader, type LogReaderStats } from './log-reader.js'
 import { RedisRunLog } from './run-log.js'
@@ -26,6 +26,7 @@ import { createRedisWorkStore } from './work.js'
 
 export type { RedisConnection, RedisContext } from './context.js'
 export type { LogReaderStats } from './log-reader.js'
+export type { RedisBusStats } from './broadcast.js'
 
 /** Options of `redisBackend`. Give `url` or `client` (neither = `redis://127.0.0.1:6379`). */
 export interface RedisBackendOptions {
@@ -54,8 +55,10 @@ export interface RedisBackendOptions {
 
 /** The Redis backend, with a few extras for operations and tests. */
 export interface RedisBackend extends Backend {
-  /** The shared follower's counters. */
+  /** The shared follower's counters (reads, reconnects, decode errors, gaps). */
   readonly readerStats: LogReaderStats
+  /** The bus's counters (subscriptions, interruptions). */
+  readonly busStats: RedisBusStats
   /** The command connection (yours if you passed `client`). */
   readonly client: RedisConnection
   /** The key prefix in use. */
@@ -172,6 +175,9 @@ export function redisBackend(options: RedisBackendOptions = {}): RedisBackend {
     prefix,
     get readerStats() {
       return reader.stats
+    },
+    get busStats() {
+      return broadcast.stats()
     },
     async ping() {
       if (closed) throw new ClosedError('the Redis backend is closed')
