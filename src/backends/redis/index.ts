@@ -74,14 +74,16 @@ export interface RedisBackend extends Backend {
  * Gotchas:
  * - Run ids and the prefix must not contain `{` or `}` (they are the Cluster hash tag).
  * - `close()` does not close a `client` you passed in.
- * - On Cluster the follower polls every `pollMs` instead of blocking (see README).
+ * - On Cluster the follower polls every `pollMs` instead of blocking (see docs/redis.md).
+ * - Every call is bounded by `commandTimeoutMs` and fails with `BackendUnavailableError`.
  *
  * @example
  * ```ts
  * const backend = redisBackend({ url: process.env.REDIS_URL, prefix: 'myapp' })
  * const rb = createRunbus({ backend })
  * // …
- * await rb.close() // closes the backend's connections
+ * await rb.close()
+ * await backend.close() // a backend you pass to createRunbus is yours to close
  * ```
  */
 export function redisBackend(options: RedisBackendOptions = {}): RedisBackend {
@@ -170,7 +172,7 @@ export function redisBackend(options: RedisBackendOptions = {}): RedisBackend {
     runs: guard<RunLogStore>(runs),
     broadcast: guard<Broadcast>(broadcast),
     kv: guard<KeyValueStore>(kv),
-    work: work,
+    work,
     client,
     prefix,
     get readerStats() {
