@@ -34,6 +34,8 @@ import { InboxReader } from './inbox.js'
 
 /** Emitted events a handle buffers while its backend keeps failing, before `emit` throws. */
 export const MAX_PENDING = 100_000
+/** How long `rb.close()` waits for a handle's pending events to be stored. */
+const DRAIN_MS = 5_000
 /** Largest batch sent to the backend at once. */
 const MAX_BATCH = 1_000
 
@@ -495,9 +497,13 @@ export class Run {
     this.inboxReader?.stop()
   }
 
-  /** Internal: on `rb.close()`, tries to store what is pending (bounded by the backend). */
+  /**
+   * Internal: on `rb.close()`, tries to store what is pending, for at most `DRAIN_MS`: a
+   * backend that hangs must not hang `close()`. What could not be stored is counted in
+   * `stats.pending` (and the failure in `stats.failures`).
+   */
   drain(): Promise<void> {
-    return this.flush().catch(() => undefined)
+    return this.flush({ timeout: DRAIN_MS }).catch(() => undefined)
   }
 }
 
