@@ -44,7 +44,7 @@ describe('createRunbus', () => {
     const asked = run.ask({ kind: 'text', prompt: '?', signal })
     let pending = await rb.asks.pending({ run: 'l' })
     while (pending.length === 0) pending = await rb.asks.pending({ run: 'l' })
-    await rb.asks.answer(pending[0]!.id, 'ok')
+    await rb.asks.answer(pending[0].id, 'ok')
     expect(await asked).toBe('ok')
     expect(listeners(signal)).toBe(0)
 
