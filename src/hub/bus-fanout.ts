@@ -2,7 +2,8 @@
  * Bus streams (`GET /v1/channels/{pattern}/events`): one backend subscription per pattern per
  * hub process, each message serialized once and written to every connection on that
  * pattern. Bus messages are not kept, so there is no replay; a connection whose socket holds
- * more than its limit is cut like a slow run reader.
+ * more than its limit is cut like a slow run reader. A `: ready` comment (an empty line in
+ * NDJSON) is the first thing on the stream once the subscription is in place.
  */
 import type { Unsubscribe } from '../backends/contract.js'
 import type { StreamFormat } from './fanout.js'
@@ -10,6 +11,8 @@ import type { HubOps } from './ops.js'
 import type { StreamSink } from './sink.js'
 
 const encoder = new TextEncoder()
+const READY_SSE = encoder.encode(': ready\n\n')
+const READY_ND = encoder.encode('\n')
 
 interface Conn {
   sink: StreamSink
@@ -101,7 +104,10 @@ export class BusFanout {
       await f.ready
     } catch {
       sink.abort()
+      return
     }
+    // Tells the reader it is subscribed: whatever is published from now on reaches it.
+    sink.write(format === 'sse' ? READY_SSE : READY_ND)
   }
 
   /** Keep-alive for every bus connection. */

@@ -69,8 +69,8 @@ export interface HubStats {
  * Express or Fastify; `close()` ends every stream it holds (not the runbus instance).
  */
 export interface Hub {
-  /** The Web-standard handler. */
-  fetch(request: Request): Promise<Response>
+  /** The Web-standard handler (a bound function: pass it around as is). */
+  readonly fetch: (request: Request) => Promise<Response>
   /** The `node:http` listener: `http.createServer(hub.node)`. */
   readonly node: (req: IncomingMessage, res: ServerResponse) => void
   /** Connections following `run` on this hub process. */

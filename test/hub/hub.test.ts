@@ -283,8 +283,9 @@ describe('hub: asks, inbox, channels, compat, operations', () => {
       auth,
       true,
     )
-    await eventually(() => h.hub.stats().busSubscribers === 2, 'subscribers')
-    // subscriptions are ready once the backend confirmed; publish until both saw one
+    await star.until((r) => r.comments >= 1, 'subscribed')
+    await rest.until((r) => r.comments >= 1, 'subscribed')
+    expect(h.hub.stats().busSubscribers).toBe(2)
     expect((await h.call('POST', '/v1/channels/jobs.1.done', { data: { ok: true } })).status).toBe(
       202,
     )

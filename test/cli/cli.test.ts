@@ -1,0 +1,207 @@
+/**
+ * The `runbus` command, spawned as users run it (`node --import tsx src/cli/main.ts …`).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { jwtVerify } from 'jose'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
+const MAIN = join(root, 'src/cli/main.ts')
+const SECRET = 'cli-test-secret-0123456789'
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', RUNBUS_SECRET: '', ...env },
+    timeout: 60_000,
+  })
+}
+
+/** A long-running child whose output we can wait on. */
+class Proc {
+  out = ''
+  err = ''
+  readonly exited: Promise<number | null>
+  readonly child: ChildProcess
+  #waiters: Array<() => void> = []
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', RUNBUS_SECRET: '', ...env },
+    })
+    this.child.stdout!.on('data', (d: Buffer) => {
+      this.out += d.toString()
+      this.#wake()
+    })
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.err += d.toString()
+      this.#wake()
+    })
+    this.exited = new Promise((r) =>
+      this.child.on('exit', (code) => {
+        this.#wake()
+        r(code)
+      }),
+    )
+  }
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w()
+  }
+  async until(pred: () => boolean, what: string, ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!pred()) {
+      if (this.child.exitCode !== null)
+        throw new Error(`exited before ${what}: ${this.out}\n${this.err}`)
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${this.out}\n${this.err}`)
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, deadline - Date.now())
+        this.#waiters.push(() => {
+          clearTimeout(t)
+          r()
+        })
+      })
+    }
+  }
+  url(): string {
+    return /listening on (http:\/\/\S+)/.exec(this.out)![1]
+  }
+}
+
+const procs: Proc[] = []
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null) {
+      p.child.kill('SIGKILL')
+      await p.exited
+    }
+  }
+})
+
+describe('runbus CLI', () => {
+  it('token prints a verifiable token alone on its last line', async () => {
+    const r = run([
+      'token',
+      '--run',
+      'r1',
+      '--run',
+      'r2,r3',
+      '--scope',
+      'read,answer',
+      '--ttl',
+      '2h',
+      '--secret',
+      SECRET,
+    ])
+    expect(r.status).toBe(0)
+    const last = r.stdout.trim().split('\n').at(-1)!
+    const { payload } = await jwtVerify(last, new TextEncoder().encode(SECRET))
+    expect(payload).toMatchObject({
+      runs: ['r1', 'r2', 'r3'],
+      scope: ['read', 'answer'],
+      sub: 'cli',
+    })
+    expect(payload.exp! - payload.iat!).toBe(7200)
+    // the secret from the environment, default scope read on every run
+    const env = run(['token'], { RUNBUS_SECRET: SECRET })
+    expect(env.status).toBe(0)
+    const t = await jwtVerify(
+      env.stdout.trim().split('\n').at(-1)!,
+      new TextEncoder().encode(SECRET),
+    )
+    expect(t.payload).toMatchObject({ runs: '*', scope: ['read'] })
+    // mistakes: exit 2 with a reason
+    const none = run(['token'])
+    expect(none.status).toBe(2)
+    expect(none.stderr).toMatch(/RUNBUS_SECRET/)
+    const bad = run(['token', '--scope', 'read,fly', '--secret', SECRET])
+    expect(bad.status).not.toBe(0)
+    expect(bad.stderr).toMatch(/unknown scope "fly"/)
+  })
+
+  it('--help works for every command', () => {
+    for (const cmd of [[], ['serve'], ['tail'], ['publish'], ['token'], ['demo'], ['bench']]) {
+      const r = run([...cmd, '--help'])
+      expect(r.status, cmd.join(' ')).toBe(0)
+      expect(r.stdout).toMatch(/Usage: runbus/)
+    }
+    const unknown = run(['fly'])
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toMatch(/unknown command "fly"/)
+  })
+
+  it('serve without a secret prints an admin token and the demo URL; publish and tail work; SIGTERM stops it', async () => {
+    const serve = new Proc(['serve', '--port', '0'])
+    procs.push(serve)
+    await serve.until(() => /admin token[^\n]*\n\S+\n/.test(serve.out), 'admin token')
+    const url = serve.url()
+    const admin = /admin token[^\n]*\n(\S+)\n/.exec(serve.out)![1]
+    expect(serve.out).toContain(`demo page: ${url}/?token=${admin}`)
+    expect(serve.out).toMatch(/random secret/)
+    const auth = { authorization: `Bearer ${admin}` }
+    expect((await fetch(`${url}/v1/runs`, { headers: auth })).status).toBe(200)
+    expect((await fetch(`${url}/v1/runs`)).status).toBe(401)
+    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    expect((await fetch(`${url}/`)).headers.get('content-type')).toMatch(/text\/html/)
+
+    await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ id: 'cli-run' }),
+    })
+    const env = { RUNBUS_URL: url, RUNBUS_TOKEN: admin }
+    const pub = run(['publish', 'cli-run', 'text', '{"text":"hello from the cli"}'], env)
+    expect(pub.status).toBe(0)
+    expect(pub.stdout.trim()).toBe('1')
+    expect(run(['publish', 'cli-run', 'note', 'plain words'], env).stdout.trim()).toBe('2')
+    const tail = new Proc(['tail', 'cli-run'], env)
+    procs.push(tail)
+    await tail.until(() => tail.out.includes('plain words'), 'history in tail')
+    await fetch(`${url}/v1/runs/cli-run/end`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ status: 'completed' }),
+    })
+    expect(await tail.exited).toBe(0)
+    expect(tail.out).toMatch(/#1 hello from the cli/)
+    expect(tail.out).toMatch(/#2 note plain words/)
+    expect(tail.out).toMatch(/#3 ■ completed/)
+
+    serve.child.kill('SIGTERM')
+    expect(await serve.exited).toBe(0)
+    expect(serve.err).toMatch(/shutting down/)
+  })
+
+  it('serve --insecure says so loudly and accepts requests without a token', async () => {
+    const serve = new Proc(['serve', '--port', '0', '--insecure'])
+    procs.push(serve)
+    await serve.until(
+      () => serve.out.includes('demo page') && /INSECURE/.test(serve.err),
+      'insecure start',
+    )
+    expect(serve.err).toMatch(/WITHOUT A TOKEN/)
+    const res = await fetch(`${serve.url()}/v1/runs`, { method: 'POST' })
+    expect(res.status).toBe(201)
+    serve.child.kill('SIGINT')
+    expect(await serve.exited).toBe(0)
+  })
+
+  it('serve uses RUNBUS_SECRET: tokens from `runbus token` work against it', async () => {
+    const serve = new Proc(['serve', '--port', '0'], { RUNBUS_SECRET: SECRET })
+    procs.push(serve)
+    await serve.until(() => serve.out.includes('demo page'), 'start')
+    expect(serve.out).not.toMatch(/random secret/)
+    const t = run(['token', '--scope', 'write'], { RUNBUS_SECRET: SECRET })
+      .stdout.trim()
+      .split('\n')
+      .at(-1)!
+    const res = await fetch(`${serve.url()}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}` },
+    })
+    expect(res.status).toBe(201)
+  })
+})
