@@ -221,6 +221,17 @@ function rejected<R>(reason: unknown): Promise<R> {
   return Promise.reject(reason)
 }
 
+/**
+ * A ring of `slots` empty slots, already of the generic elements kind. A fresh `new Array(n)`
+ * starts as "holey small integers" and changes kind at the first `undefined` written back on
+ * take: every new ring would then change shape under optimised code and deoptimise it.
+ */
+function newRing<T>(slots: number): (T | undefined)[] {
+  const ring = new Array<T | undefined>(slots)
+  ring[0] = undefined
+  return ring
+}
+
 function nextPow2(n: number): number {
   let p = 1
   while (p < n) p *= 2
@@ -339,7 +350,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.policy = policy
     this.policyCode = code
     const slots = capacity < INITIAL_SLOTS ? nextPow2(capacity) : INITIAL_SLOTS
-    this.buf = new Array<T | undefined>(slots)
+    this.buf = newRing<T>(slots)
     this.mask = slots - 1
   }
 
@@ -682,7 +693,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.reason = reason === undefined ? new AbortedError('queue aborted') : reason
     this.droppedAborted += this.len
     const slots = this.buf.length < INITIAL_SLOTS ? this.buf.length : INITIAL_SLOTS
-    this.buf = new Array<T | undefined>(slots)
+    this.buf = newRing<T>(slots)
     this.mask = slots - 1
     this.head = 0
     this.len = 0
@@ -953,7 +964,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const old = this.buf
     const n = old.length
     const head = this.head
-    const next = new Array<T | undefined>(n * 2)
+    const next = newRing<T>(n * 2)
     for (let i = head; i < n; i++) next[i] = old[i]
     for (let i = 0; i < head; i++) next[n + i] = old[i]
     this.buf = next
@@ -984,7 +995,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       // The whole buffer, unwrapped: hand over the ring itself (the double-buffer swap).
       // (Size the fresh ring before truncating: `out` is `buf`.)
       const slots = buf.length <= MAX_FRESH_SLOTS ? buf.length : MAX_FRESH_SLOTS
-      this.buf = new Array<T | undefined>(slots)
+      this.buf = newRing<T>(slots)
       this.mask = slots - 1
       out = buf as T[]
       out.length = n
