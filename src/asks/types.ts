@@ -5,17 +5,38 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 
 /**
- * What kind of answer an ask wants.
+ * What kind of answer an ask wants (see the example for each).
+ *
+ * @example
+ * ```ts
+ * await run.ask({ kind: 'confirm', prompt: 'Apply the patch?' }) // → boolean
+ * ```
+ *
  * - `confirm`: a boolean. `text`: a string. `choice`: one of `choices`.
  * - `form`: a value checked against `schema`.
  * - `human_as_model`: a string the person pastes in place of a model's completion.
  */
 export type AskKind = 'confirm' | 'text' | 'choice' | 'form' | 'human_as_model'
 
-/** Where an ask stands. */
+/**
+ * Where an ask stands: `pending` until the first valid answer (`answered`) or its expiry,
+ * cancellation or the end of its run (`expired`). Never goes back.
+ *
+ * @example
+ * ```ts
+ * if ((await rb.asks.get(id)).state === 'pending') notify()
+ * ```
+ */
 export type AskState = 'pending' | 'answered' | 'expired'
 
-/** The answer type of an ask: the schema's output, else what its kind implies. */
+/**
+ * The answer type of an ask: the schema's output, else what its kind implies.
+ *
+ * @example
+ * ```ts
+ * type A = AnswerOf<'confirm', undefined> // boolean
+ * ```
+ */
 export type AnswerOf<K extends AskKind, S> = S extends StandardSchemaV1
   ? StandardSchemaV1.InferOutput<S>
   : K extends 'confirm'
@@ -56,7 +77,14 @@ export interface AskOptions<
   signal?: AbortSignal
 }
 
-/** The data of an `ask` event in the run log. */
+/**
+ * The data of an `ask` event in the run log: what a UI needs to show the question.
+ *
+ * @example
+ * ```ts
+ * if (e.type === 'ask') render(e.data as AskEventData)
+ * ```
+ */
 export interface AskEventData {
   ask: string
   kind: AskKind
@@ -69,17 +97,39 @@ export interface AskEventData {
   schema?: Record<string, unknown>
 }
 
-/** The data of an `answer` event in the run log. */
+/**
+ * The data of an `answer` event in the run log.
+ *
+ * @example
+ * ```ts
+ * if (e.type === 'answer') console.log((e.data as AnswerEventData).by)
+ * ```
+ */
 export interface AnswerEventData {
   ask: string
   answer: unknown
   by?: string
 }
 
-/** Why an ask expired. */
+/**
+ * Why an ask expired: its `timeout` passed, its waiter was cancelled (signal, interrupt), or
+ * its run ended first.
+ *
+ * @example
+ * ```ts
+ * if (info.expiredReason === 'timeout') retryLater()
+ * ```
+ */
 export type AskExpiryReason = 'timeout' | 'cancelled' | 'run_ended'
 
-/** The data of an `ask_expired` event in the run log. */
+/**
+ * The data of an `ask_expired` event in the run log.
+ *
+ * @example
+ * ```ts
+ * if (e.type === 'ask_expired') closeCard((e.data as AskExpiredEventData).ask)
+ * ```
+ */
 export interface AskExpiredEventData {
   ask: string
   reason: AskExpiryReason

@@ -139,7 +139,14 @@ interface Entry {
   dead: boolean
 }
 
-/** Counters of the bus of one instance. */
+/**
+ * Counters of the bus of one instance (part of `rb.stats()`).
+ *
+ * @example
+ * ```ts
+ * const { busPatterns, busDecodeErrors } = rb.stats()
+ * ```
+ */
 export interface BusStats {
   /** Patterns with a backend subscription. */
   patterns: number

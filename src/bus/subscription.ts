@@ -22,7 +22,16 @@ export interface BusMessage<T = unknown> {
   readonly ts: number
 }
 
-/** What a backend interruption tells: the window in which messages may have been lost. */
+/**
+ * What a backend interruption tells: the window (epoch ms) in which messages may have been
+ * lost. Pub/sub keeps nothing, so a subscriber that needs every message re-syncs from its
+ * source of truth when told.
+ *
+ * @example
+ * ```ts
+ * rb.bus.subscribe('prices.>', { onInterrupted: ({ since, until }) => refetch(since, until) })
+ * ```
+ */
 export interface InterruptionInfo {
   since: number
   until: number

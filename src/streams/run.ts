@@ -32,7 +32,15 @@ import type { AnswerOf, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { InboxReader } from './inbox.js'
 
-/** Emitted events a handle buffers while its backend keeps failing, before `emit` throws. */
+/**
+ * Emitted events a handle buffers while its backend keeps failing, before `emit` throws the
+ * failure (so a dead backend cannot make an agent buffer without bound).
+ *
+ * @example
+ * ```ts
+ * if (run.stats.pending > MAX_PENDING / 2) await run.flush()
+ * ```
+ */
 export const MAX_PENDING = 100_000
 /** How long `rb.close()` waits for a handle's pending events to be stored. */
 const DRAIN_MS = 5_000
@@ -77,7 +85,14 @@ export interface RunHandleStats {
   inboxDropped: number
 }
 
-/** An event for `appendMany`. */
+/**
+ * An event for `appendMany`.
+ *
+ * @example
+ * ```ts
+ * const e: EventInput = { type: 'progress', data: { pct: 50 } }
+ * ```
+ */
 export interface EventInput {
   type: string
   data?: unknown
@@ -525,7 +540,14 @@ function checkType(type: unknown): string {
   return type
 }
 
-/** Plain data describing an error, for `error` events. */
+/**
+ * Plain data describing an error, for `error` events (what `run.error(err)` stores).
+ *
+ * @example
+ * ```ts
+ * errorData(new RunEndedError('r')) // { message, name: 'RunEndedError', code: 'run_ended' }
+ * ```
+ */
 export function errorData(err: unknown): { message: string; name?: string; code?: string } {
   if (err instanceof RunbusError) return { message: err.message, name: err.name, code: err.code }
   if (err instanceof Error) return { message: err.message, name: err.name }

@@ -10,11 +10,25 @@ import { createMemoryKeyValueStore, type MemoryKeyValueStore } from './kv.js'
 
 export type { MemoryRunStats } from './runs.js'
 
-/** Options of {@link memoryBackend}. Reserved for future use. */
+/**
+ * Options of {@link memoryBackend}. Reserved for future use (none today).
+ *
+ * @example
+ * ```ts
+ * memoryBackend({})
+ * ```
+ */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface MemoryBackendOptions {}
 
-/** Counters of a memory backend, for tests and metrics. */
+/**
+ * Counters of a memory backend, for tests and metrics.
+ *
+ * @example
+ * ```ts
+ * expect(backend.stats().watchers).toBe(0) // every follower released its watch
+ * ```
+ */
 export interface MemoryBackendStats extends MemoryRunStats {
   /** Active broadcast subscriptions. */
   subscriptions: number
@@ -28,6 +42,12 @@ export interface MemoryBackendStats extends MemoryRunStats {
  * `runs`, `kv` and `broadcast` are the memory stores; `stats()` counts watchers,
  * subscriptions and timers (tests use it to prove everything is released), and
  * `interruptBroadcast()` simulates a dropped pub/sub connection.
+ *
+ * @example
+ * ```ts
+ * const backend = memoryBackend()
+ * backend.interruptBroadcast() // every subscription's onInterrupted fires
+ * ```
  */
 export interface MemoryBackend extends Backend {
   readonly runs: MemoryRunLogStore
