@@ -44,8 +44,9 @@ export interface ProcessOptions {
   /** A unique consumer name (default `<host>-<pid>-<random>`). */
   consumer?: string
   /**
-   * Told about failures the worker survives: the backend unreachable (it keeps retrying),
-   * a notice that could not be published. Default: ignored.
+   * Told about failures the worker survives: the backend unreachable (it keeps retrying
+   * with back-off), an acknowledgement that did not land (the job will be delivered again).
+   * Each is also counted in `worker.stats.errors`. Default: only counted.
    */
   onError?: (err: unknown) => void
 }
@@ -60,6 +61,8 @@ export interface WorkerStats {
   dead: number
   /** Settlements refused because the lease had moved on (see `LeaseLostError`). */
   lateAcks: number
+  /** Failures the worker survived (see `ProcessOptions.onError`). */
+  errors: number
 }
 
 /** A running worker, from `queue.process()`. */
@@ -114,7 +117,7 @@ export function newConsumerName(): string {
 /** Internal: built by `WorkQueue.process`. */
 export class WorkerLoop<T> implements Worker {
   readonly consumer: string
-  readonly stats: WorkerStats = { completed: 0, failed: 0, dead: 0, lateAcks: 0 }
+  readonly stats: WorkerStats = { completed: 0, failed: 0, dead: 0, lateAcks: 0, errors: 0 }
   readonly stopped: Promise<void>
   private readonly concurrency: number
   private readonly prefetch: number
@@ -148,7 +151,11 @@ export class WorkerLoop<T> implements Worker {
       throw new InvalidArgumentError(`prefetch must be an integer ≥ 0, got ${this.prefetch}`)
     this.pollMs = options.pollInterval ?? 1_000
     this.consumer = options.consumer ?? newConsumerName()
-    this.onError = options.onError ?? (() => {})
+    const report = options.onError
+    this.onError = (err) => {
+      this.stats.errors++
+      report?.(err)
+    }
     this.acks = new AckBatcher(s.store, s.queue, this.consumer)
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve))
     const signal = options.signal

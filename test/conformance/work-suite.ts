@@ -650,17 +650,19 @@ export function runWorkConformance(
         const q = work.queue<number>(fresh(), { visibilityTimeout: V })
         await q.add(1)
         let aborted = false
+        let started = false
         const worker = q.process(
           (job) =>
-            new Promise<void>((resolve) =>
+            new Promise<void>((resolve) => {
+              started = true
               job.signal.addEventListener('abort', () => {
                 aborted = true
                 resolve()
-              }),
-            ),
+              })
+            }),
           { pollInterval: 50 },
         )
-        await until(async () => (await q.stats()).inFlight === 1)
+        await until(() => started)
         const t0 = Date.now()
         await settle(worker.stop({ drain: true, timeout: 200 }))
         expect(aborted).toBe(true)
@@ -675,17 +677,21 @@ export function runWorkConformance(
         const q = work.queue<number>(fresh(), { visibilityTimeout: V })
         await q.addMany([{ data: 1 }, { data: 2 }])
         let aborted = 0
+        let started = 0
         const worker = q.process(
           (job) =>
-            new Promise<void>((resolve) =>
+            new Promise<void>((resolve) => {
+              started++
               job.signal.addEventListener('abort', () => {
                 aborted++
                 resolve()
-              }),
-            ),
+              })
+            }),
           { concurrency: 2, pollInterval: 50 },
         )
-        await until(async () => (await q.stats()).inFlight === 2)
+        // Both handlers running (not merely delivered: a delivery still on the wire when
+        // the worker abandons is given back without running).
+        await until(() => started === 2)
         await settle(worker.stop({ drain: false }))
         expect(aborted).toBe(2)
         expect(await q.stats()).toMatchObject({ inFlight: 2, completed: 0 })

@@ -160,6 +160,7 @@ describe.skipIf(!available)('Redis work store', () => {
     await own.kill()
     await until(() => errors.length > 0, 'the outage is reported', 5_000)
     expect(errors[0]).toBeInstanceOf(BackendUnavailableError)
+    expect(worker.stats.errors).toBeGreaterThan(0)
     await own.start() // empty: nothing was persisted
     await until(
       async () => {
