@@ -61,6 +61,23 @@ describe('asks (fake timers)', () => {
     expect(await asked).toBe('hi')
   })
 
+  it('an outcome decided in kv whose event never reached the log is still found', async () => {
+    vi.useFakeTimers()
+    const rb = createRunbus()
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'crash' })
+    const asked = run.ask({ kind: 'text', prompt: '?' })
+    await vi.advanceTimersByTimeAsync(0)
+    const [p] = await rb.asks.pending({ run: 'crash' })
+    // An answering process won in kv, then died before appending the `answer` event.
+    await rb.backend.kv.setIfAbsent(
+      `ask:${p!.id}:result`,
+      JSON.stringify({ state: 'answered', answer: 'late but sure', at: Date.now() }),
+    )
+    await vi.advanceTimersByTimeAsync(15_000)
+    expect(await asked).toBe('late but sure')
+  })
+
   it('bus waitFor timeout leaves no timer', async () => {
     vi.useFakeTimers()
     const rb = createRunbus()

@@ -55,6 +55,8 @@ function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true
 }
 
+/** How often a waiting agent also checks kv for its ask's outcome. */
+const RESULT_POLL_MS = 15_000
 /** How long an ask without timeout stays answerable. */
 const OPEN_ASK_TTL_MS = 7 * 24 * 3600 * 1000
 
@@ -228,6 +230,17 @@ export function createAsks(
     const follower = new Follower(ctx, rec.run, { after, signal: ac.signal })
     let expiryTimer: ReturnType<typeof setTimeout> | undefined
     let waitTimer: ReturnType<typeof setTimeout> | undefined
+    // The outcome is decided in kv before its event is appended: if the deciding process died
+    // in between, the log never tells us. Checking kv now and then closes that hole.
+    const poll = setInterval(() => {
+      loadResult(rec.id).then(
+        (result) => {
+          if (result !== undefined) settled?.({ kind: 'result', result })
+        },
+        () => undefined,
+      )
+    }, RESULT_POLL_MS)
+    poll.unref?.()
     let settled:
       | ((r: { kind: 'result'; result: AskResult } | { kind: 'error'; err: unknown }) => void)
       | undefined
@@ -316,6 +329,7 @@ export function createAsks(
       untrack()
       if (expiryTimer !== undefined) clearTimeout(expiryTimer)
       if (waitTimer !== undefined) clearTimeout(waitTimer)
+      clearInterval(poll)
       signal?.removeEventListener('abort', onAbort)
       ac.abort(new InvalidArgumentError('ask wait finished'))
       follower.close()
