@@ -71,7 +71,7 @@ describe('asks (fake timers)', () => {
     const [p] = await rb.asks.pending({ run: 'crash' })
     // An answering process won in kv, then died before appending the `answer` event.
     await rb.backend.kv.setIfAbsent(
-      `ask:${p!.id}:result`,
+      `ask:${p.id}:result`,
       JSON.stringify({ state: 'answered', answer: 'late but sure', at: Date.now() }),
     )
     await vi.advanceTimersByTimeAsync(15_000)
