@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BackendUnavailableError,
+  RunEndedError,
   createRunbus,
   memoryBackend,
   type Backend,
@@ -133,5 +134,18 @@ describe('run handle flush bounds', () => {
     release!()
     await later
     expect((await rb.runs.read('s')).events.map((e) => e.data)).toEqual([1])
+  })
+})
+
+describe('run handle after the run ended elsewhere', () => {
+  it('emit throws RunEndedError at once after the backend refused a batch for that reason', async () => {
+    const rb = createRunbus()
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'elsewhere' })
+    const other = await rb.runs.open('elsewhere')
+    await other.end()
+    run.emit('n', 1)
+    await expect(run.flush()).rejects.toBeInstanceOf(RunEndedError)
+    expect(() => run.emit('n', 2)).toThrow(RunEndedError)
   })
 })

@@ -15,6 +15,9 @@
  *   `emit` keeps buffering up to `MAX_PENDING` events, then throws the failure. Failures
  *   are counted in `stats.failures`. A retry after `backend_unavailable` may store a batch
  *   twice (the first attempt may have landed): at-least-once, not exactly-once.
+ * - When the backend says the run ended (another handle or process ended it) or is gone
+ *   (expired), no retry can help: every later `emit` throws that error at once, and `flush`
+ *   rejects with it.
  */
 import type { Context } from '../context.js'
 import type { EventDraft } from '../backends/contract.js'
@@ -25,7 +28,13 @@ import {
   type RunEndStatus,
   type RunEvent,
 } from '../events/envelope.js'
-import { InvalidArgumentError, RunEndedError, RunbusError, TimeoutError } from '../events/errors.js'
+import {
+  InvalidArgumentError,
+  RunEndedError,
+  RunNotFoundError,
+  RunbusError,
+  TimeoutError,
+} from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskKind, AskOptions } from '../asks/types.js'
@@ -144,6 +153,8 @@ export class Run {
   private inflight = false
   private scheduled = false
   private failure: Error | undefined = undefined
+  /** Set when the backend said the run ended or is gone: every later emit throws it. */
+  private gone: RunEndedError | RunNotFoundError | undefined = undefined
   private flushWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
   private ending = false
   private inboxReader: InboxReader | undefined
@@ -421,6 +432,7 @@ export class Run {
   private push(type: string, data: unknown, waiter: Omit<Pending, 'draft'> | undefined): void {
     if (this.ending) throw new RunEndedError(this.id)
     this.ctx.checkOpen()
+    if (this.gone !== undefined) throw this.gone
     if (this.failure !== undefined && this.pending.length >= MAX_PENDING) throw this.failure
     const { json } = encodePayload(
       data,
@@ -488,6 +500,8 @@ export class Run {
         }
         this.pending = keep.concat(this.pending)
         this.failure = keep.length > 0 ? toError(err) : undefined
+        // The run ended elsewhere or expired: no retry can ever store these; say so at once.
+        if (err instanceof RunEndedError || err instanceof RunNotFoundError) this.gone = err
         this.settleFlush(err)
         if (this.failure === undefined) this.send()
         // Appends queued behind the failure are waiting for an answer: retry for them now.
