@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { WorkAckResult, WorkStore } from '../backends/work-contract.js'
 import { AckBatcher } from './ack-batcher.js'
 
@@ -19,7 +19,7 @@ function fakeStore() {
 describe('AckBatcher', () => {
   it('coalesces acks of the same turn into one call, and those arriving meanwhile into the next', async () => {
     const { store, calls, gates } = fakeStore()
-    const b = new AckBatcher(store, 'q', 'c')
+    const b = new AckBatcher(store, 'q', 'c', { windowMs: 0 })
     const first = ['a', 'b', 'c'].map((l) => b.ack(l))
     await Promise.resolve()
     expect(calls).toEqual([['a', 'b', 'c']])
@@ -53,5 +53,38 @@ describe('AckBatcher', () => {
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected'])
     expect(await b.ack('c')).toBe(true)
     await b.drained()
+  })
+
+  it('waits up to the window for more acks, sends at once at maxBatch or when drained', async () => {
+    vi.useFakeTimers()
+    try {
+      const { store, calls, gates } = fakeStore()
+      const b = new AckBatcher(store, 'q', 'c', { windowMs: 5, maxBatch: 3 })
+      void b.ack('a')
+      await vi.advanceTimersByTimeAsync(3)
+      void b.ack('b')
+      expect(calls).toEqual([])
+      await vi.advanceTimersByTimeAsync(2)
+      expect(calls).toEqual([['a', 'b']])
+      gates[0]()
+      await vi.advanceTimersByTimeAsync(0)
+      // maxBatch reached: no waiting.
+      for (const l of ['c', 'd', 'e']) void b.ack(l)
+      expect(calls).toEqual([
+        ['a', 'b'],
+        ['c', 'd', 'e'],
+      ])
+      gates[1]()
+      await vi.advanceTimersByTimeAsync(0)
+      // drained() does not wait out the window.
+      void b.ack('f')
+      const drained = b.drained()
+      expect(calls[2]).toEqual(['f'])
+      gates[2]()
+      await drained
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
