@@ -823,7 +823,7 @@ export function runConformance(
       })
 
       it("another instance's answer is checked against the asking instance's schema", async () => {
-        const { rb, another } = await setup({ asks: { verdictTimeoutMs: 300 } })
+        const { rb, another } = await setup({ asks: { verdictTimeoutMs: 2_000 } })
         const human = another()
         const run = await rb.runs.create({ id: freshId() })
         const Form = z.object({ name: z.string().min(2), n: z.coerce.number() })
@@ -869,11 +869,13 @@ export function runConformance(
         const { rb, another } = await setup()
         const human = another()
         const run = await rb.runs.create({ id: freshId() })
-        const asked = run.ask({ kind: 'confirm', prompt: '?', timeout: 40 })
-        await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
-        const [a] = await human.asks.pending({ run: run.id })
+        const asked = run.ask({ kind: 'confirm', prompt: '?', timeout: 200 })
+        const ev = await askEvent(human, run.id)
+        const a = await human.asks.get((ev.data as { ask: string }).ask)
         await rb.close()
-        await expect(asked).rejects.toBeInstanceOf(ClosedError)
+        // Normally the agent is gone first; on a very slow machine its own timer may win.
+        const gone = await asked.catch((e: unknown) => e)
+        expect(gone instanceof ClosedError || gone instanceof AskTimeoutError).toBe(true)
         await until(() => Date.now() > a.expiresAt!)
         await expect(human.asks.answer(a.id, true)).rejects.toBeInstanceOf(AskExpiredError)
         expect(await human.asks.get(a.id)).toMatchObject({
