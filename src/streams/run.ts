@@ -107,10 +107,10 @@ export interface EventInput {
   data?: unknown
 }
 
-interface Pending {
-  draft: EventDraft
-  resolve?: (e: RunEvent) => void
-  reject?: (err: unknown) => void
+/** Someone awaiting one pending event (an `append()` call). */
+interface Waiter {
+  resolve(e: RunEvent): void
+  reject(err: unknown): void
 }
 
 /** Internal: how a run handle asks (provided by the asks part). */
@@ -149,7 +149,13 @@ export class Run {
   readonly id: string
   private readonly ctx: Context
   private readonly askFn: AskFn
-  private pending: Pending[] = []
+  /** Drafts not yet stored, in emit order. */
+  private pending: EventDraft[] = []
+  /**
+   * Parallel to `pending` while any `append()` waits (`undefined` slots for plain emits);
+   * `undefined` otherwise, so the emit hot path allocates nothing for it.
+   */
+  private waiters: Array<Waiter | undefined> | undefined = undefined
   private inflight = false
   private scheduled = false
   private failure: Error | undefined = undefined
@@ -429,7 +435,7 @@ export class Run {
     return this.askFn(this, newAskId(), options) as Promise<AnswerOf<K, S>>
   }
 
-  private push(type: string, data: unknown, waiter: Omit<Pending, 'draft'> | undefined): void {
+  private push(type: string, data: unknown, waiter: Waiter | undefined): void {
     if (this.ending) throw new RunEndedError(this.id)
     this.ctx.checkOpen()
     if (this.gone !== undefined) throw this.gone
@@ -439,12 +445,11 @@ export class Run {
       this.ctx.maxPayloadBytes,
       `data of event ${JSON.stringify(type)}`,
     )
-    const p: Pending = { draft: { type, data, json, ts: Date.now() } }
-    if (waiter !== undefined) {
-      p.resolve = waiter.resolve
-      p.reject = waiter.reject
+    if (waiter !== undefined && this.waiters === undefined) {
+      this.waiters = new Array<Waiter | undefined>(this.pending.length)
     }
-    this.pending.push(p)
+    this.pending.push({ type, data, json, ts: Date.now() })
+    this.waiters?.push(waiter)
     this.counts.emitted++
     this.untrack ??= this.ctx.track('run', {
       close: () => this.release(),
@@ -476,16 +481,21 @@ export class Run {
       this.settleFlush(undefined)
       return
     }
-    const batch = this.pending.length <= MAX_BATCH ? this.pending : this.pending.slice(0, MAX_BATCH)
-    this.pending = batch === this.pending ? [] : this.pending.slice(MAX_BATCH)
+    const whole = this.pending.length <= MAX_BATCH
+    const drafts = whole ? this.pending : this.pending.slice(0, MAX_BATCH)
+    this.pending = whole ? [] : this.pending.slice(MAX_BATCH)
+    let told: Array<Waiter | undefined> | undefined
+    if (this.waiters !== undefined) {
+      told = whole ? this.waiters : this.waiters.slice(0, MAX_BATCH)
+      this.waiters = whole ? undefined : this.waiters.slice(MAX_BATCH)
+    }
     this.inflight = true
     this.counts.batches++
-    const drafts = batch.map((p) => p.draft)
     this.ctx.backend.runs.append(this.id, drafts).then(
       (events) => {
         this.inflight = false
         this.counts.stored += events.length
-        for (let i = 0; i < batch.length; i++) batch[i].resolve?.(events[i])
+        if (told !== undefined) for (let i = 0; i < told.length; i++) told[i]?.resolve(events[i])
         this.send()
       },
       (err: unknown) => {
@@ -493,19 +503,26 @@ export class Run {
         this.counts.failures++
         this.ctx.counters.emitFailures++
         // Told callers are rejected; untold emits stay, in order, for a retry.
-        const keep: Pending[] = []
-        for (const p of batch) {
-          if (p.reject !== undefined) p.reject(err)
-          else keep.push(p)
+        let keep = drafts
+        if (told !== undefined) {
+          keep = []
+          for (let i = 0; i < drafts.length; i++) {
+            const w = told[i]
+            if (w !== undefined) w.reject(err)
+            else keep.push(drafts[i])
+          }
         }
         this.pending = keep.concat(this.pending)
+        if (this.waiters !== undefined) {
+          this.waiters = new Array<Waiter | undefined>(keep.length).concat(this.waiters)
+        }
         this.failure = keep.length > 0 ? toError(err) : undefined
         // The run ended elsewhere or expired: no retry can ever store these; say so at once.
         if (err instanceof RunEndedError || err instanceof RunNotFoundError) this.gone = err
         this.settleFlush(err)
         if (this.failure === undefined) this.send()
         // Appends queued behind the failure are waiting for an answer: retry for them now.
-        else if (this.pending.some((p) => p.reject !== undefined)) this.retry()
+        else if (this.waiters?.some((w) => w !== undefined) === true) this.retry()
       },
     )
   }
