@@ -161,6 +161,8 @@ process.on('message', (msg: { id: number; cmd: string; arg?: Record<string, unkn
           await new Promise((r) => setTimeout(r, 20))
         return reply({ open: conns.length, errors, headers: conns.filter((c) => c.headers).length })
       }
+      case 'cpu':
+        return reply(process.cpuUsage())
       case 'reset':
         if (DEBUG && perEvent.size > 0) {
           console.error(

@@ -126,6 +126,8 @@ process.on('message', (msg: { id: number; cmd: string; arg?: number | string }) 
     switch (msg.cmd) {
       case 'newRun':
         return reply(await v.newRun(String(msg.arg)))
+      case 'cpu':
+        return reply(process.cpuUsage())
       case 'mem':
         return reply(mem())
       case 'readers':

@@ -9,7 +9,9 @@
  * Per variant and size it reports: emit→receive latency p50/p99/max over paced events (one
  * every 250 ms, below every variant's capacity, so latency is not queueing), events/s delivered over a burst (events × readers / time from the first
  * emit to the last frame received), and memory per connection (hub RSS and heap growth
- * after the readers connected, after GC, / N). Each server variant is its own process
+ * after the readers connected, after GC, / N). Also: the hub's own fan-out time per event
+ * (emit → last write issued) and the CPU the hub process spent per event (user + system:
+ * on loopback the kernel's share is most of it). Each server variant is its own process
  * (bench/hub-server.ts, with --expose-gc), the readers another (bench/hub-client.ts).
  * Prints a table and writes bench/results/hub.json.
  */
@@ -71,6 +73,9 @@ interface Row {
   p50Ms: number
   /** Server-side time to emit one event and write it to every reader (median). */
   fanoutMs: number
+  /** CPU the hub process used per paced event (user + system), and the readers' process. */
+  serverCpuMsPerEvent: number
+  clientCpuMsPerEvent: number
   p99Ms: number
   maxMs: number
   pacedDelivered: number
@@ -117,6 +122,8 @@ for (const variant of VARIANTS) {
     await client.call('wait', { count: connected * 3, timeoutMs: 30_000 })
     // latency: paced events
     await client.call('reset')
+    type Cpu = { user: number; system: number }
+    const cpu0 = await Promise.all([server.call<Cpu>('cpu'), client.call<Cpu>('cpu')])
     const fanoutMs: number[] = []
     for (let i = 0; i < PACED; i++) {
       const { t0, t1 } = await server.call<{ t0: number; t1: number }>('emit', 1)
@@ -126,6 +133,14 @@ for (const variant of VARIANTS) {
     fanoutMs.sort((a, b) => a - b)
     await client.call('wait', { count: connected * PACED, timeoutMs: 30_000 })
     const paced = await client.call<Stats>('stats')
+    const cpu1 = await Promise.all([server.call<Cpu>('cpu'), client.call<Cpu>('cpu')])
+    const cpuMs = (i: 0 | 1, k: 'user' | 'system') =>
+      ((cpu1[i][k] - cpu0[i][k]) / 1000 / PACED).toFixed(1)
+    if (process.env.BENCH_DEBUG) {
+      console.error(
+        `${variant} ${n}: per paced event cpu ms: server user ${cpuMs(0, 'user')} sys ${cpuMs(0, 'system')}; client user ${cpuMs(1, 'user')} sys ${cpuMs(1, 'system')}`,
+      )
+    }
     // throughput: a burst
     await client.call('reset')
     const { t0 } = await server.call<{ t0: number }>('emit', BURST)
@@ -139,6 +154,8 @@ for (const variant of VARIANTS) {
       connected,
       p50Ms: +paced.p50.toFixed(2),
       fanoutMs: +fanoutMs[Math.floor(fanoutMs.length / 2)].toFixed(2),
+      serverCpuMsPerEvent: +(Number(cpuMs(0, 'user')) + Number(cpuMs(0, 'system'))).toFixed(1),
+      clientCpuMsPerEvent: +(Number(cpuMs(1, 'user')) + Number(cpuMs(1, 'system'))).toFixed(1),
       p99Ms: +paced.p99.toFixed(2),
       maxMs: +paced.max.toFixed(2),
       pacedDelivered: +(paced.received / (connected * PACED)).toFixed(4),
@@ -171,6 +188,7 @@ const lines = rows.map((r) => [
   r.variant,
   `${r.connected}/${r.readers}`,
   r.fanoutMs.toFixed(1),
+  r.serverCpuMsPerEvent.toFixed(1),
   r.p50Ms.toFixed(1),
   r.p99Ms.toFixed(1),
   r.maxMs.toFixed(1),
