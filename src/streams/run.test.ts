@@ -84,6 +84,23 @@ describe('run handle', () => {
     ])
   })
 
+  it('in a failed mixed batch, appends are rejected and emits kept in order', async () => {
+    const { backend, down } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'mix' })
+    down.value = true
+    run.emit('n', 'a')
+    const b = run.append('n', 'b')
+    run.emit('n', 'c')
+    await expect(b).rejects.toBeInstanceOf(BackendUnavailableError)
+    expect(run.stats.pending).toBe(2)
+    down.value = false
+    const d = await run.append('n', 'd') // retries the kept emits first
+    expect(d.seq).toBe(3)
+    expect((await rb.runs.read('mix')).events.map((e) => e.data)).toEqual(['a', 'c', 'd'])
+  })
+
   it('end flushes first; a flush failure leaves the run open for a retry', async () => {
     const { backend, down } = flaky()
     const rb = createRunbus({ backend })
