@@ -60,7 +60,11 @@ export function createWorkApi(
   const onError = options.onError ?? (() => {})
   const notify = publish
     ? (channel: string, data: unknown) => {
-        publish(channel, data).catch(onError)
+        try {
+          publish(channel, data).catch(onError)
+        } catch (err) {
+          onError(err)
+        }
       }
     : undefined
   const ctx = {

@@ -127,7 +127,9 @@ export class WorkerLoop<T> implements Worker {
   private readonly acks: AckBatcher
   private readonly ctl = new AbortController()
   private readonly abandon = new AbortController()
-  private readonly tasks = new Set<Promise<void>>()
+  /** Tasks (handlers with their settlement, give-backs) not finished yet. */
+  private tasks = 0
+  private onTasksDone: (() => void) | undefined
   private runningCount = 0
   private slotWaiter: (() => void) | undefined
   private stopping = false
@@ -199,10 +201,14 @@ export class WorkerLoop<T> implements Worker {
     // once for handlers that never return, since we only wait on the drain path.
     if (!this.abandon.signal.aborted) {
       const abandoned = new Promise<void>((resolve) => (this.onAbandon = resolve))
-      while (this.tasks.size > 0 && !this.abandon.signal.aborted) {
-        await Promise.race([Promise.all(this.tasks), abandoned])
+      while (this.tasks > 0 && !this.abandon.signal.aborted) {
+        await Promise.race([
+          new Promise<void>((resolve) => (this.onTasksDone = resolve)),
+          abandoned,
+        ])
       }
       this.onAbandon = undefined
+      this.onTasksDone = undefined
       if (!this.abandon.signal.aborted) await this.acks.drained()
     }
     try {
@@ -264,15 +270,23 @@ export class WorkerLoop<T> implements Worker {
         ;(stale ??= []).push(job.lease)
         continue
       }
-      const task = this.handle(job)
-      this.tasks.add(task)
-      void task.finally(() => this.tasks.delete(task))
+      this.track(this.handle(job))
     }
     if (stale) {
-      const task = this.giveBack(stale)
-      this.tasks.add(task)
-      void task.finally(() => this.tasks.delete(task))
+      this.track(this.giveBack(stale))
     }
+  }
+
+  /** Counts a task until it ends (tasks never reject: they report to `onError`). */
+  private track(task: Promise<void>): void {
+    this.tasks++
+    const done = () => {
+      if (--this.tasks === 0) this.onTasksDone?.()
+    }
+    void task.then(done, (err: unknown) => {
+      this.onError(err)
+      done()
+    })
   }
 
   private async giveBack(leases: string[]): Promise<void> {
@@ -294,7 +308,8 @@ export class WorkerLoop<T> implements Worker {
       this.slotWaiter?.()
     }
     const s = this.s
-    const renew = new LeaseRenewer(this, claimed, s.visibilityMs)
+    // Made on the first `job.extend`: most jobs never call it.
+    let renew: LeaseRenewer | undefined
     try {
       let data: T
       try {
@@ -320,7 +335,7 @@ export class WorkerLoop<T> implements Worker {
         firstSeenAt: claimed.firstSeenAt,
         redelivered: claimed.redelivered,
         signal: this.abandon.signal,
-        extend: (ms) => renew.extend(ms),
+        extend: (ms) => (renew ??= new LeaseRenewer(this, claimed, s.visibilityMs)).extend(ms),
         ...(claimed.lastError === undefined ? {} : { lastError: claimed.lastError }),
       }
       const started = Date.now()
@@ -328,13 +343,13 @@ export class WorkerLoop<T> implements Worker {
       try {
         result = await this.handler(job)
       } catch (err) {
-        renew.stop()
+        renew?.stop()
         free()
         if (this.abandon.signal.aborted) return
         await this.settleFailure(claimed, message(err))
         return
       }
-      renew.stop()
+      renew?.stop()
       free()
       if (this.abandon.signal.aborted) return
       let acked: boolean
@@ -357,7 +372,7 @@ export class WorkerLoop<T> implements Worker {
         ...(result === undefined ? {} : { result }),
       })
     } finally {
-      renew.stop()
+      renew?.stop()
       free()
     }
   }

@@ -6,7 +6,8 @@
  *   XREADGROUP (new) or XAUTOCLAIM (expired leases). Entry fields: `p` payload; `j` job id
  *   (absent: the job id is the first entry id); `a` attempts made before this entry; `t`
  *   first-seen ms (absent: the entry id's time); `e` last error. Settled entries are
- *   XACKed and XDELed at once, so `XLEN - pending = waiting`, exactly.
+ *   XACKed and trimmed away (XTRIM MINID up to the oldest pending entry); `waiting` is
+ *   the group's lag.
  * - `work:delayed` + `work:delayed-data` — delayed jobs and retries in back-off (sorted set
  *   of due times, hash of records), moved to the stream by `work-promote`.
  * - `work:dead` + `work:dead-idx` — dead letters (records by job id, dead-at order).
@@ -134,19 +135,26 @@ interface Lease {
 }
 
 function parseLease(lease: string): Lease {
-  const [entry, count, vis] = lease.split('/')
-  const c = Number(count)
-  const v = Number(vis)
-  if (!entry || !Number.isInteger(c) || !(v > 0))
+  const a = lease.indexOf('/')
+  const b = lease.indexOf('/', a + 1)
+  const c = Number(lease.slice(a + 1, b))
+  const v = Number(lease.slice(b + 1))
+  if (a <= 0 || b < 0 || !Number.isInteger(c) || !(v > 0))
     throw new InvalidArgumentError(`not a work lease: ${JSON.stringify(lease)}`)
-  return { entry, count: c, visibilityMs: v }
+  return { entry: lease.slice(0, a), count: c, visibilityMs: v }
 }
 
-/** Orders stream ids (`<ms>-<seq>`) numerically. */
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-')
-  const [bm, bs] = b.split('-')
-  return Number(am) - Number(bm) || Number(as) - Number(bs)
+/** Whether stream id `a` (`<ms>-<seq>`) is before `b`, without splitting strings. */
+function idLess(a: string, b: string): boolean {
+  const ia = a.indexOf('-')
+  const ib = b.indexOf('-')
+  if (ia !== ib) return ia < ib // more ms digits = later
+  for (let i = 0; i < ia; i++) {
+    const ca = a.charCodeAt(i)
+    const cb = b.charCodeAt(i)
+    if (ca !== cb) return ca < cb
+  }
+  return Number(a.slice(ia + 1)) < Number(b.slice(ib + 1))
 }
 
 type Fields = string[]
@@ -586,13 +594,13 @@ class RedisWorkStore implements WorkStore {
     await this.ready()
     if (leases.length === 0) return { acked: 0, late: [] }
     const st = this.q(queue)
-    const parsed = leases.map(parseLease)
-    let lo = parsed[0].entry
-    let hi = lo
     const args: Array<string | number> = [GROUP, consumer, '', '']
-    for (const l of parsed) {
-      if (compareIds(l.entry, lo) < 0) lo = l.entry
-      if (compareIds(l.entry, hi) > 0) hi = l.entry
+    let lo = ''
+    let hi = ''
+    for (const lease of leases) {
+      const l = parseLease(lease)
+      if (lo === '' || idLess(l.entry, lo)) lo = l.entry
+      if (hi === '' || idLess(hi, l.entry)) hi = l.entry
       args.push(l.entry, l.count)
     }
     args[2] = lo
@@ -758,21 +766,32 @@ class RedisWorkStore implements WorkStore {
     const res = await this.withGroup(st, 'work stats', async () => {
       const r = await this.client
         .multi()
-        .xlen(k.stream)
+        .xinfo('GROUPS', k.stream)
         .xpending(k.stream, GROUP)
         .zcard(k.delayed)
         .zcard(k.deadIdx)
         .hgetall(k.stats)
+        .xlen(k.stream)
         .exec()
       if (!r) throw new BackendUnavailableError('Redis aborted the stats transaction')
       for (const [err] of r) if (err) throw err
       return r.map(([, v]) => v)
     })
-    const len = res[0] as number
     const pending = (res[1] as [number, ...unknown[]])[0]
     const h = res[4] as Record<string, string>
+    // Waiting = not yet delivered to the group: its lag (exact; settled entries linger in
+    // the stream until trimmed, so XLEN is not). The lag is unknown only after entries
+    // were deleted behind runbus's back; then XLEN - pending is the best bound there is.
+    let waiting: number | undefined
+    for (const g of res[0] as unknown[][]) {
+      const i = g.indexOf('name')
+      if (i < 0 || g[i + 1] !== GROUP) continue
+      const lag = g[g.indexOf('lag') + 1]
+      if (typeof lag === 'number') waiting = lag
+    }
+    waiting ??= Math.max(0, (res[5] as number) - pending)
     return {
-      waiting: len - pending,
+      waiting,
       inFlight: pending,
       delayed: res[2] as number,
       dead: res[3] as number,
