@@ -176,6 +176,7 @@ const head = [
   'variant',
   'readers',
   'fan-out ms',
+  'hub CPU ms/event',
   'p50 ms',
   'p99 ms',
   'max ms',
