@@ -114,7 +114,12 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
           ttlSeconds: 30 * 86400,
         })
       : undefined
+  const demoRuns = new Set<Promise<void>>()
   routes.web = createWebRoutes({
+    onDemoRun: ({ done }) => {
+      demoRuns.add(done)
+      void done.finally(() => demoRuns.delete(done))
+    },
     baseUrl: url,
     ...(agentToken ? { agentToken } : {}),
     signal: stop.signal,
@@ -152,7 +157,16 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     url,
     close() {
       closing ??= (async () => {
+        // Demo agents stop first and end their runs while the hub still answers (bounded).
         stop.abort()
+        if (demoRuns.size > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          await Promise.race([
+            Promise.allSettled([...demoRuns]),
+            new Promise((r) => (timer = setTimeout(r, 3000))),
+          ])
+          clearTimeout(timer)
+        }
         const closed = new Promise<void>((r) => server.close(() => r()))
         await hub.close()
         server.closeAllConnections()
