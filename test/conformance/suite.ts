@@ -712,6 +712,28 @@ export function runConformance(
         expect(rb.stats().asks).toBe(0)
       })
 
+      it('concurrent answers from several instances: exactly one wins', async () => {
+        const { rb, another } = await setup()
+        const people = [another(), another(), rb]
+        const run = await rb.runs.create({ id: freshId() })
+        const asked = run.ask({ kind: 'text', prompt: 'Who is first?' })
+        const ev = await askEvent(rb, run.id)
+        const id = (ev.data as { ask: string }).ask
+        const results = await Promise.allSettled(
+          people.flatMap((p, i) => [p.asks.answer(id, `p${i}a`), p.asks.answer(id, `p${i}b`)]),
+        )
+        const won = results.filter((r) => r.status === 'fulfilled')
+        expect(won).toHaveLength(1)
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AskAnsweredError)
+        }
+        const winner = (won[0] as PromiseFulfilledResult<{ answer: unknown }>).value.answer
+        expect(await asked).toBe(winner)
+        await run.end()
+        const answers = (await rb.runs.read(run.id)).events.filter((e) => e.type === 'answer')
+        expect(answers.map((e) => e.data)).toEqual([{ ask: id, answer: winner }])
+      })
+
       it('timeout: AskTimeoutError in the agent, ask_expired in the log, late answers refused', async () => {
         const { rb } = await setup()
         const run = await rb.runs.create({ id: freshId() })
