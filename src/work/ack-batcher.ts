@@ -4,9 +4,9 @@
  * far fewer commands; and an ack kept off the read path lets the next job come sooner.
  *
  * Batching rule: an ack waits at most `windowMs` (default 1 ms) for others to join it,
- * or until `maxBatch` are waiting; while a call is in flight the next acks wait for it and
- * go out together right after it (one call in flight at a time), so batches grow with the
- * load. A job's lease runs far longer than the window, so the delay risks nothing.
+ * or until `maxBatch` are waiting; while a call is in flight the next acks wait for it (one
+ * call in flight at a time) and then for their own window, so batches grow with the load.
+ * A job's lease runs far longer than the window, so the delay risks nothing.
  */
 import type { WorkStore } from '../backends/work-contract.js'
 
@@ -48,21 +48,25 @@ export class AckBatcher {
   ack(lease: string): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       this.pending.push({ lease, resolve, reject })
-      if (this.inFlight) return // goes out right after the call in flight
+      if (this.inFlight) return // goes out after the call in flight
       if (this.pending.length >= this.maxBatch) this.flushNow()
-      else if (!this.scheduled) {
-        this.scheduled = true
-        if (this.windowMs > 0) this.timer = setTimeout(() => this.flush(), this.windowMs)
-        else queueMicrotask(() => this.flush())
-      }
+      else this.schedule()
     })
   }
 
   /** Sends what is waiting now, and resolves once every ack given so far was answered. */
   drained(): Promise<void> {
     if (this.scheduled && !this.inFlight) this.flushNow()
-    if (this.pending.length === 0 && !this.inFlight && !this.scheduled) return Promise.resolve()
-    return new Promise((resolve) => this.idle.push(resolve))
+    if (this.pending.length > 0 || this.inFlight || this.scheduled)
+      return new Promise((resolve) => this.idle.push(resolve))
+    return Promise.resolve()
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    if (this.windowMs > 0) this.timer = setTimeout(() => this.flush(), this.windowMs)
+    else queueMicrotask(() => this.flush())
   }
 
   private flushNow(): void {
@@ -97,7 +101,11 @@ export class AckBatcher {
       )
       .finally(() => {
         this.inFlight = undefined
-        this.flush()
+        // What came in meanwhile gets its own window too (unless a drain is waiting), so
+        // batches stay large at low concurrency instead of alternating big and tiny.
+        if (this.pending.length === 0) this.settleIdle()
+        else if (this.pending.length >= this.maxBatch || this.idle.length > 0) this.flush()
+        else this.schedule()
       })
   }
 
