@@ -734,6 +734,40 @@ export function runConformance(
         expect(answers.map((e) => e.data)).toEqual([{ ask: id, answer: winner }])
       })
 
+      it('answer racing expiry: exactly one outcome, the same for the agent, the answerer and the log', async () => {
+        const { rb, another } = await setup()
+        const human = another()
+        for (const timeout of [1, 3, 8, 15]) {
+          const run = await rb.runs.create({ id: freshId() })
+          const asked = run.ask({ kind: 'confirm', prompt: '?', timeout }).then(
+            (v) => ({ ok: true as const, v }),
+            (e: unknown) => ({ ok: false as const, e }),
+          )
+          const ev = await askEvent(human, run.id)
+          const id = (ev.data as { ask: string }).ask
+          const answered = await human.asks.answer(id, true).then(
+            () => true,
+            (e: unknown) => {
+              expect(e).toBeInstanceOf(AskExpiredError)
+              return false
+            },
+          )
+          const agent = await asked
+          await run.end()
+          const log = (await rb.runs.read(run.id)).events
+          const answers = log.filter((e) => e.type === 'answer').length
+          const expiries = log.filter((e) => e.type === 'ask_expired').length
+          if (answered) {
+            expect(agent).toEqual({ ok: true, v: true })
+            expect([answers, expiries]).toEqual([1, 0])
+          } else {
+            expect(agent.ok).toBe(false)
+            expect((agent as { e: unknown }).e).toBeInstanceOf(AskTimeoutError)
+            expect([answers, expiries]).toEqual([0, 1])
+          }
+        }
+      })
+
       it('timeout: AskTimeoutError in the agent, ask_expired in the log, late answers refused', async () => {
         const { rb } = await setup()
         const run = await rb.runs.create({ id: freshId() })
