@@ -425,23 +425,25 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    */
   push(item: T): boolean {
     // Kept small so it inlines into the caller's loop: the common cases (room in the buffer,
-    // or drop-newest on a full one) are handled here, everything else in pushSlow.
+    // a waiting consumer, drop-newest on a full buffer) are handled here, the rest in pushSlow.
+    const len = this.len
+    if (len >= this.capacity) {
+      // Full, so no consumer is waiting or filling (they only wait on an empty buffer).
+      if (this.policyCode === DROP_NEWEST && this.stateCode === OPEN) {
+        this.droppedNewest++
+        return false
+      }
+      return this.pushSlow(item)
+    }
     const w = this.cHead
     if (w === null) {
       if (this.filling === null && this.stateCode === OPEN) {
-        const len = this.len
-        if (len < this.capacity) {
-          if (len === this.buf.length) this.grow()
-          this.buf[(this.head + len) & this.mask] = item
-          this.len = len + 1
-          this.enqueued++
-          if (len >= this.highWater) this.highWater = len + 1
-          return true
-        }
-        if (this.policyCode === DROP_NEWEST) {
-          this.droppedNewest++
-          return false
-        }
+        if (len === this.buf.length) this.grow()
+        this.buf[(this.head + len) & this.mask] = item
+        this.len = len + 1
+        this.enqueued++
+        if (len >= this.highWater) this.highWater = len + 1
+        return true
       }
     } else if (this.stateCode === OPEN) {
       this.handOff(w, item)
