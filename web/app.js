@@ -1,4 +1,3 @@
-/* global CSS, document, window, location, history, sessionStorage, navigator, fetch, setInterval, clearInterval, setTimeout, URL, URLSearchParams, requestAnimationFrame */
 // The runbus demo page: follows one run through `runbus/client` (which resumes from the
 // last id and drops duplicates by itself), renders every event exactly once (each rendered
 // event carries `data-event-id`), and lets a person answer asks, steer and interrupt.
