@@ -20,15 +20,12 @@
  * (pipelined), one XREADGROUP per claimed batch, one script (one multi-id XACK) per acked
  * batch.
  */
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { Redis } from 'ioredis'
 import {
   BackendUnavailableError,
   ClosedError,
   InvalidArgumentError,
   LeaseLostError,
-  RunbusError,
 } from '../../events/errors.js'
 import {
   type ClaimedJob,
@@ -42,7 +39,9 @@ import {
   type WorkStats,
   type WorkStore,
 } from '../work-contract.js'
+import { mapError, whenReady } from './connection.js'
 import type { RedisConnection, RedisContext } from './context.js'
+import { type LuaScript, loadScript } from './scripts.js'
 
 const GROUP = 'runbus'
 /** How often an idle claimer looks for due delayed jobs (other processes may add them). */
@@ -54,67 +53,31 @@ const FORGET_IDLE_MS = 10 * 60_000
 /** Largest XADD pipeline chunk for plain adds. */
 const ADD_CHUNK = 1000
 
-class Script {
-  readonly sha: string
-  readonly source: string
-  constructor(
-    readonly name: string,
-    readonly numKeys: number,
-  ) {
-    this.source = readFileSync(new URL(`./lua/${name}-${numKeys}.lua`, import.meta.url), 'utf8')
-    this.sha = createHash('sha1').update(this.source).digest('hex')
-  }
-
-  async run(
-    client: RedisConnection,
-    keys: readonly string[],
-    args: ReadonlyArray<string | number>,
-  ): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, this.numKeys, ...keys, ...args)
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-        return client.eval(this.source, this.numKeys, ...keys, ...args)
-      throw err
-    }
-  }
-}
-
 let scripts:
   | {
-      add: Script
-      promote: Script
-      reclaim: Script
-      ack: Script
-      fail: Script
-      lease: Script
-      dead: Script
-      dropConsumer: Script
+      add: LuaScript
+      promote: LuaScript
+      reclaim: LuaScript
+      ack: LuaScript
+      fail: LuaScript
+      lease: LuaScript
+      dead: LuaScript
+      dropConsumer: LuaScript
     }
   | undefined
 
 function workScripts(): NonNullable<typeof scripts> {
   scripts ??= {
-    add: new Script('work-add', 4),
-    promote: new Script('work-promote', 3),
-    reclaim: new Script('work-reclaim', 5),
-    ack: new Script('work-ack', 2),
-    fail: new Script('work-fail', 6),
-    lease: new Script('work-lease', 3),
-    dead: new Script('work-dead', 4),
-    dropConsumer: new Script('work-drop-consumer', 1),
+    add: loadScript('work-add', 4),
+    promote: loadScript('work-promote', 3),
+    reclaim: loadScript('work-reclaim', 5),
+    ack: loadScript('work-ack', 2),
+    fail: loadScript('work-fail', 6),
+    lease: loadScript('work-lease', 3),
+    dead: loadScript('work-dead', 4),
+    dropConsumer: loadScript('work-drop-consumer', 1),
   }
   return scripts
-}
-
-const UNAVAILABLE =
-  /Command timed out|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|max retries|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Socket closed|CLUSTERDOWN|TRYAGAIN|LOADING/
-
-function mapError(err: unknown, what: string): unknown {
-  if (err instanceof RunbusError || !(err instanceof Error)) return err
-  if (err.name === 'MaxRetriesPerRequestError' || UNAVAILABLE.test(err.message))
-    return new BackendUnavailableError(`Redis ${what} failed: ${err.message}`, { cause: err })
-  return err
 }
 
 interface Keys {
@@ -267,7 +230,7 @@ class RedisWorkStore implements WorkStore {
   private ready(): Promise<void> | undefined {
     const client = this.client
     if (client.status === 'ready') return undefined
-    return waitReady(client, this.ctx.commandTimeoutMs)
+    return whenReady(client, this.ctx.commandTimeoutMs)
   }
 
   private q(queue: string): QueueState {
@@ -568,7 +531,7 @@ class RedisWorkStore implements WorkStore {
     if (!cc) {
       const conn = this.ctx.duplicate() as Redis
       conn.on('error', () => {})
-      const id = waitReady(conn, this.ctx.commandTimeoutMs).then(() =>
+      const id = whenReady(conn, this.ctx.commandTimeoutMs).then(() =>
         withTimeout(conn.client('ID').then(Number), this.ctx.commandTimeoutMs, 'CLIENT ID'),
       )
       id.catch(() => {})
@@ -811,29 +774,6 @@ class RedisWorkStore implements WorkStore {
     }
     return Promise.resolve()
   }
-}
-
-function waitReady(conn: RedisConnection, ms: number): Promise<void> {
-  if (conn.status === 'ready') return Promise.resolve()
-  if (conn.status === 'end')
-    return Promise.reject(new BackendUnavailableError('the Redis connection was closed'))
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      clearTimeout(timer)
-      conn.off('ready', onReady)
-      conn.off('end', onEnd)
-      if (err) reject(err)
-      else resolve()
-    }
-    const onReady = () => done()
-    const onEnd = () => done(new BackendUnavailableError('the Redis connection was closed'))
-    const timer = setTimeout(
-      () => done(new BackendUnavailableError(`Redis was not reachable within ${ms} ms`)),
-      ms,
-    )
-    conn.on('ready', onReady)
-    conn.on('end', onEnd)
-  })
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
