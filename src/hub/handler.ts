@@ -124,7 +124,7 @@ function segmentsOf(pathname: string, basePath: string): string[] | undefined {
 
 /** Finds the route for a path: its definition and the path parameters. */
 function match(segs: string[]): { def: RouteDef; params: Params } | undefined {
-  const [a, b, c, d, e] = segs
+  const [a, b, c, d] = segs
   const n = segs.length
   if (n === 1 && a === 'healthz') return { def: ROUTES.healthz, params: [] }
   if (n === 1 && a === 'metrics') return { def: ROUTES.metrics, params: [] }
@@ -162,7 +162,6 @@ function match(segs: string[]): { def: RouteDef; params: Params } | undefined {
     if (n === 4 && d === 'events') return { def: ROUTES.channelEvents, params: [c] }
     return undefined
   }
-  void e
   return undefined
 }
 
