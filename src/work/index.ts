@@ -5,6 +5,7 @@
  */
 import type { Backend } from '../backends/contract.js'
 import type { WorkStore } from '../backends/work-contract.js'
+import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from '../events/schema.js'
 import type { WorkQueueOptions } from './job.js'
 import { WorkQueue } from './queue.js'
 import type { Worker } from './worker.js'
@@ -35,6 +36,11 @@ export interface WorkApi {
    * const q = rb.work.queue<{ url: string }>('crawl', { maxAttempts: 3 })
    * ```
    */
+  queue<S extends StandardSchemaV1>(
+    name: string,
+    options: WorkQueueOptions<SchemaOutput<S>> & { schema: S },
+  ): WorkQueue<SchemaInput<S>, SchemaOutput<S>>
+  /** A handle on the queue `name`, its data typed by `T` only (no runtime check). */
   queue<T = unknown>(name: string, options?: WorkQueueOptions<T>): WorkQueue<T>
 }
 
@@ -76,7 +82,8 @@ export function createWorkApi(
     },
   }
   return {
-    queue: <T>(name: string, opts: WorkQueueOptions<T> = {}) => new WorkQueue<T>(name, opts, ctx),
+    queue: (name: string, opts: WorkQueueOptions<unknown> = {}) =>
+      new WorkQueue<unknown>(name, opts, ctx),
     close: async () => {
       await Promise.all([...workers].map((w) => w.stop({ drain: false })))
     },

@@ -46,7 +46,9 @@ export type JobHandler<T> = (job: Job<T>) => unknown
 export interface WorkQueueOptions<T> {
   /**
    * A Standard Schema (zod, valibot, arktype…) for the data. `add` refuses data failing it
-   * with `ValidationError`; a delivered job failing it goes to the dead letters.
+   * with `ValidationError` and stores the data as given; the handler gets the schema's
+   * output (transforms run once, at delivery). A delivered job failing it (written by an
+   * older producer, say) goes to the dead letters with the reason.
    */
   schema?: StandardSchemaV1<unknown, T>
   /** Attempts before a failing job is dead-lettered (default 5). */

@@ -62,7 +62,8 @@ export interface QueueContext {
 const QUEUE_NAME = /^[\w:@#$%^&+=!~-]+(\.[\w:@#$%^&+=!~-]+)*$/
 
 /**
- * A work queue (`rb.work.queue(name, options)`): durable, at-least-once delivery.
+ * A work queue (`rb.work.queue(name, options)`): durable, at-least-once delivery. `T` is
+ * the data given to `add`, `TOut` what handlers get (they differ when the schema transforms).
  *
  * @example
  * ```ts
@@ -72,7 +73,7 @@ const QUEUE_NAME = /^[\w:@#$%^&+=!~-]+(\.[\w:@#$%^&+=!~-]+)*$/
  * await worker.stop({ drain: true })
  * ```
  */
-export class WorkQueue<T = unknown> {
+export class WorkQueue<T = unknown, TOut = T> {
   /** The dead letters: list, retry, purge. */
   readonly dead: DeadLetters
   private readonly maxAttempts: number
@@ -82,7 +83,7 @@ export class WorkQueue<T = unknown> {
   constructor(
     /** The queue's name. */
     readonly name: string,
-    private readonly options: WorkQueueOptions<T>,
+    private readonly options: WorkQueueOptions<TOut>,
     private readonly ctx: QueueContext,
   ) {
     if (typeof name !== 'string' || name.length > 200 || !QUEUE_NAME.test(name))
@@ -120,10 +121,12 @@ export class WorkQueue<T = unknown> {
   async addMany(items: ReadonlyArray<AddItem<T>>): Promise<AddManyResult> {
     const drafts = await Promise.all(
       items.map(async (item, i) => {
-        let data: unknown = item.data
+        const data: unknown = item.data
         if (this.options.schema) {
+          // Checked here, applied at delivery: the data is stored as given, so a schema that
+          // transforms (a string parsed to a date…) runs once, on the worker's side.
           try {
-            data = await validate(this.options.schema, data, 'job data')
+            await validate(this.options.schema, data, 'job data')
           } catch (err) {
             if (err instanceof ValidationError && items.length > 1)
               throw new ValidationError(err.issues, `job data [${i}]`)
@@ -151,9 +154,9 @@ export class WorkQueue<T = unknown> {
    * retry after back-off (dead-lettered after `maxAttempts`). Stop it with
    * `worker.stop()` or the `signal` option.
    */
-  process(handler: JobHandler<T>, options: ProcessOptions = {}): Worker {
+  process(handler: JobHandler<TOut>, options: ProcessOptions = {}): Worker {
     const notify = this.options.notify === false ? undefined : this.ctx.notify
-    const worker = new WorkerLoop<T>(
+    const worker = new WorkerLoop<TOut>(
       {
         store: this.ctx.store,
         queue: this.name,

@@ -34,4 +34,24 @@ describe('rb.work on createRunbus', () => {
     expect(await q.stats()).toMatchObject({ completed: 1, dead: 1 })
     await rb.close()
   })
+
+  it('a transforming schema runs once, at delivery', async () => {
+    const rb = createRunbus({ backend: memoryBackend() })
+    const q = rb.work.queue('dates', {
+      schema: z.object({ at: z.string().transform((s) => new Date(s)) }),
+    })
+    await expect(q.add({ at: 42 } as unknown as { at: string })).rejects.toThrow(
+      /failed validation/,
+    )
+    await q.add({ at: '2026-01-02T03:04:05.000Z' }) // the schema's input type
+    let got: Date | undefined
+    const worker = q.process(async (job) => {
+      got = job.data.at // the schema's output type
+    })
+    await rb.bus.waitFor('work.dates.completed', { timeout: 5_000 })
+    await worker.stop()
+    expect(got).toBeInstanceOf(Date)
+    expect(got!.toISOString()).toBe('2026-01-02T03:04:05.000Z')
+    await rb.close()
+  })
 })
