@@ -209,7 +209,12 @@ export class WorkerLoop<T> implements Worker {
       }
       this.onAbandon = undefined
       this.onTasksDone = undefined
-      if (!this.abandon.signal.aborted) await this.acks.drained()
+    }
+    // Jobs that did complete are acknowledged, abandoning or not (one ack call at most).
+    try {
+      await this.acks.drained()
+    } catch (err) {
+      this.onError(err)
     }
     try {
       await this.s.store.removeConsumer(this.s.queue, this.consumer)
