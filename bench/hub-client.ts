@@ -190,6 +190,7 @@ process.on('message', (msg: { id: number; cmd: string; arg?: Record<string, unkn
           p99: pct(sorted, 99),
           max: sorted.length ? sorted[sorted.length - 1] : NaN,
           closed: conns.filter((c) => c.socket.destroyed).length,
+          ...((msg.arg as { raw?: boolean } | undefined)?.raw ? { raw: Array.from(sorted) } : {}),
         })
       }
       case 'close':

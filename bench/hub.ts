@@ -4,11 +4,13 @@
  * the generic Request/Response bridge) and a naive baseline (node:http + EventEmitter, one
  * JSON.stringify per connection per event, as seed 002), side by side in one invocation.
  *
- *   npm run bench -- hub [variant,…] [--sizes=1000,5000,10000] [--paced=12] [--interval=250] [--burst=100]
+ *   npm run bench -- hub [variant,…] [--sizes=1000,5000,10000] [--paced=12] [--interval=250]
+ *                        [--burst=100] [--clients=1]   (reader processes; N is split between them)
  *
  * Per variant and size it reports: emit→receive latency p50/p99/max over paced events (one
- * every 250 ms, below every variant's capacity, so latency is not queueing), events/s delivered over a burst (events × readers / time from the first
- * emit to the last frame received), and memory per connection (hub RSS and heap growth
+ * every 250 ms, below every variant's capacity, so latency is not queueing), events/s
+ * delivered over a burst (events × readers / time from the first emit to the last frame
+ * received), and memory per connection (hub RSS and heap growth
  * after the readers connected, after GC, / N). Also: the hub's own fan-out time per event
  * (emit → last write issued) and the CPU the hub process spent per event (user + system:
  * on loopback the kernel's share is most of it). Each server variant is its own process
@@ -30,6 +32,7 @@ const SIZES = flag('sizes', '1000,5000,10000').split(',').map(Number)
 const PACED = Number(flag('paced', '12'))
 const INTERVAL = Number(flag('interval', '250'))
 const BURST = Number(flag('burst', '100'))
+const CLIENTS = Number(flag('clients', '1'))
 const filters = args.filter((a) => !a.startsWith('--')).flatMap((a) => a.split(','))
 const ALL = ['runbus-node', 'runbus-web', 'naive']
 const VARIANTS = filters.length ? ALL.filter((v) => filters.some((f) => v.startsWith(f))) : ALL
@@ -75,6 +78,8 @@ interface Row {
   fanoutMs: number
   /** CPU the hub process used per paced event (user + system), and the readers' process. */
   serverCpuMsPerEvent: number
+  /** Of which in the kernel (system time). */
+  serverSysMsPerEvent: number
   clientCpuMsPerEvent: number
   p99Ms: number
   maxMs: number
@@ -94,9 +99,70 @@ interface Stats {
   closed: number
 }
 
+/** Several reader processes driven as one. */
+class Readers {
+  constructor(readonly peers: Peer[]) {}
+  all<T>(cmd: string, arg?: (i: number) => unknown): Promise<T[]> {
+    return Promise.all(this.peers.map((p, i) => p.call<T>(cmd, arg?.(i))))
+  }
+  async call<T>(cmd: string, arg?: unknown): Promise<T> {
+    switch (cmd) {
+      case 'connect': {
+        const a = arg as { n: number; localAddress: string }
+        const k = this.peers.length
+        const res = await this.all<{ open: number; headers: number }>('connect', (i) => ({
+          ...a,
+          n: Math.floor(a.n / k) + (i < a.n % k ? 1 : 0),
+          localAddress: `${a.localAddress.split('.').slice(0, 3).join('.')}.${Number(a.localAddress.split('.')[3]) + i * 60}`,
+        }))
+        return {
+          open: res.reduce((x, r) => x + r.open, 0),
+          headers: res.reduce((x, r) => x + r.headers, 0),
+        } as T
+      }
+      case 'wait': {
+        const a = arg as { count: number; timeoutMs: number }
+        const per = a.count / this.peers.length
+        const res = await this.all<{ received: number; lastAt: number }>('wait', () => ({
+          ...a,
+          count: Math.floor(per),
+        }))
+        return {
+          received: res.reduce((x, r) => x + r.received, 0),
+          lastAt: Math.max(...res.map((r) => r.lastAt)),
+        } as T
+      }
+      case 'stats': {
+        const res = await this.all<Stats & { raw: number[] }>('stats', () => ({ raw: true }))
+        const merged = Float64Array.from(res.flatMap((r) => r.raw)).sort()
+        const at = (p: number) =>
+          merged[Math.min(merged.length - 1, Math.floor((p / 100) * merged.length))]
+        return {
+          received: res.reduce((x, r) => x + r.received, 0),
+          lastAt: Math.max(...res.map((r) => r.lastAt)),
+          p50: at(50),
+          p99: at(99),
+          max: merged.length ? merged[merged.length - 1] : NaN,
+          closed: res.reduce((x, r) => x + r.closed, 0),
+        } as T
+      }
+      case 'cpu': {
+        const res = await this.all<{ user: number; system: number }>('cpu')
+        return {
+          user: res.reduce((x, r) => x + r.user, 0),
+          system: res.reduce((x, r) => x + r.system, 0),
+        } as T
+      }
+      default:
+        await this.all(cmd, () => arg)
+        return undefined as T
+    }
+  }
+}
+
 const rows: Row[] = []
-const client = child('hub-client.ts', [], false)
-await client.ready
+const client = new Readers(Array.from({ length: CLIENTS }, () => child('hub-client.ts', [], false)))
+await Promise.all(client.peers.map((p) => p.ready))
 let addr = 2
 for (const variant of VARIANTS) {
   const server = child('hub-server.ts', [variant], true)
@@ -155,6 +221,7 @@ for (const variant of VARIANTS) {
       p50Ms: +paced.p50.toFixed(2),
       fanoutMs: +fanoutMs[Math.floor(fanoutMs.length / 2)].toFixed(2),
       serverCpuMsPerEvent: +(Number(cpuMs(0, 'user')) + Number(cpuMs(0, 'system'))).toFixed(1),
+      serverSysMsPerEvent: Number(cpuMs(0, 'system')),
       clientCpuMsPerEvent: +(Number(cpuMs(1, 'user')) + Number(cpuMs(1, 'system'))).toFixed(1),
       p99Ms: +paced.p99.toFixed(2),
       maxMs: +paced.max.toFixed(2),
