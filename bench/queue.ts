@@ -36,16 +36,15 @@ const filters = args
   .filter((x) => x !== '')
 
 const matches = (s: string): boolean => filters.some((f) => s.toLowerCase().startsWith(f))
-const scenarioIds = (Object.keys(SCENARIOS) as ScenarioId[]).filter(
-  (s) => filters.length === 0 || matches(s) || IMPLS.some((i) => matches(i.name)),
+// A filter naming scenarios restricts scenarios; one naming implementations restricts those
+// (runbus always runs). `mem` alone runs only the memory measurement.
+const allScenarios = Object.keys(SCENARIOS) as ScenarioId[]
+const scenarioFilter = allScenarios.some(matches)
+const implFilter = IMPLS.some((i) => matches(i.name))
+const scenarioIds = allScenarios.filter(
+  (s) => filters.length === 0 || (scenarioFilter ? matches(s) : implFilter),
 )
-const impls = IMPLS.filter(
-  (i) =>
-    filters.length === 0 ||
-    i.name === 'runbus' ||
-    matches(i.name) ||
-    !IMPLS.some((j) => matches(j.name)),
-)
+const impls = IMPLS.filter((i) => !implFilter || i.name === 'runbus' || matches(i.name))
 
 interface WorkerLine {
   impl: string
