@@ -8,6 +8,6 @@ export default defineConfig({
     // Redis and browser suites start real servers; two cores, so keep files from piling up.
     maxWorkers: 2,
     minWorkers: 1,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })
