@@ -15,7 +15,7 @@
  * - a live reader whose socket holds more than `maxQueuedBytes` is cut (it resumes from its
  *   last id); the hub never buffers for it.
  */
-import type { RunLogStore, Unsubscribe } from '../backends/contract.js'
+import type { LogPage, RunLogStore, Unsubscribe } from '../backends/contract.js'
 import { idOfSeq, type RunEvent } from '../events/envelope.js'
 import type { StreamSink } from './sink.js'
 
@@ -285,6 +285,38 @@ class RunFeed {
     return this.recent.slice(afterSeq + 1 - first.seq)
   }
 
+  /** In-flight history reads, by position: readers catching up from one point share one read. */
+  readonly #reads = new Map<number, { id: number; page: Promise<LogPage> }>()
+  #readIds = 0
+
+  /** The id the next history read will get (reads are numbered as they start). */
+  get nextRead(): number {
+    return this.#readIds
+  }
+
+  /**
+   * Reads a page of history after `afterSeq`, joining a read of the same page already in
+   * flight if it started at or after `notBefore` (so it started after the caller began
+   * parking live events: what it misses, the caller has parked). Shared reads hand out the
+   * same envelope objects, so they are serialized once: a reconnect storm (every reader of a
+   * run resuming from about the same id after a hub restart) costs a few backend reads, not
+   * one per reader.
+   */
+  readPage(afterSeq: number, notBefore: number): Promise<LogPage> {
+    const cur = this.#reads.get(afterSeq)
+    if (cur && cur.id >= notBefore) return cur.page
+    const entry = {
+      id: this.#readIds++,
+      page: this.fanout.runs.read(this.run, afterSeq, this.fanout.opts.pageSize),
+    }
+    this.#reads.set(afterSeq, entry)
+    const drop = (): void => {
+      if (this.#reads.get(afterSeq) === entry) this.#reads.delete(afterSeq)
+    }
+    entry.page.then(drop, drop)
+    return entry.page
+  }
+
   async refill(afterSeq: number): Promise<void> {
     let after = afterSeq
     const size = this.fanout.opts.pageSize
@@ -321,6 +353,8 @@ class Reader {
   #overflowed = false
   #explicit: boolean
   #first = true
+  /** Shared history reads this reader may join: only those started after it registered. */
+  #notBefore: number
 
   constructor(
     readonly feed: RunFeed,
@@ -330,6 +364,7 @@ class Reader {
   ) {
     this.lastSeq = start.afterSeq
     this.#explicit = start.explicit
+    this.#notBefore = feed.nextRead
     sink.onClose(() => {
       this.#state = 'closed'
     })
@@ -430,7 +465,7 @@ class Reader {
       for (;;) {
         if (this.sink.queuedBytes > maxQueuedBytes / 2) await this.sink.waitDrain()
         if (this.closed) return
-        const page = await runs.read(this.feed.run, this.lastSeq, pageSize)
+        const page = await this.feed.readPage(this.lastSeq, this.#notBefore)
         if (this.closed) return
         if (page.firstSeq > this.lastSeq + 1) {
           // From the start (no position asked): begin with what is retained, quietly.

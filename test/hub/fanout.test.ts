@@ -245,4 +245,29 @@ describe('RunFanout', () => {
     expect(resumed.seqs()).toEqual([3, 4, 5])
     expect(reads).toBe(0)
   })
+
+  it('readers catching up from the same point share one backend read (a reconnect storm)', async () => {
+    await setup(1000, { pageSize: 100 })
+    await backend.runs.append(
+      'r1',
+      Array.from({ length: 10 }, (_, i) => draft('n', i)),
+    )
+    let reads = 0
+    const orig = backend.runs.read.bind(backend.runs)
+    backend.runs.read = (...args) => {
+      reads++
+      return orig(...args)
+    }
+    const sinks = Array.from({ length: 50 }, () => new RecordingSink())
+    await Promise.all(
+      sinks.map((s) => fanout.attach('r1', s, 'sse', { afterSeq: 3, explicit: true })),
+    )
+    for (const s of sinks) await s.until(() => s.seqs().length === 7, 'history')
+    expect(reads).toBeLessThanOrEqual(2)
+    await backend.runs.append('r1', [draft('n', 10)])
+    for (const s of sinks) {
+      await s.until(() => s.seqs().length === 8, 'live')
+      expect(s.seqs()).toEqual([4, 5, 6, 7, 8, 9, 10, 11])
+    }
+  })
 })
