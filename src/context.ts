@@ -18,7 +18,14 @@ export interface Resource {
 }
 
 /** Kinds of live resources, counted in `rb.stats()`. */
-export type ResourceKind = 'follower' | 'subscription' | 'waiter' | 'ask' | 'inbox' | 'run'
+export type ResourceKind =
+  | 'follower'
+  | 'subscription'
+  | 'waiter'
+  | 'ask'
+  | 'armed'
+  | 'inbox'
+  | 'run'
 
 /** Internal shared state of one runbus instance. */
 export interface Context {
@@ -61,6 +68,7 @@ export function createContext(init: {
       subscription: new Set(),
       waiter: new Set(),
       ask: new Set(),
+      armed: new Set(),
       inbox: new Set(),
       run: new Set(),
     },

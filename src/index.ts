@@ -31,7 +31,7 @@ export type {
 } from './bus/subscription.js'
 export type { BusApi, BusStats, Channel, PendingWait, WaitForOptions } from './bus/bus.js'
 export { checkChannel, checkPattern, compilePattern, matchPattern } from './bus/patterns.js'
-export type { AsksApi, AskWaitOptions } from './asks/asks.js'
+export type { AsksApi, AskCreateOptions, AskWaitOptions } from './asks/asks.js'
 export type * from './asks/types.js'
 export { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
 export type { EncodedPayload } from './events/codec.js'

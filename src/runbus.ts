@@ -70,6 +70,11 @@ export interface RunbusStats {
   waiters: number
   /** Asks being waited for (`run.ask`, `asks.wait`). */
   asks: number
+  /**
+   * Asks made with `rb.asks.create` whose expiry timer (or schema) this instance holds until
+   * they are answered or expire here.
+   */
+  armedAsks: number
   /** Inbox watches of run handles. */
   inboxes: number
   /** Run handles with events not yet stored. */
@@ -189,7 +194,15 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
     await Promise.all(handles.map((h) => h.drain?.() ?? Promise.resolve()))
     ctx.closed = true
     const reason = new ClosedError()
-    const kinds: ResourceKind[] = ['follower', 'subscription', 'waiter', 'ask', 'inbox', 'run']
+    const kinds: ResourceKind[] = [
+      'follower',
+      'subscription',
+      'waiter',
+      'ask',
+      'armed',
+      'inbox',
+      'run',
+    ]
     for (const kind of kinds) for (const r of [...ctx.live[kind]]) r.close(reason)
     await work.close()
     if (owned) await backend.close()
@@ -208,6 +221,7 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
         subscriptions: ctx.live.subscription.size,
         waiters: ctx.live.waiter.size,
         asks: ctx.live.ask.size,
+        armedAsks: ctx.live.armed.size,
         inboxes: ctx.live.inbox.size,
         runs: ctx.live.run.size,
         busPatterns: b.patterns,

@@ -10,6 +10,11 @@
  * - The agent learns the outcome by following the run log from its `ask` event (so an
  *   answer given in another process reaches it), and re-attaches after a restart with
  *   `rb.asks.wait(id)` the same way.
+ * - `run.ask()` is `create` + wait: the same code writes the record and appends the event
+ *   (through the handle, ordered after its emits), then follows the log. `rb.asks.create()`
+ *   does the first half for any run, on the backend directly, and only arms the ask's expiry
+ *   timer (and schema hold) in this instance until the ask is decided here: no handle,
+ *   follower or waiter per run or per ask.
  * - `pending({ run })` reads the run's log for `ask` events not followed by their `answer`
  *   / `ask_expired` (O(retained events of that run); asks trimmed out of the log are not
  *   listed, but can still be answered by id). `pending()` without a run does that for the
@@ -35,7 +40,7 @@ import {
   ValidationError,
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
-import { checkAskId } from '../events/ids.js'
+import { checkAskId, checkRunId, newAskId } from '../events/ids.js'
 import { describeSchema, isStandardSchema, type StandardSchemaV1 } from '../events/schema.js'
 import type { BusApi } from '../bus/bus.js'
 import { createSchemaChecks } from './schema-check.js'
@@ -48,6 +53,7 @@ import type {
   AskExpiryReason,
   AskInfo,
   AskKind,
+  AskOptions,
 } from './types.js'
 
 const KINDS: ReadonlySet<string> = new Set(['confirm', 'text', 'choice', 'form', 'human_as_model'])
@@ -100,7 +106,17 @@ export interface AskWaitOptions {
 }
 
 /**
- * `rb.asks`: answer, inspect and re-attach to asks.
+ * What `rb.asks.create()` takes: `run.ask()`'s options without `signal` (nobody waits).
+ *
+ * @example
+ * ```ts
+ * const spec: AskCreateOptions = { kind: 'confirm', prompt: 'Deploy?', timeout: 3_600_000 }
+ * ```
+ */
+export type AskCreateOptions = Omit<AskOptions<AskKind, StandardSchemaV1 | undefined>, 'signal'>
+
+/**
+ * `rb.asks`: create, answer, inspect and re-attach to asks.
  *
  * @example
  * ```ts
@@ -108,6 +124,34 @@ export interface AskWaitOptions {
  * ```
  */
 export interface AsksApi {
+  /**
+   * Asks a person on behalf of a run, without waiting: writes the ask, appends its `ask`
+   * event to the run and resolves with the ask (state `pending`) at once. Learn the outcome
+   * with `wait(id)`, `get(id)`, or by following the run (`answer` / `ask_expired` events).
+   *
+   * The run may belong to another process (an agent speaking HTTP to a hub, say): nothing is
+   * opened on it. With `timeout`, this instance arms the ask's expiry, so it expires (an
+   * `ask_expired` event) even if nobody waits. The timer does not keep the process alive and
+   * is released as soon as the ask is answered or expires through this instance. If this
+   * instance closes or the process dies first, no `ask_expired` event is appended on time,
+   * but the ask is still expired: `answer()` refuses it with `AskExpiredError` once
+   * `expiresAt` has passed (and appends the `ask_expired` event then), `get()` reports it
+   * `expired`. With `schema`, this instance checks answers for it until the ask is answered
+   * or expires here (or `close()`).
+   *
+   * Gotchas: unlike `run.ask()`, the `ask` event is not ordered after events a `Run` handle
+   * of this process has emitted but not yet stored (call `run.flush()` first if it matters).
+   *
+   * @throws RunNotFoundError, RunEndedError, InvalidArgumentError (bad run id, kind, prompt,
+   * choices, timeout or schema), PayloadTooLargeError.
+   * @example
+   * ```ts
+   * const ask = await rb.asks.create(runId, { kind: 'confirm', prompt: 'Deploy?', timeout: 600_000 })
+   * // … later, maybe in another process:
+   * const ok = await rb.asks.wait(ask.id) // true / false; AskTimeoutError after 10 minutes
+   * ```
+   */
+  create(runId: string, options: AskCreateOptions): Promise<AskInfo>
   /**
    * Answers an ask; the first valid answer wins.
    * @throws AskNotFoundError, AskAnsweredError, AskExpiredError, ValidationError (with issues).
@@ -181,6 +225,8 @@ export function createAsks(
 
   /** Tries to expire the ask; returns the result that holds afterwards (ours or the winner's). */
   async function expire(rec: AskRecord, reason: AskExpiryReason): Promise<AskResult> {
+    // Whoever wins, the ask is decided after this: nothing of it need stay armed here.
+    disarm(rec.id)
     const mine: AskResult = { state: 'expired', reason, at: Date.now() }
     if (await kv.setIfAbsent(resultKey(rec.id), JSON.stringify(mine), rec.ttlMs)) {
       const data: AskExpiredEventData = { ask: rec.id, reason }
@@ -321,6 +367,7 @@ export function createAsks(
     try {
       const first = await Promise.race([side, fromLog])
       if (first.kind === 'error') throw first.err
+      disarm(rec.id)
       // Our own cancellation may reach us through the log first: report it as the abort.
       if (first.result.reason === 'cancelled' && aborted(signal)) throw signal?.reason
       return outcome(rec, first.result, opts.timeoutMs)
@@ -359,9 +406,12 @@ export function createAsks(
     }
   }
 
-  const ask: AskFn = async (host, askId, options) => {
-    ctx.checkOpen()
-    const { kind, prompt, data, choices, schema, timeout } = options
+  /** Checks what `run.ask()` / `asks.create()` take; throws InvalidArgumentError. */
+  function checkOptions(options: AskCreateOptions): void {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('ask options must be an object')
+    }
+    const { kind, prompt, choices, schema, timeout } = options
     if (!KINDS.has(kind)) throw new InvalidArgumentError(`unknown ask kind ${JSON.stringify(kind)}`)
     if (typeof prompt !== 'string') throw new InvalidArgumentError('prompt must be a string')
     if (
@@ -378,12 +428,25 @@ export function createAsks(
     if (schema !== undefined && !isStandardSchema(schema)) {
       throw new InvalidArgumentError('schema must implement Standard Schema v1')
     }
-    const signal = options.signal ?? host.signal
-    if (signal.aborted) throw signal.reason
+  }
+
+  /**
+   * The one way an ask comes to be (`run.ask()` and `asks.create()`): writes the record,
+   * holds the schema (so checks can reach us before anyone sees the ask), appends the `ask`
+   * event with `append`, and records the event id. Resolves with the record and the release
+   * of the schema hold (the caller owns it). Options must have been checked.
+   */
+  async function createAsk(
+    runId: string,
+    askId: string,
+    options: AskCreateOptions,
+    append: (type: string, data: unknown) => Promise<RunEvent>,
+  ): Promise<{ rec: AskRecord; release: (() => void) | undefined }> {
+    const { kind, prompt, data, choices, schema, timeout } = options
     const now = Date.now()
     const rec: AskRecord = {
       id: askId,
-      run: host.id,
+      run: runId,
       kind,
       prompt,
       createdAt: now,
@@ -409,20 +472,93 @@ export function createAsks(
     try {
       let event: RunEvent
       try {
-        event = await host.appendReserved('ask', ev)
+        event = await append('ask', ev)
       } catch (err) {
         await kv.delete(key(askId)).catch(() => undefined)
         throw err
       }
       rec.eventId = event.id
       await kv.set(key(askId), JSON.stringify(rec), rec.ttlMs)
-      return await awaitOutcome(rec, { signal, expireOnAbort: true, timeoutMs: timeout })
+      return { rec, release }
+    } catch (err) {
+      release?.()
+      throw err
+    }
+  }
+
+  /**
+   * Asks created with `asks.create()` whose expiry timer or schema hold lives here. An entry
+   * goes as soon as this instance sees the ask decided (answer, expiry, a waiter's outcome,
+   * a `get`), when its timer fires, or on `close()`: nothing stays per ask or per run.
+   */
+  const armed = new Map<
+    string,
+    { timer?: ReturnType<typeof setTimeout>; release?: () => void; untrack: () => void }
+  >()
+
+  function disarm(askId: string): void {
+    const entry = armed.get(askId)
+    if (entry === undefined) return
+    armed.delete(askId)
+    if (entry.timer !== undefined) clearTimeout(entry.timer)
+    entry.release?.()
+    entry.untrack()
+  }
+
+  function arm(rec: AskRecord, release: (() => void) | undefined): void {
+    if (rec.expiresAt === undefined && release === undefined) return
+    const entry: {
+      timer?: ReturnType<typeof setTimeout>
+      release?: () => void
+      untrack: () => void
+    } = { untrack: ctx.track('armed', { close: () => disarm(rec.id) }) }
+    if (release !== undefined) entry.release = release
+    if (rec.expiresAt !== undefined) {
+      entry.timer = setTimeout(
+        () => {
+          disarm(rec.id)
+          // A failure here leaves the ask to `answer()`, which expires it once past expiresAt.
+          expire(rec, 'timeout').catch(() => undefined)
+        },
+        Math.max(0, rec.expiresAt - Date.now()),
+      )
+      // The ask stays expired without this timer (see `create`): no reason to hold the process.
+      entry.timer.unref?.()
+    }
+    armed.set(rec.id, entry)
+  }
+
+  const ask: AskFn = async (host, askId, options) => {
+    ctx.checkOpen()
+    checkOptions(options)
+    const signal = options.signal ?? host.signal
+    if (signal.aborted) throw signal.reason
+    const { rec, release } = await createAsk(host.id, askId, options, (type, data) =>
+      host.appendReserved(type, data),
+    )
+    try {
+      return await awaitOutcome(rec, { signal, expireOnAbort: true, timeoutMs: options.timeout })
     } finally {
       release?.()
     }
   }
 
   const api: AsksApi = {
+    async create(runId, options) {
+      ctx.checkOpen()
+      checkRunId(runId)
+      checkOptions(options)
+      const run = await ctx.backend.runs.getRun(runId)
+      if (run === undefined) throw new RunNotFoundError(runId)
+      if (run.status !== 'running') throw new RunEndedError(runId)
+      const { rec, release } = await createAsk(runId, newAskId(), options, async (type, data) => {
+        const [event] = await ctx.backend.runs.append(runId, [draft(type, data)])
+        return event
+      })
+      arm(rec, release)
+      return info(rec, undefined)
+    },
+
     async answer(askId, value, options = {}) {
       ctx.checkOpen()
       checkAskId(askId)
@@ -436,6 +572,7 @@ export function createAsks(
         if (run === undefined || run.status !== 'running') result = await expire(rec, 'run_ended')
       }
       if (result !== undefined) {
+        disarm(askId)
         if (result.state === 'answered') throw new AskAnsweredError(askId)
         throw new AskExpiredError(askId)
       }
@@ -449,9 +586,12 @@ export function createAsks(
       const d = draft('answer', eventData)
       const mine: AskResult = { state: 'answered', answer, at: Date.now() }
       if (by !== undefined) mine.by = by
-      if (!(await kv.setIfAbsent(resultKey(askId), JSON.stringify(mine), rec.ttlMs))) {
-        const won = await loadResult(askId)
-        if (won?.state === 'expired') throw new AskExpiredError(askId)
+      const won = await kv.setIfAbsent(resultKey(askId), JSON.stringify(mine), rec.ttlMs)
+      // Decided either way: release the expiry timer and schema hold `create` armed here.
+      disarm(askId)
+      if (!won) {
+        const winner = await loadResult(askId)
+        if (winner?.state === 'expired') throw new AskExpiredError(askId)
         throw new AskAnsweredError(askId)
       }
       await ctx.backend.runs.append(rec.run, [d])
@@ -462,7 +602,9 @@ export function createAsks(
       ctx.checkOpen()
       checkAskId(askId)
       const rec = await load(askId)
-      return info(rec, await loadResult(askId))
+      const result = await loadResult(askId)
+      if (result !== undefined) disarm(askId)
+      return info(rec, result)
     },
 
     async pending(options = {}) {
@@ -516,7 +658,10 @@ export function createAsks(
       }
       try {
         const result = await loadResult(askId)
-        if (result !== undefined) return outcome(rec, result, undefined)
+        if (result !== undefined) {
+          disarm(askId)
+          return outcome(rec, result, undefined)
+        }
         return await awaitOutcome(rec, {
           timeout: options.timeout,
           signal: options.signal,

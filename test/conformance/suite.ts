@@ -831,6 +831,69 @@ export function runConformance(
         )
       })
 
+      it('asks.create: on a run of another instance, returns at once; anyone answers or waits', async () => {
+        const { rb, another } = await setup()
+        const agent = another()
+        const human = another()
+        const run = await agent.runs.create({ id: freshId() })
+        const a = await rb.asks.create(run.id, {
+          kind: 'choice',
+          prompt: 'Branch?',
+          choices: ['main', 'dev'],
+          timeout: 3_600_000,
+        })
+        expect(a).toMatchObject({ run: run.id, kind: 'choice', state: 'pending' })
+        expect(a.expiresAt).toBe(a.createdAt + 3_600_000)
+        const log = (await human.runs.read(run.id)).events
+        expect(log.map((e) => [e.id, e.type, e.data])).toEqual([
+          [
+            a.eventId,
+            'ask',
+            {
+              ask: a.id,
+              kind: 'choice',
+              prompt: 'Branch?',
+              choices: ['main', 'dev'],
+              expiresAt: a.expiresAt,
+            },
+          ],
+        ])
+        expect(await human.asks.get(a.id)).toEqual(a)
+        expect((await human.asks.pending({ run: run.id })).map((p) => p.id)).toEqual([a.id])
+        expect(rb.stats()).toMatchObject({ armedAsks: 1, asks: 0, followers: 0, runs: 0 })
+        const waited = agent.asks.wait(a.id)
+        await expect(human.asks.answer(a.id, 'prod')).rejects.toBeInstanceOf(ValidationError)
+        await human.asks.answer(a.id, 'dev', { by: 'ada' })
+        expect(await waited).toBe('dev')
+        // The creator learns the ask was decided elsewhere as soon as it looks at it.
+        expect(await rb.asks.get(a.id)).toMatchObject({ state: 'answered', answeredBy: 'ada' })
+        expect(rb.stats()).toMatchObject({ armedAsks: 0, asks: 0, followers: 0 })
+        expect(agent.stats()).toMatchObject({ asks: 0, followers: 0 })
+
+        // A timeout expires it with nobody waiting (the creator's timer).
+        const b = await rb.asks.create(run.id, { kind: 'confirm', prompt: '?', timeout: 1 })
+        await until(async () =>
+          (await human.runs.read(run.id)).events.some((e) => e.type === 'ask_expired'),
+        )
+        expect(await human.asks.get(b.id)).toMatchObject({
+          state: 'expired',
+          expiredReason: 'timeout',
+        })
+        await expect(human.asks.answer(b.id, true)).rejects.toBeInstanceOf(AskExpiredError)
+        expect(rb.stats().armedAsks).toBe(0)
+
+        await expect(
+          rb.asks.create(freshId(), { kind: 'text', prompt: '?' }),
+        ).rejects.toBeInstanceOf(RunNotFoundError)
+        await expect(
+          rb.asks.create(run.id, { kind: 'choice', prompt: '?' }),
+        ).rejects.toBeInstanceOf(InvalidArgumentError)
+        await run.end()
+        await expect(rb.asks.create(run.id, { kind: 'text', prompt: '?' })).rejects.toBeInstanceOf(
+          RunEndedError,
+        )
+      })
+
       it('pending lists only open asks, per run and overall', async () => {
         const { rb } = await setup()
         const a = await rb.runs.create({ id: freshId() })
