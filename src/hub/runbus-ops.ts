@@ -3,14 +3,12 @@
  *
  * Runs an HTTP caller acts on by id (append, end) are written straight on the backend
  * contract with the core's codec (`BackendRunOps`): opening a `Run` handle per request
- * would register a handle per request in the instance. Asks created over HTTP go through a
- * `Run` handle (one per run, cached), because only a handle can ask; the hub keeps the
- * ask's wait going (it arms the ask's timeout), and learns the new ask's id from the `ask`
- * event the handle appends.
+ * would register a handle per request in the instance. Asks created over HTTP use
+ * `rb.asks.create`, which needs no handle either: it returns the pending ask at once and
+ * arms its timeout in the core until the ask is decided, so the hub holds nothing per run
+ * or per ask.
  */
 import type { Runbus } from '../runbus.js'
-import type { Run } from '../streams/run.js'
-import type { RunEvent } from '../events/envelope.js'
 import { AskNotFoundError, InvalidArgumentError } from '../events/errors.js'
 import type { AskInfo, AskKind } from '../asks/types.js'
 import { BackendRunOps, type RunLimits } from './backend-ops.js'
@@ -25,22 +23,6 @@ export function runbusOps(
   workQueues: readonly string[] = [],
 ): HubOps {
   const runOps = new BackendRunOps(rb.backend, limits)
-  const handles = new Map<string, Run>()
-  // Never aborted: an HTTP ask must not expire because a request or the hub went away.
-  const forever = new AbortController().signal
-
-  async function handleOf(run: string): Promise<Run> {
-    let h = handles.get(run)
-    if (!h) {
-      h = await rb.runs.open(run)
-      handles.set(run, h)
-      if (handles.size > 10_000) {
-        const oldest = handles.keys().next()
-        if (!oldest.done) handles.delete(oldest.value)
-      }
-    }
-    return h
-  }
 
   async function allAsks(run: string): Promise<AskWire[]> {
     const ids: string[] = []
@@ -76,35 +58,18 @@ export function runbusOps(
     sendInbox: (run, type, data) => rb.runs.send(run, { type, data }),
 
     async createAsk(run, spec: AskSpec) {
-      const h = await handleOf(run)
       if (spec.choices !== undefined && !spec.choices.every((c) => typeof c === 'string')) {
         throw new InvalidArgumentError('"choices" must be strings')
       }
-      // Learn the ask's id from the event the handle appends for it.
-      let seen!: (e: RunEvent) => void
-      const asked = new Promise<RunEvent>((r) => (seen = r))
-      const appendReserved = h.appendReserved.bind(h)
-      const tap = async (type: string, data: unknown): Promise<RunEvent> => {
-        const e = await appendReserved(type, data)
-        if (type === 'ask') seen(e)
-        return e
-      }
-      const tapped = Object.create(h) as Run
-      tapped.appendReserved = tap
-      const outcome: Promise<unknown> = tapped.ask({
-        kind: spec.kind as AskKind,
-        prompt: spec.prompt,
-        ...(spec.data !== undefined ? { data: spec.data } : {}),
-        ...(spec.choices !== undefined ? { choices: spec.choices } : {}),
-        ...(spec.timeout !== undefined ? { timeout: spec.timeout } : {}),
-        signal: forever,
-      })
-      // The outcome reaches whoever follows the run; the hub only keeps the wait armed.
-      outcome.catch(() => undefined)
-      const e = await Promise.race([asked, outcome.then(() => undefined)])
-      if (e === undefined) throw new InvalidArgumentError('the ask ended before it was stored')
-      const id = (e.data as { ask: string }).ask
-      return wire(await rb.asks.get(id))
+      return wire(
+        await rb.asks.create(run, {
+          kind: spec.kind as AskKind,
+          prompt: spec.prompt,
+          ...(spec.data !== undefined ? { data: spec.data } : {}),
+          ...(spec.choices !== undefined ? { choices: spec.choices } : {}),
+          ...(spec.timeout !== undefined ? { timeout: spec.timeout } : {}),
+        }),
+      )
     },
 
     getAsk: async (id) => wire(await rb.asks.get(id)),
@@ -152,7 +117,7 @@ export function runbusOps(
         runs: s.runs,
         subscribers: s.followers + s.subscriptions,
         queueDrops: s.followerOverflows + s.busDecodeErrors,
-        asksPending: s.asks,
+        asksPending: s.asks + s.armedAsks,
       }
       if (workQueues.length > 0) {
         let depth = 0
