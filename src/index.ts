@@ -17,7 +17,7 @@ export type {
   MemoryBackendStats,
   MemoryRunStats,
 } from './backends/memory/index.js'
-export { Run, MAX_PENDING } from './streams/run.js'
+export { Run } from './streams/run.js'
 export type { EndOptions, EventInput, RunHandleStats } from './streams/run.js'
 export { Follower } from './streams/follow.js'
 export type { FollowOptions, FollowerStats } from './streams/follow.js'
@@ -30,12 +30,9 @@ export type {
   SubscriptionStats,
 } from './bus/subscription.js'
 export type { BusApi, BusStats, Channel, PendingWait, WaitForOptions } from './bus/bus.js'
-export { checkChannel, checkPattern, compilePattern, matchPattern } from './bus/patterns.js'
+export { matchPattern } from './bus/patterns.js'
 export type { AsksApi, AskCreateOptions, AskWaitOptions } from './asks/asks.js'
 export type * from './asks/types.js'
-export { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
-export type { EncodedPayload } from './events/codec.js'
-export { validate, isStandardSchema, describeSchema } from './events/schema.js'
 export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'
 export { WorkQueue, backoffDelay, DEFAULT_BACKOFF } from './work/index.js'
 export type {
