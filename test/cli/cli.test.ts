@@ -109,6 +109,46 @@ describe('runbus CLI', () => {
     expect(serve.err).toMatch(/shutting down/)
   })
 
+  it('serve: SIGTERM stops a running demo agent, which ends its run before the hub closes', async () => {
+    const serve = new Proc(['serve', '--port', '0', '--insecure'])
+    procs.push(serve)
+    await serve.until(() => serve.out.includes('demo page'), 'start')
+    const started = await fetch(`${serve.url()}/demo/runs`, {
+      method: 'POST',
+      body: JSON.stringify({ speed: 0.5 }),
+    })
+    expect(started.status).toBe(201)
+    const { runId } = (await started.json()) as { runId: string }
+    // Follow the run over SSE until the hub closes the stream.
+    const stream = await fetch(`${serve.url()}/v1/runs/${runId}/events`)
+    expect(stream.status).toBe(200)
+    const reader = stream.body!.getReader()
+    const decoder = new TextDecoder()
+    let seen = ''
+    const read = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) return
+          seen += decoder.decode(value, { stream: true })
+        }
+      } catch {
+        // the connection was cut at shutdown
+      }
+    })()
+    const deadline = Date.now() + 10_000
+    while (!seen.includes('event: thinking') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(seen).toContain('event: thinking')
+    serve.child.kill('SIGTERM')
+    expect(await serve.exited).toBe(0)
+    await read
+    expect(seen).toMatch(/event: end\n[^]*"status":"cancelled"/)
+    expect(serve.out + serve.err).not.toMatch(/unreachable|failed/i)
+    expect(serve.err).toMatch(/stopped/)
+  })
+
   it('serve --insecure says so loudly and accepts requests without a token', async () => {
     const serve = new Proc(['serve', '--port', '0', '--insecure'])
     procs.push(serve)
