@@ -19,13 +19,7 @@ export interface Resource {
 
 /** Kinds of live resources, counted in `rb.stats()`. */
 export type ResourceKind =
-  | 'follower'
-  | 'subscription'
-  | 'waiter'
-  | 'ask'
-  | 'armed'
-  | 'inbox'
-  | 'run'
+  'follower' | 'subscription' | 'waiter' | 'ask' | 'armed' | 'inbox' | 'run'
 
 /** Internal shared state of one runbus instance. */
 export interface Context {
