@@ -71,8 +71,11 @@ export interface PendingWait<T = unknown> {
  * A typed channel: its data is checked by a Standard Schema on publish, and typed on
  * subscribe.
  *
- * Gotcha: subscribers trust the publisher: a process publishing on the raw channel with
- * `rb.bus.publish` bypasses the schema.
+ * Readers check it too: the publisher sends the input it validated, and every subscriber
+ * and `waitFor` applies the schema and gets its output. So a process publishing on the raw
+ * channel with `rb.bus.publish` cannot hand them data of the wrong shape (a subscription
+ * counts such messages in `stats.invalid` and reports them to `onInvalid`; a wait skips
+ * them).
  *
  * @example
  * ```ts
@@ -264,7 +267,11 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     )
   }
 
-  function waitForReady<T>(pattern: string, options: WaitForOptions<T> = {}): PendingWait<T> {
+  function waitForReady<T>(
+    pattern: string,
+    options: WaitForOptions<T> = {},
+    schema?: StandardSchemaV1,
+  ): PendingWait<T> {
     ctx.checkOpen()
     checkPattern(pattern)
     const { filter, timeout, signal } = options
@@ -290,22 +297,41 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     attachment = attach(pattern, {
       message(m) {
         if (done) return
-        const typed = m as BusMessage<T>
-        if (filter !== undefined) {
-          let ok: boolean
-          try {
-            ok = filter(typed)
-          } catch (err) {
-            finish(err)
-            return
-          }
-          if (!ok) return
+        if (schema === undefined) {
+          accept(m as BusMessage<T>)
+          return
         }
-        finish(undefined, typed)
+        // A typed wait only ever resolves with data that passed the channel's schema.
+        let r: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
+        try {
+          r = schema['~standard'].validate(m.data)
+        } catch {
+          return
+        }
+        const onResult = (res: StandardSchemaV1.Result<unknown>): void => {
+          if (res.issues === undefined)
+            accept({ channel: m.channel, data: res.value as T, ts: m.ts })
+        }
+        if (r instanceof Promise) void r.then(onResult, () => undefined)
+        else onResult(r)
       },
       interrupted: () => undefined,
       failed: (err) => finish(err),
     })
+    function accept(typed: BusMessage<T>): void {
+      if (done) return
+      if (filter !== undefined) {
+        let ok: boolean
+        try {
+          ok = filter(typed)
+        } catch (err) {
+          finish(err)
+          return
+        }
+        if (!ok) return
+      }
+      finish(undefined, typed)
+    }
     if (signal !== undefined) {
       if (signal.aborted) finish(signal.reason)
       else signal.addEventListener('abort', onAbort, { once: true })
@@ -332,12 +358,15 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     const schema = options?.schema
     return {
       name,
+      // The validated input travels and every reader applies the schema: a reader never
+      // trusts a publisher (another process may publish on the raw channel), transforms
+      // run where the output type is wanted, and non-JSON outputs (Dates…) never hit the wire.
       async publish(data) {
-        const value = schema === undefined ? data : await validate(schema, data, `data for ${name}`)
-        await publish(name, value)
+        if (schema !== undefined) await validate(schema, data, `data for ${name}`)
+        await publish(name, data)
       },
-      subscribe: (opts) => subscribe(name, opts),
-      waitFor: (opts) => waitForReady(name, opts).message,
+      subscribe: (opts) => subscribe(name, schema === undefined ? opts : { ...opts, schema }),
+      waitFor: (opts) => waitForReady(name, opts, schema).message,
     }
   }
 

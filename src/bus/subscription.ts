@@ -3,8 +3,13 @@
  * listener and a reader. A slow reader loses the oldest messages, never silently: every
  * drop is counted in `stats.dropped`, and `onDrop` is told. A backend interruption (the
  * pub/sub connection dropped, messages may be lost) is counted and reported the same way.
+ * With a schema, every message is checked before it is buffered, in arrival order even when
+ * the validator is async; a message that fails is counted in `stats.invalid`, reported to
+ * `onInvalid`, and not delivered: a typed subscriber never sees data its type does not hold.
  */
 import type { Context } from '../context.js'
+import { ValidationError } from '../events/errors.js'
+import { type StandardSchemaV1, toIssues } from '../events/schema.js'
 import { AsyncQueue, type QueueIterator } from '../queue/index.js'
 
 /**
@@ -54,6 +59,14 @@ export interface SubscribeOptions {
   onInterrupted?: (info: InterruptionInfo) => void
   /** Called when buffered messages were dropped because the reader is slow. */
   onDrop?: (dropped: number) => void
+  /**
+   * Checks each message's data (any Standard Schema: zod, valibot, arktype…) and delivers
+   * the schema's output. Typed channels pass theirs, so a publisher that bypassed the schema
+   * (raw `publish`, another process) cannot hand subscribers data of the wrong shape.
+   */
+  schema?: StandardSchemaV1
+  /** Called with the reason when a message failed `schema` (it is counted and skipped). */
+  onInvalid?: (error: ValidationError, message: BusMessage) => void
 }
 
 /**
@@ -71,6 +84,8 @@ export interface SubscriptionStats {
   dropped: number
   /** Backend interruptions reported (messages may have been lost meanwhile). */
   interrupted: number
+  /** Messages that failed the subscription's schema, skipped. */
+  invalid: number
 }
 
 /** Internal: how a subscription hooks into the shared pattern listener. */
@@ -102,7 +117,9 @@ export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
   readonly closed: Promise<void>
   private readonly queue: AsyncQueue<BusMessage<T>>
   private readonly options: SubscribeOptions
-  private readonly counts = { received: 0, interrupted: 0 }
+  private readonly counts = { received: 0, interrupted: 0, invalid: 0 }
+  /** Validations still running (async schemas), in arrival order. */
+  private checking: Promise<void> | undefined
   private attachment: Attachment | undefined
   private untrack: (() => void) | undefined
   private ended = false
@@ -139,6 +156,60 @@ export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
 
   /** Internal: a matching message arrived. */
   deliver(msg: BusMessage<T>): void {
+    if (this.ended) return
+    const schema = this.options.schema
+    if (schema === undefined) {
+      this.accept(msg)
+      return
+    }
+    // Keep arrival order: once an async check is pending, later messages queue behind it.
+    if (this.checking !== undefined) {
+      this.track(this.checking.then(() => this.check(schema, msg)))
+      return
+    }
+    const pending = this.check(schema, msg)
+    if (pending !== undefined) this.track(pending)
+  }
+
+  private track(p: Promise<void>): void {
+    this.checking = p
+    void p.then(() => {
+      if (this.checking === p) this.checking = undefined
+    })
+  }
+
+  /** Validates; returns a promise only when the validator is async. Never rejects. */
+  private check(schema: StandardSchemaV1, msg: BusMessage<T>): Promise<void> | undefined {
+    let result: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>
+    try {
+      result = schema['~standard'].validate(msg.data)
+    } catch (err) {
+      this.invalid(msg, [{ message: err instanceof Error ? err.message : String(err) }])
+      return undefined
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.settle(msg, r),
+        (err: unknown) =>
+          this.invalid(msg, [{ message: err instanceof Error ? err.message : String(err) }]),
+      )
+    }
+    this.settle(msg, result)
+    return undefined
+  }
+
+  private settle(msg: BusMessage<T>, r: StandardSchemaV1.Result<unknown>): void {
+    if (r.issues !== undefined) this.invalid(msg, toIssues(r.issues))
+    else this.accept({ channel: msg.channel, data: r.value as T, ts: msg.ts })
+  }
+
+  private invalid(msg: BusMessage<T>, issues: ValidationError['issues']): void {
+    if (this.ended) return
+    this.counts.invalid++
+    this.options.onInvalid?.(new ValidationError(issues, `data on ${msg.channel}`), msg)
+  }
+
+  private accept(msg: BusMessage<T>): void {
     if (this.ended) return
     this.counts.received++
     const before = this.queue.stats.dropped.oldest

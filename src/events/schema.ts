@@ -55,7 +55,8 @@ export async function validate<S extends StandardSchemaV1>(
   return result.value
 }
 
-function toIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssue[] {
+/** Maps Standard Schema issues to runbus `ValidationIssue`s (path segments flattened to keys). */
+export function toIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssue[] {
   return issues.map((issue) => {
     const path = issue.path?.map((seg) => (typeof seg === 'object' ? seg.key : seg))
     return path === undefined || path.length === 0
