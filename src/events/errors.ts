@@ -79,8 +79,8 @@ export class QueueFullError extends RunbusError {
 
 /** The queue was closed: no new items, and waiters end once it is drained. Code `queue_closed`. */
 export class QueueClosedError extends RunbusError {
-  constructor(message = 'queue is closed') {
-    super('queue_closed', message)
+  constructor(message = 'queue is closed', options?: RunbusErrorOptions) {
+    super('queue_closed', message, options)
   }
 }
 

@@ -586,6 +586,16 @@ describe('abort', () => {
     expectBalanced(q.stats)
     await expect(q.take()).rejects.toBe(reason)
     await expect(q.takeBatch()).rejects.toBe(reason)
+    // A producer after the abort learns why: the reason is the closed error's cause.
+    const refused = (() => {
+      try {
+        q.push(4)
+      } catch (err) {
+        return err
+      }
+    })()
+    expect(refused).toBeInstanceOf(QueueClosedError)
+    expect((refused as QueueClosedError).cause).toBe(reason)
     const waiting = new AsyncQueue<number>()
     const t = waiting.take()
     const it = waiting.batches()

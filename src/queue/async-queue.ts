@@ -1103,7 +1103,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   private closedError(): Error {
     if (this.stateCode === ABORTED) {
-      return new QueueClosedError('queue was aborted')
+      // The abort's reason rides along as the cause, so a producer learns why.
+      return new QueueClosedError('queue was aborted', { cause: this.reason })
     }
     return new QueueClosedError('queue is closed')
   }
