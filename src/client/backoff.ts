@@ -3,6 +3,7 @@
  * as centrifuge-js does it): each wait is uniform in `[0, min(max, initial · 2^attempt)]`,
  * so a thousand readers cut at once by a hub restart do not come back in lock-step.
  */
+import { fullJitter } from '../events/jitter.js'
 
 /** How long the client waits between reconnect attempts. */
 export interface BackoffOptions {
@@ -34,9 +35,6 @@ export function backoffDelay(
   options: BackoffOptions = {},
   random: () => number = Math.random,
 ): number {
-  const initial = Math.max(0, options.initialMs ?? DEFAULT_BACKOFF.initialMs)
-  const max = Math.max(0, options.maxMs ?? DEFAULT_BACKOFF.maxMs)
-  // 2^attempt overflows to Infinity past ~1023; clamp the exponent so the cap still holds.
-  const ceiling = Math.min(max, initial * 2 ** Math.min(Math.max(0, attempt), 52))
-  return Math.floor(random() * ceiling)
+  const initial = options.initialMs ?? DEFAULT_BACKOFF.initialMs
+  return fullJitter(attempt, initial, options.maxMs ?? DEFAULT_BACKOFF.maxMs, random)
 }

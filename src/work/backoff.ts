@@ -3,6 +3,7 @@
  * spreads the retries of jobs that failed together (a dependency went down) instead of
  * sending them back in waves.
  */
+import { fullJitter } from '../events/jitter.js'
 
 /** Back-off settings of a work queue. */
 export interface BackoffOptions {
@@ -29,8 +30,10 @@ export function backoffDelay(
   options: BackoffOptions = {},
   random: () => number = Math.random,
 ): number {
-  const base = options.base ?? DEFAULT_BACKOFF.base
-  const max = options.max ?? DEFAULT_BACKOFF.max
-  const ceiling = Math.min(max, base * 2 ** Math.min(Math.max(0, attempt - 1), 52))
-  return Math.floor(random() * ceiling)
+  return fullJitter(
+    attempt - 1,
+    options.base ?? DEFAULT_BACKOFF.base,
+    options.max ?? DEFAULT_BACKOFF.max,
+    random,
+  )
 }
