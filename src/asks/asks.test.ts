@@ -164,7 +164,7 @@ describe('asks.create', () => {
       choices: ['main', 'dev'],
       timeout: 60_000,
     })
-    expect(vi.getTimerCount()).toBe(before + 1)
+    expect(vi.getTimerCount()).toBe(before + 2) // its expiry, and the shared sweep
     await expect(rb.asks.answer(a.id, 'nope')).rejects.toBeInstanceOf(ValidationError)
     expect(await rb.asks.answer(a.id, 'dev', { by: 'ada' })).toMatchObject({
       state: 'answered',
@@ -177,6 +177,35 @@ describe('asks.create', () => {
     await vi.advanceTimersByTimeAsync(120_000)
     const log = (await rb.runs.read('y')).events
     expect(log.map((e) => e.type)).toEqual(['ask', 'answer'])
+  })
+
+  it('the sweep lets go of asks whose run ended (expired: run_ended) or answered elsewhere', async () => {
+    vi.useFakeTimers()
+    const backend = memoryBackend()
+    const rb = fresh({ backend })
+    const human = fresh({ backend })
+    await rb.backend.kv.set('warm', 'x', 1e9)
+    const agent = await rb.runs.create({ id: 'gone' })
+    await rb.runs.create({ id: 'stays' })
+    const baseline = rb.stats()
+    const a = await rb.asks.create('gone', { kind: 'text', prompt: '?', timeout: 3_600_000 })
+    const b = await rb.asks.create('stays', { kind: 'text', prompt: '?', timeout: 3_600_000 })
+    expect(rb.stats().armedAsks).toBe(2)
+    await agent.end()
+    await human.asks.answer(b.id, 'elsewhere')
+    expect(rb.stats().armedAsks).toBe(2) // nothing told this instance yet
+    const held = vi.getTimerCount() // two expiry timers and the sweep, besides the backend's
+    await vi.advanceTimersByTimeAsync(60_000)
+    // (ending the run also let go of its handle's inbox watch)
+    expect(rb.stats()).toEqual({ ...baseline, inboxes: baseline.inboxes - 1 })
+    expect(await human.asks.get(a.id)).toMatchObject({
+      state: 'expired',
+      expiredReason: 'run_ended',
+    })
+    await expect(human.asks.answer(a.id, 'late')).rejects.toBeInstanceOf(AskExpiredError)
+    expect(await human.asks.get(b.id)).toMatchObject({ state: 'answered', answer: 'elsewhere' })
+    expect(vi.getTimerCount()).toBe(held - 3)
+    await backend.close()
   })
 
   it('a wait started before the answer gets it (no timeout: nothing armed)', async () => {

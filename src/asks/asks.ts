@@ -13,8 +13,8 @@
  * - `run.ask()` is `create` + wait: the same code writes the record and appends the event
  *   (through the handle, ordered after its emits), then follows the log. `rb.asks.create()`
  *   does the first half for any run, on the backend directly, and only arms the ask's expiry
- *   timer (and schema hold) in this instance until the ask is decided here: no handle,
- *   follower or waiter per run or per ask.
+ *   timer (and schema hold) in this instance until the ask is decided or its run ended
+ *   (found by one shared sweep a minute): no handle, follower or waiter per run or per ask.
  * - `pending({ run })` reads the run's log for `ask` events not followed by their `answer`
  *   / `ask_expired` (O(retained events of that run); asks trimmed out of the log are not
  *   listed, but can still be answered by id). `pending()` without a run does that for the
@@ -63,6 +63,8 @@ function aborted(signal: AbortSignal | undefined): boolean {
 
 /** How often a waiting agent also checks kv for its ask's outcome. */
 const RESULT_POLL_MS = 15_000
+/** How often an instance checks the asks it armed (`asks.create`) for ended runs. */
+const SWEEP_MS = 60_000
 /** How long an ask without timeout stays answerable. */
 const OPEN_ASK_TTL_MS = 7 * 24 * 3600 * 1000
 
@@ -132,7 +134,9 @@ export interface AsksApi {
    * The run may belong to another process (an agent speaking HTTP to a hub, say): nothing is
    * opened on it. With `timeout`, this instance arms the ask's expiry, so it expires (an
    * `ask_expired` event) even if nobody waits. The timer does not keep the process alive and
-   * is released as soon as the ask is answered or expires through this instance. If this
+   * is released as soon as the ask is answered or expires through this instance, or, at the
+   * latest a minute after, once it was answered elsewhere or its run ended (the ask then
+   * expires with reason `run_ended`, as a waiting `run.ask()` would). If this
    * instance closes or the process dies first, no `ask_expired` event is appended on time,
    * but the ask is still expired: `answer()` refuses it with `AskExpiredError` once
    * `expiresAt` has passed (and appends the `ask_expired` event then), `get()` reports it
@@ -489,12 +493,19 @@ export function createAsks(
   /**
    * Asks created with `asks.create()` whose expiry timer or schema hold lives here. An entry
    * goes as soon as this instance sees the ask decided (answer, expiry, a waiter's outcome,
-   * a `get`), when its timer fires, or on `close()`: nothing stays per ask or per run.
+   * a `get`), when its timer fires, or on `close()`; a sweep (one timer, only while entries
+   * exist) lets go of asks decided elsewhere and expires those whose run ended (reason
+   * `run_ended`, as a waiting `run.ask()` would). Nothing stays per ask or per run.
    */
-  const armed = new Map<
-    string,
-    { timer?: ReturnType<typeof setTimeout>; release?: () => void; untrack: () => void }
-  >()
+  interface Armed {
+    rec: AskRecord
+    timer?: ReturnType<typeof setTimeout>
+    release?: () => void
+    untrack: () => void
+  }
+  const armed = new Map<string, Armed>()
+  let sweeper: ReturnType<typeof setInterval> | undefined
+  let sweeping = false
 
   function disarm(askId: string): void {
     const entry = armed.get(askId)
@@ -503,15 +514,51 @@ export function createAsks(
     if (entry.timer !== undefined) clearTimeout(entry.timer)
     entry.release?.()
     entry.untrack()
+    if (armed.size === 0 && sweeper !== undefined) {
+      clearInterval(sweeper)
+      sweeper = undefined
+    }
+  }
+
+  /** Lets go of armed asks decided elsewhere; expires those whose run ended or is gone. */
+  async function sweep(): Promise<void> {
+    if (sweeping || ctx.closed) return
+    sweeping = true
+    try {
+      const byRun = new Map<string, AskRecord[]>()
+      for (const { rec } of armed.values()) {
+        const list = byRun.get(rec.run)
+        if (list === undefined) byRun.set(rec.run, [rec])
+        else list.push(rec)
+      }
+      for (const [run, recs] of byRun) {
+        if (ctx.closed) return
+        // A failing backend: try again next sweep.
+        const info = await ctx.backend.runs.getRun(run).then(
+          (r) => ({ r }),
+          () => undefined,
+        )
+        if (info === undefined) continue
+        const ended = info.r === undefined || info.r.status !== 'running'
+        for (const rec of recs) {
+          if (!armed.has(rec.id) || ctx.closed) continue
+          const result = await loadResult(rec.id).then(
+            (r) => ({ r }),
+            () => undefined,
+          )
+          if (result === undefined) continue
+          if (result.r !== undefined) disarm(rec.id)
+          else if (ended) await expire(rec, 'run_ended').catch(() => undefined)
+        }
+      }
+    } finally {
+      sweeping = false
+    }
   }
 
   function arm(rec: AskRecord, release: (() => void) | undefined): void {
     if (rec.expiresAt === undefined && release === undefined) return
-    const entry: {
-      timer?: ReturnType<typeof setTimeout>
-      release?: () => void
-      untrack: () => void
-    } = { untrack: ctx.track('armed', { close: () => disarm(rec.id) }) }
+    const entry: Armed = { rec, untrack: ctx.track('armed', { close: () => disarm(rec.id) }) }
     if (release !== undefined) entry.release = release
     if (rec.expiresAt !== undefined) {
       entry.timer = setTimeout(
@@ -526,6 +573,10 @@ export function createAsks(
       entry.timer.unref?.()
     }
     armed.set(rec.id, entry)
+    if (sweeper === undefined) {
+      sweeper = setInterval(() => void sweep(), SWEEP_MS)
+      sweeper.unref?.()
+    }
   }
 
   const ask: AskFn = async (host, askId, options) => {
