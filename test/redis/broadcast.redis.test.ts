@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { clientIdByName, freshBackend, runbusConnections, until } from './helpers.js'
-import type { RedisBackend } from '../../src/backends/redis/index.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { redisAvailable, type TestRedis } from '../helpers/redis-server.js'
+import { clientIdByName, freshBackend, useRedis, runbusConnections, until } from './helpers.js'
 import { toRedisGlob } from '../../src/backends/redis/patterns.js'
 
 describe('toRedisGlob', () => {
@@ -14,25 +13,16 @@ describe('toRedisGlob', () => {
 })
 
 describe.skipIf(!redisAvailable())('redis broadcast', () => {
+  const fixture = useRedis()
+  const backend = fixture.backend
   let redis: TestRedis
-  const open: RedisBackend[] = []
-  const backend = () => {
-    const b = freshBackend(redis)
-    open.push(b)
-    return b
-  }
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(open.map((b) => b.close()))
-    await redis?.stop()
+  beforeAll(() => {
+    redis = fixture.redis
   })
 
   it('delivers exactly what runbus patterns match, across backends (processes)', async () => {
     const pub = backend()
-    const sub = freshBackend(redis, { prefix: pub.prefix })
-    open.push(sub)
+    const sub = backend({ prefix: pub.prefix })
     const seen: Record<string, string[]> = { star: [], tail: [], exact: [] }
     await sub.broadcast.subscribe('a.*.c', { onMessage: (ch) => seen.star.push(ch) })
     await sub.broadcast.subscribe('a.>', { onMessage: (ch) => seen.tail.push(ch) })

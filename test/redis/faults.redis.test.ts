@@ -3,11 +3,10 @@
  * Redis gone while a run emits. Every wait is on a condition, never a sleep-and-hope.
  */
 import { spawn } from 'node:child_process'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { BackendUnavailableError } from '../../src/events/errors.js'
-import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { clientIdByName, draft, freshBackend, until } from './helpers.js'
-import type { RedisBackend } from '../../src/backends/redis/index.js'
+import { redisAvailable, type TestRedis } from '../helpers/redis-server.js'
+import { clientIdByName, draft, useRedis, until } from './helpers.js'
 
 /** Runs redis-cli without blocking the event loop (DEBUG SLEEP must not freeze the test). */
 function cliAsync(port: number, ...args: string[]): Promise<void> {
@@ -19,25 +18,16 @@ function cliAsync(port: number, ...args: string[]): Promise<void> {
 }
 
 describe.skipIf(!redisAvailable())('redis faults', () => {
+  const fixture = useRedis()
+  const backend = fixture.backend
   let redis: TestRedis
-  const open: RedisBackend[] = []
-  const backend = (opts = {}) => {
-    const b = freshBackend(redis, opts)
-    open.push(b)
-    return b
-  }
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(open.map((b) => b.close()))
-    await redis?.stop()
+  beforeAll(() => {
+    redis = fixture.redis
   })
 
   it('the follower connection is killed mid-stream: it resumes from its last id, no gap, no duplicate', async () => {
     const writer = backend()
-    const follower = freshBackend(redis, { prefix: writer.prefix })
-    open.push(follower)
+    const follower = backend({ prefix: writer.prefix })
     const total = 6000
     await writer.runs.createRun({ id: 'k', maxEvents: 100_000, ts: 1 })
     const seqs: number[] = []
@@ -74,8 +64,7 @@ describe.skipIf(!redisAvailable())('redis faults', () => {
 
   it('entries trimmed before the follower read them are reported as a gap, then it goes on', async () => {
     const writer = backend()
-    const follower = freshBackend(redis, { prefix: writer.prefix })
-    open.push(follower)
+    const follower = backend({ prefix: writer.prefix })
     await writer.runs.createRun({ id: 'g', maxEvents: 10, ts: 1 })
     const seqs: number[] = []
     const gaps: number[] = []
@@ -125,8 +114,7 @@ describe.skipIf(!redisAvailable())('redis faults', () => {
     await b.runs.append('u', [draft('n', v)])
     stored.push(v)
     // Verify with a normal timeout: a big read on a busy machine may take over 500 ms.
-    const checker = freshBackend(redis, { prefix: b.prefix })
-    open.push(checker)
+    const checker = backend({ prefix: b.prefix })
     const page = await checker.runs.read('u', 0, 100_000)
     const seen = page.events.map((e) => e.data as number)
     const seenSet = new Set(seen)

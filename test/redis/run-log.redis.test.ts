@@ -7,23 +7,14 @@ import {
   DecodeError,
 } from '../../src/events/errors.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { draft, freshBackend, runbusConnections, until } from './helpers.js'
-import type { RedisBackend } from '../../src/backends/redis/index.js'
+import { draft, freshBackend, useRedis, runbusConnections, until } from './helpers.js'
 
 describe.skipIf(!redisAvailable())('redis run log', () => {
+  const fixture = useRedis()
+  const backend = fixture.backend
   let redis: TestRedis
-  const open: RedisBackend[] = []
-  const backend = (opts = {}) => {
-    const b = freshBackend(redis, opts)
-    open.push(b)
-    return b
-  }
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(open.map((b) => b.close()))
-    await redis?.stop()
+  beforeAll(() => {
+    redis = fixture.redis
   })
 
   it('creates, appends with consecutive seqs, reads, ends once', async () => {
