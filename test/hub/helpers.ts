@@ -3,11 +3,11 @@
  * SSE streams frame by frame.
  */
 import { createServer, type Server } from 'node:http'
-import { Readable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { createRunbus, type Runbus } from '../../src/index.js'
 import type { Backend } from '../../src/backends/contract.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
+import { fetchListener } from '../../src/hub/bridge.js'
 
 export const SECRET = 'test-secret-0123456789abcdef'
 
@@ -40,7 +40,7 @@ export async function startHub(
     onError: (e) => console.error(e),
     ...hubOpts,
   })
-  const server = createServer(adapter === 'web' ? webBridge(hub) : hub.node)
+  const server = createServer(adapter === 'web' ? fetchListener(hub.fetch) : hub.node)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const token = (scope: Scope[] = ['admin'], runs: string[] | '*' = '*', ttlSeconds = 3600) =>
@@ -70,43 +70,6 @@ export async function startHub(
       await new Promise<void>((r) => server.close(() => r()))
       await rb.close()
     },
-  }
-}
-
-/** Serves `hub.fetch` on node:http the generic way (Request in, Response out). */
-export function webBridge(hub: Hub) {
-  return (
-    req: import('node:http').IncomingMessage,
-    res: import('node:http').ServerResponse,
-  ): void => {
-    const ac = new AbortController()
-    res.on('close', () => ac.abort())
-    const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
-    const request = new Request(`http://${req.headers.host ?? 'hub'}${req.url ?? '/'}`, {
-      method: req.method,
-      headers: req.headers as Record<string, string>,
-      body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
-      signal: ac.signal,
-      // @ts-expect-error Node's fetch needs duplex for a streamed body
-      duplex: 'half',
-    })
-    void hub.fetch(request).then(async (response) => {
-      res.writeHead(response.status, Object.fromEntries(response.headers))
-      if (!response.body) return res.end()
-      res.flushHeaders()
-      const reader = response.body.getReader()
-      res.on('close', () => void reader.cancel().catch(() => undefined))
-      try {
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) break
-          if (!res.write(value)) await new Promise((r) => res.once('drain', r))
-        }
-        res.end()
-      } catch {
-        res.destroy()
-      }
-    })
   }
 }
 
