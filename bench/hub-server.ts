@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net'
 import { createRunbus } from '../src/index.js'
 import { createHub } from '../src/hub/index.js'
 import { fetchListener } from '../src/hub/bridge.js'
-import type { Run } from '../src/streams/run.js'
+import type { Run } from '../src/agent/run.js'
 
 const variant = process.argv[2] ?? 'runbus-node'
 const now = (): number => performance.timeOrigin + performance.now()

@@ -6,7 +6,7 @@
  * while alive and removes itself when it ends, so `close()` can end them all and the counts
  * in `rb.stats()` are exact. Internal: not exported from the package.
  */
-import type { Backend } from './backends/contract.js'
+import type { Backend } from './contract/contract.js'
 import { ClosedError } from './events/errors.js'
 
 /** Something `rb.close()` must end. */

@@ -6,7 +6,7 @@
  */
 export * from './events/errors.js'
 export * from './events/envelope.js'
-export type * from './backends/contract.js'
+export type * from './contract/contract.js'
 export * from './queue/index.js'
 export { createRunbus } from './runbus.js'
 export type { Runbus, RunbusOptions, RunbusStats } from './runbus.js'
@@ -17,11 +17,11 @@ export type {
   MemoryBackendStats,
   MemoryRunStats,
 } from './backends/memory/index.js'
-export { Run } from './streams/run.js'
-export type { EndOptions, EventInput, RunHandleStats } from './streams/run.js'
+export { Run } from './agent/run.js'
+export type { EndOptions, EventInput, RunHandleStats } from './agent/run.js'
 export { Follower } from './streams/follow.js'
 export type { FollowOptions, FollowerStats } from './streams/follow.js'
-export type { CreateRunOptions, RunPage, RunSummary, RunsApi } from './streams/runs.js'
+export type { CreateRunOptions, RunPage, RunSummary, RunsApi } from './agent/runs.js'
 export { Subscription } from './bus/subscription.js'
 export type {
   BusMessage,
@@ -30,7 +30,7 @@ export type {
   SubscriptionStats,
 } from './bus/subscription.js'
 export type { BusApi, BusStats, Channel, PendingWait, WaitForOptions } from './bus/bus.js'
-export { matchPattern } from './bus/patterns.js'
+export { matchPattern } from './contract/patterns.js'
 export type { AsksApi, AskCreateOptions, AskWaitOptions } from './asks/asks.js'
 export type * from './asks/types.js'
 export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'

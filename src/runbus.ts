@@ -4,12 +4,12 @@
  * its context and released by `close()`; there is no module-global state, so two instances
  * in one process never see each other unless they share a backend.
  */
-import type { Backend } from './backends/contract.js'
+import type { Backend } from './contract/contract.js'
 import { memoryBackend } from './backends/memory/index.js'
 import { createContext, type ResourceKind } from './context.js'
 import { ClosedError, InvalidArgumentError } from './events/errors.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
-import { createRunsApi, type RunsApi } from './streams/runs.js'
+import { createRunsApi, type RunsApi } from './agent/runs.js'
 import { createBus, type BusApi } from './bus/bus.js'
 import { createAsks, type AsksApi } from './asks/asks.js'
 import { createWorkApi, type WorkApi } from './work/index.js'

@@ -26,7 +26,7 @@
  *   (`schema-check.ts`). The JSON Schema (when the validator offers one) is stored for UIs.
  */
 import type { Context } from '../context.js'
-import type { EventDraft } from '../backends/contract.js'
+import type { EventDraft } from '../contract/contract.js'
 import { idOfSeq, seqOfId, type RunEvent } from '../events/envelope.js'
 import {
   AskAnsweredError,
@@ -45,9 +45,9 @@ import { describeSchema, isStandardSchema, type StandardSchemaV1 } from '../even
 import type { BusApi } from '../bus/bus.js'
 import { createSchemaChecks } from './schema-check.js'
 import { Follower } from '../streams/follow.js'
-import type { AskFn } from '../streams/run.js'
 import type {
   AnswerEventData,
+  AskFn,
   AskEventData,
   AskExpiredEventData,
   AskExpiryReason,

@@ -3,6 +3,7 @@
  * and what the run log records about both.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec'
+import type { RunEvent } from '../events/envelope.js'
 
 /**
  * What kind of answer an ask wants (see the example for each).
@@ -163,3 +164,14 @@ export interface AskInfo {
   /** The id of the `ask` event in the run log. */
   eventId?: string
 }
+
+/** Internal: how a run handle asks (provided by the asks part). */
+export type AskFn = (
+  host: {
+    readonly id: string
+    readonly signal: AbortSignal
+    appendReserved(type: string, data: unknown): Promise<RunEvent>
+  },
+  askId: string,
+  options: AskOptions<AskKind, StandardSchemaV1 | undefined>,
+) => Promise<unknown>

@@ -12,7 +12,7 @@
  * - Payloads travel as `{"ts":<ms>,"data":<json>}`; the size limit applies to the data's
  *   JSON, checked before anything is sent.
  */
-import type { Unsubscribe } from '../backends/contract.js'
+import type { Unsubscribe } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import { encodePayload } from '../events/codec.js'
 import { InvalidArgumentError, TimeoutError } from '../events/errors.js'
@@ -22,7 +22,7 @@ import {
   type SchemaOutput,
   type StandardSchemaV1,
 } from '../events/schema.js'
-import { checkChannel, checkPattern, compilePattern } from './patterns.js'
+import { checkChannel, checkPattern, compilePattern } from '../contract/patterns.js'
 import {
   Subscription,
   type Attachment,

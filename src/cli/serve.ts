@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Backend } from '../backends/contract.js'
+import type { Backend } from '../contract/contract.js'
 import { createRunbus } from '../runbus.js'
 import { createHub, signToken } from '../hub/index.js'
 import { toRequest, writeResponse } from '../hub/bridge.js'

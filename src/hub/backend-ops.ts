@@ -3,7 +3,7 @@
  * to, ending or messaging a run by id), straight on the backend contract with the core's
  * codec and size limit, so they store exactly what `run.emit` would.
  */
-import type { Backend, EventDraft, RunInfo } from '../backends/contract.js'
+import type { Backend, EventDraft, RunInfo } from '../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../events/envelope.js'
 import { RunNotFoundError } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'

@@ -5,7 +5,7 @@
  * more than its limit is cut like a slow run reader. A `: ready` comment (an empty line in
  * NDJSON) is the first thing on the stream once the subscription is in place.
  */
-import type { Unsubscribe } from '../backends/contract.js'
+import type { Unsubscribe } from '../contract/contract.js'
 import type { StreamFormat } from './fanout.js'
 import type { HubOps } from './ops.js'
 import type { StreamSink } from './sink.js'

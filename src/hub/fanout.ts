@@ -15,7 +15,7 @@
  * - a live reader whose socket holds more than `maxQueuedBytes` is cut (it resumes from its
  *   last id); the hub never buffers for it.
  */
-import type { LogPage, RunLogStore, Unsubscribe } from '../backends/contract.js'
+import type { LogPage, RunLogStore, Unsubscribe } from '../contract/contract.js'
 import { idOfSeq, type RunEvent } from '../events/envelope.js'
 import type { StreamSink } from './sink.js'
 

@@ -7,7 +7,7 @@
  * 4xx status; only a bug of ours becomes a 500.
  */
 import { idOfSeq, RESERVED_TYPES, seqOfId, type RunStatus } from '../events/envelope.js'
-import type { RunInfo } from '../backends/contract.js'
+import type { RunInfo } from '../contract/contract.js'
 import {
   ForbiddenError,
   InvalidArgumentError,
@@ -15,7 +15,7 @@ import {
   UnauthorizedError,
 } from '../events/errors.js'
 import { checkRunId } from '../events/ids.js'
-import { checkChannel, checkPattern } from '../bus/patterns.js'
+import { checkChannel, checkPattern } from '../contract/patterns.js'
 import {
   OPEN_CLAIMS,
   requireScope,

@@ -3,7 +3,7 @@
  * to this; `opsOf(rb)` maps it onto the runbus API (and, where an HTTP caller acts on a run
  * it does not hold a handle for, onto the backend contract with the core's codec).
  */
-import type { Backend, RunInfo, Unsubscribe } from '../backends/contract.js'
+import type { Backend, RunInfo, Unsubscribe } from '../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../events/envelope.js'
 
 /** An ask, as the hub sends it over the wire. */

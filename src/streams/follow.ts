@@ -18,7 +18,7 @@
  *
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
  */
-import type { Unsubscribe } from '../backends/contract.js'
+import type { Unsubscribe } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'

@@ -8,7 +8,7 @@
  * oldest dropped first and counted): an agent that never reads its inbox still gets its
  * interrupts, because the abort happens on arrival, not on read.
  */
-import type { Unsubscribe } from '../backends/contract.js'
+import type { Unsubscribe } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import type { InboxMessage } from '../events/envelope.js'
 import { InterruptedError } from '../events/errors.js'

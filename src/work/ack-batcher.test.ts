@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import type { WorkAckResult, WorkStore } from '../backends/work-contract.js'
+import type { WorkAckResult, WorkStore } from '../contract/work-contract.js'
 import { AckBatcher } from './ack-batcher.js'
 
 function fakeStore() {

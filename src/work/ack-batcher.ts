@@ -8,7 +8,7 @@
  * call in flight at a time) and then for their own window, so batches grow with the load.
  * A job's lease runs far longer than the window, so the delay risks nothing.
  */
-import type { WorkStore } from '../backends/work-contract.js'
+import type { WorkStore } from '../contract/work-contract.js'
 
 interface PendingAck {
   lease: string

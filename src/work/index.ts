@@ -3,8 +3,8 @@
  * wires `rb.work` through `createWorkApi`; everything else is built on the backend's
  * `WorkStore`.
  */
-import type { Backend } from '../backends/contract.js'
-import type { WorkStore } from '../backends/work-contract.js'
+import type { Backend } from '../contract/contract.js'
+import type { WorkStore } from '../contract/work-contract.js'
 import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from '../events/schema.js'
 import type { WorkQueueOptions } from './job.js'
 import { WorkQueue } from './queue.js'
@@ -22,7 +22,7 @@ export type { ProcessOptions, StopOptions, Worker, WorkerStats } from './worker.
 export type { AddOptions, AddItem, AddResult, AddManyResult, DeadLetters } from './queue.js'
 export { WorkQueue } from './queue.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
-export type { DeadJob, WorkStats } from '../backends/work-contract.js'
+export type { DeadJob, WorkStats } from '../contract/work-contract.js'
 
 /** The work-queue API on a runbus instance (`rb.work`). */
 export interface WorkApi {

@@ -3,7 +3,7 @@
  * Handles are cheap; the queue itself lives in the backend and is shared by every process
  * that names it.
  */
-import type { DeadJob, WorkStats, WorkStore } from '../backends/work-contract.js'
+import type { DeadJob, WorkStats, WorkStore } from '../contract/work-contract.js'
 import { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from '../events/codec.js'
 import { InvalidArgumentError, ValidationError } from '../events/errors.js'
 import { isStandardSchema, validate } from '../events/schema.js'

@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import type { ClaimedJob, WorkStore } from '../backends/work-contract.js'
+import type { ClaimedJob, WorkStore } from '../contract/work-contract.js'
 import {
   ClosedError,
   InvalidArgumentError,

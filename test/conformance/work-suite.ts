@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { z } from 'zod'
-import type { WorkStore } from '../../src/backends/work-contract.js'
+import type { WorkStore } from '../../src/contract/work-contract.js'
 import { LeaseLostError, ValidationError } from '../../src/events/errors.js'
 import { createWorkApi, type Job } from '../../src/work/index.js'
 

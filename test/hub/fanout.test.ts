@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { memoryBackend, type MemoryBackend } from '../../src/backends/memory/index.js'
 import { RunFanout } from '../../src/hub/fanout.js'
 import type { StreamSink } from '../../src/hub/sink.js'
-import type { EventDraft } from '../../src/backends/contract.js'
+import type { EventDraft } from '../../src/contract/contract.js'
 
 /** A sink that records frames; `stalled` makes it pretend the peer reads nothing. */
 class RecordingSink implements StreamSink {

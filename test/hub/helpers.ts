@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRunbus, type Runbus } from '../../src/index.js'
-import type { Backend } from '../../src/backends/contract.js'
+import type { Backend } from '../../src/contract/contract.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
 import { fetchListener } from '../../src/hub/bridge.js'
 

@@ -2,11 +2,11 @@
  * In-process broadcast: publish calls every matching listener synchronously, before the
  * publish promise resolves. Exact-channel subscriptions sit in a map (one lookup per
  * publish); wildcard ones are matched with the shared pattern matcher, so the semantics are
- * those of `src/bus/patterns.ts` on every backend.
+ * those of `src/contract/patterns.ts` on every backend.
  */
-import type { Broadcast, BroadcastListener, Unsubscribe } from '../contract.js'
+import type { Broadcast, BroadcastListener, Unsubscribe } from '../../contract/contract.js'
 import { ClosedError } from '../../events/errors.js'
-import { compilePattern, isWildcard } from '../../bus/patterns.js'
+import { compilePattern, isWildcard } from '../../contract/patterns.js'
 
 interface Sub {
   readonly listener: BroadcastListener

@@ -2,7 +2,7 @@
  * The memory backend: the whole contract in one process, no server. The embedded default of
  * `createRunbus()`. Nothing survives the process (`durable: false`).
  */
-import type { Backend } from '../contract.js'
+import type { Backend } from '../../contract/contract.js'
 import { createMemoryWorkStore } from './work.js'
 import { createMemoryRunStore, type MemoryRunLogStore, type MemoryRunStats } from './runs.js'
 import { createMemoryBroadcast, type MemoryBroadcast } from './broadcast.js'

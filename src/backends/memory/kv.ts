@@ -3,7 +3,7 @@
  * one unref'd sweep timer (so a key nobody reads again does not stay forever); the timer
  * runs only while keys with a TTL exist and is cleared on close.
  */
-import type { KeyValueStore } from '../contract.js'
+import type { KeyValueStore } from '../../contract/contract.js'
 import { ClosedError } from '../../events/errors.js'
 
 interface Entry {

@@ -21,7 +21,7 @@ import {
   type WorkJobDraft,
   type WorkStats,
   type WorkStore,
-} from '../work-contract.js'
+} from '../../contract/work-contract.js'
 
 interface JobRecord {
   id: string

@@ -17,10 +17,10 @@
  * subscriber connection (ioredis picks a node) sees messages published anywhere. Sharded
  * pub/sub (SSUBSCRIBE) would scale better but has no patterns.
  */
-import type { Broadcast, BroadcastListener, Unsubscribe } from '../contract.js'
+import type { Broadcast, BroadcastListener, Unsubscribe } from '../../contract/contract.js'
 import { bounded } from './connection.js'
 import type { RedisConnection, RedisContext } from './context.js'
-import { compilePattern } from '../../bus/patterns.js'
+import { compilePattern } from '../../contract/patterns.js'
 import { escapeGlob, toRedisGlob } from './patterns.js'
 
 interface Sub {

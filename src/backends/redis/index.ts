@@ -14,7 +14,7 @@
  * ```
  */
 import { Cluster, Redis } from 'ioredis'
-import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../contract.js'
+import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../../contract/contract.js'
 import { ClosedError, InvalidArgumentError } from '../../events/errors.js'
 import { bounded, openClient, ownOptions } from './connection.js'
 import { keyBuilder, type RedisConnection, type RedisContext } from './context.js'

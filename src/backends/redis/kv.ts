@@ -2,7 +2,7 @@
  * Small key/value records on Redis strings: GET, SET PX, SET NX PX, DEL, under
  * `<prefix>:kv:<key>`. Set-if-absent is one `SET … NX`, atomic on its own.
  */
-import type { KeyValueStore } from '../contract.js'
+import type { KeyValueStore } from '../../contract/contract.js'
 import { bounded } from './connection.js'
 import type { RedisContext } from './context.js'
 

@@ -38,7 +38,7 @@ import {
   type WorkJobDraft,
   type WorkStats,
   type WorkStore,
-} from '../work-contract.js'
+} from '../../contract/work-contract.js'
 import { mapError, whenReady } from './connection.js'
 import type { RedisConnection, RedisContext } from './context.js'
 import { type LuaScript, loadScript } from './scripts.js'

@@ -2,7 +2,7 @@
  * `rb.runs`: create and open runs, follow and read them, send to their inbox.
  */
 import type { Context } from '../context.js'
-import type { RunInfo } from '../backends/contract.js'
+import type { RunInfo } from '../contract/contract.js'
 import {
   idOfSeq,
   seqOfId,
@@ -14,8 +14,9 @@ import {
 import { InvalidArgumentError, RunEndedError, RunNotFoundError } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { checkRunId, newRunId } from '../events/ids.js'
-import { Follower, type FollowOptions } from './follow.js'
-import { Run, type AskFn } from './run.js'
+import { Follower, type FollowOptions } from '../streams/follow.js'
+import type { AskFn } from '../asks/types.js'
+import { Run } from './run.js'
 
 /**
  * What `rb.runs.create()` takes.

@@ -20,7 +20,7 @@
  *   rejects with it.
  */
 import type { Context } from '../context.js'
-import type { EventDraft } from '../backends/contract.js'
+import type { EventDraft } from '../contract/contract.js'
 import {
   RESERVED_TYPES,
   type InboxMessage,
@@ -37,9 +37,9 @@ import {
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { newAskId } from '../events/ids.js'
-import type { AnswerOf, AskKind, AskOptions } from '../asks/types.js'
+import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
-import { InboxReader } from './inbox.js'
+import { InboxReader } from '../streams/inbox.js'
 
 /**
  * Emitted events a handle buffers while its backend keeps failing, before `emit` throws the
@@ -112,17 +112,6 @@ interface Waiter {
   resolve(e: RunEvent): void
   reject(err: unknown): void
 }
-
-/** Internal: how a run handle asks (provided by the asks part). */
-export type AskFn = (
-  host: {
-    readonly id: string
-    readonly signal: AbortSignal
-    appendReserved(type: string, data: unknown): Promise<RunEvent>
-  },
-  askId: string,
-  options: AskOptions<AskKind, StandardSchemaV1 | undefined>,
-) => Promise<unknown>
 
 const TYPE_MAX = 128
 
