@@ -1,6 +1,6 @@
 // Fails the check when a source folder imports a folder above it. The layers, bottom first
 // (a folder may import only those listed before it; see docs/architecture.md):
-// events, contract, queue, context.ts, streams, bus, work, asks, agent, backends, runbus.ts,
+// events, contract, queue, context.ts, budget.ts, streams, bus, work, asks, agent, backends, runbus.ts,
 // protocol, hub, client, ai-sdk, cli, index.ts. Tests (`*.test.ts`) are not checked.
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +13,7 @@ const order = [
   'contract',
   'queue',
   'context.ts',
+  'budget.ts',
   'streams',
   'bus',
   'work',

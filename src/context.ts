@@ -26,6 +26,8 @@ export interface Context {
   readonly backend: Backend
   readonly maxPayloadBytes: number
   readonly maxEvents: number
+  /** Inbox messages kept per run (backends that trim inboxes). */
+  readonly maxInboxMessages: number
   readonly ttlMs: number
   /** Events per history read when following. */
   readonly pageSize: number
@@ -50,6 +52,7 @@ export function createContext(init: {
   backend: Backend
   maxPayloadBytes: number
   maxEvents: number
+  maxInboxMessages: number
   ttlMs: number
   pageSize: number
   followerBuffer: number

@@ -7,6 +7,7 @@
 import type { Backend } from './contract/contract.js'
 import { memoryBackend } from './backends/memory/index.js'
 import { createContext, type ResourceKind } from './context.js'
+import { withBudgets } from './budget.js'
 import { ClosedError, InvalidArgumentError } from './events/errors.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
 import { createRunsApi, type RunsApi } from './agent/runs.js'
@@ -29,13 +30,48 @@ export interface RunbusOptions {
    * shared by several instances).
    */
   backend?: Backend
+  /**
+   * Close the backend you passed when this instance closes (`rb.close()`), as if the
+   * instance had made it. Use it when the backend serves this instance only (the common
+   * case: `createRunbus({ backend: redisBackend({ url }), ownBackend: true })`); leave it
+   * off when several instances share one backend. Default `false` for a backend you pass.
+   */
+  ownBackend?: boolean
   limits?: {
     /** Largest encoded JSON payload of an event, inbox message or bus message. Default 1 MiB. */
     maxPayloadBytes?: number
+    /**
+     * Bytes of encoded event data one run may take in over its life through this instance;
+     * a batch past it is refused whole (`InsufficientStorageError`, budget `run`).
+     * Default 64 MiB. `Infinity`: no budget.
+     */
+    maxRunBytes?: number
+    /**
+     * Bytes of encoded data one run's inbox may take in over its life (budget `inbox`).
+     * Default 4 MiB. `Infinity`: no budget.
+     */
+    maxInboxBytes?: number
+    /**
+     * Running runs one owner (`rb.runs.create({ owner })`; the hub passes its token's
+     * subject) may hold at once; the next create is refused with `QuotaExceededError`.
+     * Runs without an owner are not counted. Default 100. `Infinity`: no quota.
+     */
+    maxRunningRunsPerOwner?: number
+    /**
+     * A running run this instance created or wrote to that gets no event for this long is
+     * ended `failed` with error `abandoned: …` (a pending ask holds it until the ask
+     * expires). Default 1 hour. `Infinity`: never.
+     */
+    runIdleMs?: number
   }
   retention?: {
     /** Events kept per run (oldest trimmed first, counted). Default 10,000. */
     maxEvents?: number
+    /**
+     * Inbox messages kept per run (oldest trimmed first; the memory backend trims, others
+     * may keep more). Default 1,000.
+     */
+    maxInboxMessages?: number
     /** How long an ended run stays readable, ms. Default 1 hour. `Infinity`: forever. */
     ttlMs?: number
   }
@@ -91,6 +127,14 @@ export interface RunbusStats {
   gaps: number
   /** Emit batches the backend refused. */
   emitFailures: number
+  /** Appends refused by the per-run byte budget (`limits.maxRunBytes`). */
+  runBytesRefused: number
+  /** Inbox sends refused by the per-inbox byte budget (`limits.maxInboxBytes`). */
+  inboxBytesRefused: number
+  /** Run creations refused by the running-run quota (`limits.maxRunningRunsPerOwner`). */
+  quotaRefused: number
+  /** Running runs ended as abandoned by the idle timeout (`limits.runIdleMs`). */
+  runsAbandoned: number
 }
 
 /**
@@ -128,6 +172,31 @@ export interface Runbus {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+const KNOWN: Readonly<Record<string, readonly string[]>> = {
+  '': ['backend', 'ownBackend', 'limits', 'retention', 'asks', 'follow'],
+  limits: ['maxPayloadBytes', 'maxRunBytes', 'maxInboxBytes', 'maxRunningRunsPerOwner', 'runIdleMs'],
+  retention: ['maxEvents', 'maxInboxMessages', 'ttlMs'],
+  asks: ['verdictTimeoutMs'],
+  follow: ['pageSize', 'bufferSize'],
+}
+
+/** Unknown option names are errors (a typo must not silently fall back to a default). */
+function checkNames(options: object): void {
+  for (const [group, names] of Object.entries(KNOWN)) {
+    const obj: unknown =
+      group === '' ? options : (options as Record<string, unknown>)[group]
+    if (obj === undefined) continue
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new InvalidArgumentError(`${group} must be an object`)
+    for (const k of Object.keys(obj)) {
+      if (!names.includes(k))
+        throw new InvalidArgumentError(
+          `unknown option ${JSON.stringify(group === '' ? k : `${group}.${k}`)} of createRunbus (known: ${names.join(', ')})`,
+        )
+    }
+  }
+}
+
 function positive(
   name: string,
   value: number | undefined,
@@ -161,8 +230,38 @@ function positive(
  * ```
  */
 export function createRunbus(options: RunbusOptions = {}): Runbus {
-  const owned = options.backend === undefined
-  const backend = options.backend ?? memoryBackend()
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('createRunbus options must be an object')
+  checkNames(options)
+  if (options.ownBackend !== undefined && typeof options.ownBackend !== 'boolean')
+    throw new InvalidArgumentError('ownBackend must be a boolean')
+  const owned = options.backend === undefined || options.ownBackend === true
+  const l = options.limits ?? {}
+  const ttlMs =
+    options.retention?.ttlMs === 0
+      ? 0
+      : positive('retention.ttlMs', options.retention?.ttlMs, 3_600_000, true)
+  const budgets = {
+    maxRunBytes: positive('limits.maxRunBytes', l.maxRunBytes, 64 * 1024 * 1024, true),
+    maxInboxBytes: positive('limits.maxInboxBytes', l.maxInboxBytes, 4 * 1024 * 1024, true),
+    maxRunningRunsPerOwner: positive(
+      'limits.maxRunningRunsPerOwner',
+      l.maxRunningRunsPerOwner,
+      100,
+      true,
+    ),
+    runIdleMs: positive('limits.runIdleMs', l.runIdleMs, 3_600_000, true),
+    ttlMs,
+  }
+  const given = options.backend ?? memoryBackend()
+  const counters = {
+    runBytesRefused: 0,
+    inboxBytesRefused: 0,
+    quotaRefused: 0,
+    runsAbandoned: 0,
+  }
+  // Every part writes through the budgeted store; `rb.backend` stays the backend given.
+  const backend = withBudgets(given, budgets, counters)
   const ctx = createContext({
     backend,
     maxPayloadBytes: positive(
@@ -171,10 +270,12 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
       DEFAULT_MAX_PAYLOAD_BYTES,
     ),
     maxEvents: positive('retention.maxEvents', options.retention?.maxEvents, 10_000),
-    ttlMs:
-      options.retention?.ttlMs === 0
-        ? 0
-        : positive('retention.ttlMs', options.retention?.ttlMs, 3_600_000, true),
+    maxInboxMessages: positive(
+      'retention.maxInboxMessages',
+      options.retention?.maxInboxMessages,
+      1_000,
+    ),
+    ttlMs,
     pageSize: positive('follow.pageSize', options.follow?.pageSize, 1000),
     followerBuffer: positive('follow.bufferSize', options.follow?.bufferSize, 10_000),
   })
@@ -205,7 +306,8 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
     ]
     for (const kind of kinds) for (const r of [...ctx.live[kind]]) r.close(reason)
     await work.close()
-    if (owned) await backend.close()
+    backend.stop()
+    if (owned) await given.close()
   }
 
   const rb: Runbus = {
@@ -213,7 +315,7 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
     bus,
     asks: asks.api,
     work,
-    backend,
+    backend: given,
     stats() {
       const b = bus.stats()
       return {
@@ -227,6 +329,7 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
         busPatterns: b.patterns,
         busDecodeErrors: b.decodeErrors,
         ...ctx.counters,
+        ...counters,
       }
     },
     close() {

@@ -90,7 +90,10 @@ export interface RunHandleStats {
   batches: number
   /** Batches that failed. */
   failures: number
-  /** Inbox messages dropped because the agent did not read its inbox (oldest first). */
+  /**
+   * Inbox messages dropped because the agent did not read its inbox (oldest first), or
+   * trimmed by the backend (`retention.maxInboxMessages`) before this handle read them.
+   */
   inboxDropped: number
 }
 
@@ -201,7 +204,8 @@ export class Run {
     return {
       ...this.counts,
       pending: this.pending.length,
-      inboxDropped: this.inboxReader?.queue.stats.dropped.oldest ?? 0,
+      inboxDropped:
+        (this.inboxReader?.queue.stats.dropped.oldest ?? 0) + (this.inboxReader?.skipped ?? 0),
     }
   }
 

@@ -2,7 +2,7 @@
  * `rb.runs`: create and open runs, follow and read them, send to their inbox.
  */
 import type { Context } from '../context.js'
-import type { RunInfo } from '../contract/contract.js'
+import type { RunInfo, RunInit } from '../contract/contract.js'
 import {
   idOfSeq,
   seqOfId,
@@ -31,6 +31,11 @@ export interface CreateRunOptions {
   id?: string
   /** Free-form JSON metadata stored with the run. */
   meta?: Record<string, unknown>
+  /**
+   * Who the run is for (the hub passes its token's subject): runs with an owner count
+   * against `limits.maxRunningRunsPerOwner` until they end.
+   */
+  owner?: string
 }
 
 /**
@@ -145,8 +150,17 @@ export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
         }
         encodePayload(options.meta, ctx.maxPayloadBytes, 'run meta')
       }
-      const init = { id, maxEvents: ctx.maxEvents, ts: Date.now() }
-      await runs.createRun(options.meta === undefined ? init : { ...init, meta: options.meta })
+      if (options.owner !== undefined && typeof options.owner !== 'string')
+        throw new InvalidArgumentError('owner must be a string')
+      const init: RunInit = {
+        id,
+        maxEvents: ctx.maxEvents,
+        maxInboxMessages: ctx.maxInboxMessages,
+        ts: Date.now(),
+      }
+      if (options.meta !== undefined) init.meta = options.meta
+      if (options.owner !== undefined) init.owner = options.owner
+      await runs.createRun(init)
       const run = new Run(ctx, id, askFn)
       await run.watchInbox()
       return run

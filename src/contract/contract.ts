@@ -24,6 +24,16 @@ export interface RunInit {
   meta?: Record<string, unknown>
   /** Keep at most this many events (oldest trimmed first). */
   maxEvents: number
+  /**
+   * Keep at most this many inbox messages (oldest trimmed first; a reader behind the trim
+   * skips ahead). Optional: a backend that does not trim inboxes yet ignores it.
+   */
+  maxInboxMessages?: number
+  /**
+   * Who created the run (the hub passes its token's subject), for the core's running-run
+   * quota. Backends need not store it.
+   */
+  owner?: string
   /** Created-at time, epoch ms. */
   ts: number
 }

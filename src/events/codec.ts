@@ -12,6 +12,50 @@ import { InvalidArgumentError, PayloadTooLargeError } from './errors.js'
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 /**
+ * How deeply JSON may nest (objects and arrays inside each other) anywhere runbus takes it:
+ * event data, run meta, inbox and bus data, answers, HTTP bodies. Deeper values are refused
+ * with `InvalidArgumentError`: they are never useful data, and a reader (or a recursive
+ * serializer) can be made to overflow its stack on them.
+ */
+export const MAX_JSON_DEPTH = 64
+
+/** Depth of containers at `v` and below, stopping as soon as it passes `max`. */
+function tooDeep(v: unknown, depth: number, max: number): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  if (depth >= max) return true
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (tooDeep(v[i], depth + 1, max)) return true
+    return false
+  }
+  // A value with toJSON (Date…) serializes to what toJSON returns, usually a string.
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return false
+  for (const k in v) {
+    if (Object.hasOwn(v, k) && tooDeep((v as Record<string, unknown>)[k], depth + 1, max))
+      return true
+  }
+  return false
+}
+
+/**
+ * Refuses a value that nests objects/arrays deeper than `max` levels (default
+ * {@link MAX_JSON_DEPTH}). The walk stops at `max`, so it cannot overflow the stack itself;
+ * a cycle counts as too deep.
+ *
+ * Use it on parsed input before handing it on (the codec calls it for every payload).
+ *
+ * @throws InvalidArgumentError naming `what`.
+ * @example
+ * ```ts
+ * checkJsonDepth(JSON.parse(body), 'request body')
+ * ```
+ */
+export function checkJsonDepth(value: unknown, what = 'payload', max = MAX_JSON_DEPTH): void {
+  if (tooDeep(value, 0, max)) {
+    throw new InvalidArgumentError(`${what} nests deeper than ${max} levels`)
+  }
+}
+
+/**
  * A payload encoded once: its JSON text and its size in bytes.
  *
  * @example
@@ -43,7 +87,8 @@ export function utf8Length(text: string): number {
  * Encodes `data` as JSON and checks it against `limit` bytes.
  *
  * Use it wherever a payload enters runbus (emit, publish, send). Gotchas: `undefined`
- * becomes `null`; values JSON cannot carry (BigInt, cycles) are an `InvalidArgumentError`;
+ * becomes `null`; values JSON cannot carry (BigInt, cycles) and values nested deeper than
+ * {@link MAX_JSON_DEPTH} are an `InvalidArgumentError`;
  * `what` names the payload in the error message.
  *
  * @throws PayloadTooLargeError with both sizes when over `limit`.
@@ -53,6 +98,7 @@ export function utf8Length(text: string): number {
  * ```
  */
 export function encodePayload(data: unknown, limit: number, what = 'payload'): EncodedPayload {
+  checkJsonDepth(data, what)
   let json: string | undefined
   try {
     json = JSON.stringify(data)

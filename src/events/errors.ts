@@ -134,6 +134,56 @@ export class PayloadTooLargeError extends RunbusError {
   }
 }
 
+/** Which budget an {@link InsufficientStorageError} ran into. */
+export type StorageBudget = 'run' | 'inbox' | 'instance'
+
+/**
+ * A write would take a run, an inbox or the whole instance over its byte budget
+ * (`limits.maxRunBytes`, `limits.maxInboxBytes`, `memoryBackend({ maxBytes })`). Nothing of
+ * the write was stored. Over HTTP: 507. Code `insufficient_storage`.
+ *
+ * @example
+ * ```ts
+ * catch (err) { if (err instanceof InsufficientStorageError && err.budget === 'run') await run.end() }
+ * ```
+ */
+export class InsufficientStorageError extends RunbusError {
+  /** The budget that would be exceeded. */
+  readonly budget: StorageBudget
+  /** The budget, in bytes. */
+  readonly limit: number
+  constructor(budget: StorageBudget, limit: number, message?: string) {
+    super(
+      'insufficient_storage',
+      message ??
+        (budget === 'instance'
+          ? `the backend is full (its budget of ${limit} bytes is used up)`
+          : `the ${budget === 'run' ? 'run' : "run's inbox"} is over its budget of ${limit} bytes`),
+    )
+    this.budget = budget
+    this.limit = limit
+  }
+}
+
+/**
+ * A quota on things held at once was reached (running runs per owner,
+ * `limits.maxRunningRunsPerOwner`). Retry once some have ended. Over HTTP: 429. Code
+ * `quota_exceeded`.
+ *
+ * @example
+ * ```ts
+ * catch (err) { if (err instanceof QuotaExceededError) console.log(err.limit) }
+ * ```
+ */
+export class QuotaExceededError extends RunbusError {
+  /** The quota. */
+  readonly limit: number
+  constructor(limit: number, message = `quota of ${limit} reached`) {
+    super('quota_exceeded', message)
+    this.limit = limit
+  }
+}
+
 /** One problem found by a schema, as Standard Schema reports it. */
 export interface ValidationIssue {
   message: string

@@ -22,6 +22,8 @@ export class InboxReader {
   readonly queue = new AsyncQueue<InboxMessage>({ capacity: INBOX_BUFFER, policy: 'drop-oldest' })
   readonly controller = new AbortController()
   private last = 0
+  /** Messages trimmed by the backend before this reader got them (skipped, counted). */
+  skipped = 0
   private unwatch: Unsubscribe | undefined
   private reading: Promise<void> | undefined
   private again = false
@@ -94,6 +96,12 @@ export class InboxReader {
     for (;;) {
       const page = await this.ctx.backend.runs.readInbox(this.run, this.last, PAGE)
       if (this.ended) return
+      const first = page[0]
+      if (first !== undefined && first.seq > this.last + 1) {
+        // Trimmed by the backend's maxInboxMessages before we read them: skip, counted.
+        this.skipped += first.seq - this.last - 1
+        this.last = first.seq - 1
+      }
       for (const m of page) if (m.seq === this.last + 1) this.accept(m)
       if (page.length < PAGE) return
     }

@@ -3,6 +3,7 @@
  * `createRunbus()`. Nothing survives the process (`durable: false`).
  */
 import type { Backend } from '../../contract/contract.js'
+import { InvalidArgumentError } from '../../events/errors.js'
 import { createMemoryWorkStore } from './work.js'
 import { createMemoryRunStore, type MemoryRunLogStore, type MemoryRunStats } from './runs.js'
 import { createMemoryBroadcast, type MemoryBroadcast } from './broadcast.js'
@@ -11,15 +12,26 @@ import { createMemoryKeyValueStore, type MemoryKeyValueStore } from './kv.js'
 export type { MemoryRunStats } from './runs.js'
 
 /**
- * Options of {@link memoryBackend}. Reserved for future use (none today).
+ * Options of {@link memoryBackend}.
  *
  * @example
  * ```ts
- * memoryBackend({})
+ * memoryBackend({ maxBytes: 64 * 1024 * 1024 })
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface MemoryBackendOptions {}
+export interface MemoryBackendOptions {
+  /**
+   * The whole instance's byte budget: retained events, inbox messages, run records and
+   * key/value records (asks), estimated from their JSON plus a fixed overhead each. A write
+   * past it is refused whole with `InsufficientStorageError` (budget `instance`, 507 over
+   * HTTP); a run's `end` is always accepted. Trimming and expiry give bytes back.
+   * Default 256 MiB. `Infinity`: no budget.
+   */
+  maxBytes?: number
+}
+
+/** The default of `memoryBackend({ maxBytes })`: 256 MiB. */
+const DEFAULT_MEMORY_MAX_BYTES = 256 * 1024 * 1024
 
 /**
  * Counters of a memory backend, for tests and metrics.
@@ -74,10 +86,18 @@ export interface MemoryBackend extends Backend {
  * const rb = createRunbus({ backend })
  * ```
  */
-export function memoryBackend(_options: MemoryBackendOptions = {}): MemoryBackend {
-  const runs = createMemoryRunStore()
+export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
+  for (const k of Object.keys(options)) {
+    if (k !== 'maxBytes')
+      throw new InvalidArgumentError(`unknown option ${JSON.stringify(k)} of memoryBackend (known: maxBytes)`)
+  }
+  const max = options.maxBytes ?? DEFAULT_MEMORY_MAX_BYTES
+  if (!(max > 0) || (Number.isFinite(max) && !Number.isInteger(max)))
+    throw new InvalidArgumentError('maxBytes must be a positive integer or Infinity')
+  const meter = { max, used: 0, refused: 0 }
+  const runs = createMemoryRunStore(meter)
   const broadcast = createMemoryBroadcast()
-  const kv = createMemoryKeyValueStore()
+  const kv = createMemoryKeyValueStore(meter)
   const work = createMemoryWorkStore()
   let closed = false
   return {

@@ -4,7 +4,8 @@
  * runs only while keys with a TTL exist and is cleared on close.
  */
 import type { KeyValueStore } from '../../contract/contract.js'
-import { ClosedError } from '../../events/errors.js'
+import { ClosedError, InsufficientStorageError } from '../../events/errors.js'
+import type { MemoryMeter } from './runs.js'
 
 interface Entry {
   value: string
@@ -21,7 +22,10 @@ export interface MemoryKeyValueStore extends KeyValueStore {
 }
 
 /** Creates an in-process key/value store. Internal: used by `memoryBackend()`. */
-export function createMemoryKeyValueStore(): MemoryKeyValueStore {
+export function createMemoryKeyValueStore(
+  meter: MemoryMeter = { max: Infinity, used: 0, refused: 0 },
+): MemoryKeyValueStore {
+  const cost = (key: string, value: string): number => key.length + value.length + 64
   const map = new Map<string, Entry>()
   let withTtl = 0
   let sweeper: ReturnType<typeof setInterval> | undefined
@@ -43,6 +47,7 @@ export function createMemoryKeyValueStore(): MemoryKeyValueStore {
 
   function remove(key: string, e: Entry): void {
     map.delete(key)
+    meter.used -= cost(key, e.value)
     if (e.expiresAt !== Infinity && --withTtl === 0 && sweeper !== undefined) {
       clearInterval(sweeper)
       sweeper = undefined
@@ -51,7 +56,13 @@ export function createMemoryKeyValueStore(): MemoryKeyValueStore {
 
   function put(key: string, value: string, ttlMs: number | undefined): void {
     const old = map.get(key)
+    const more = cost(key, value) - (old === undefined ? 0 : cost(key, old.value))
+    if (more > 0 && meter.used + more > meter.max) {
+      meter.refused++
+      throw new InsufficientStorageError('instance', meter.max)
+    }
     if (old !== undefined) remove(key, old)
+    meter.used += cost(key, value)
     const expiresAt = ttlMs === undefined ? Infinity : Date.now() + Math.max(0, ttlMs)
     map.set(key, { value, expiresAt })
     if (expiresAt !== Infinity) {
@@ -91,6 +102,7 @@ export function createMemoryKeyValueStore(): MemoryKeyValueStore {
       closed = true
       if (sweeper !== undefined) clearInterval(sweeper)
       sweeper = undefined
+      for (const [k, e] of map) meter.used -= cost(k, e.value)
       map.clear()
       withTtl = 0
     },

@@ -24,6 +24,7 @@ import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/env
 import { idOfSeq } from '../../events/envelope.js'
 import {
   ClosedError,
+  InsufficientStorageError,
   RunEndedError,
   RunExistsError,
   RunNotFoundError,
@@ -34,6 +35,7 @@ interface MemRun {
   readonly meta: Record<string, unknown> | undefined
   readonly createdAt: number
   readonly maxEvents: number
+  readonly maxInbox: number
   status: RunStatus
   endedAt: number | undefined
   error: string | undefined
@@ -42,7 +44,14 @@ interface MemRun {
   /** Retained events live at events[head..]. */
   events: RunEvent[]
   head: number
+  /** Bytes charged to the instance budget for each retained event, parallel to `events`. */
+  sizes: number[]
+  /** Bytes charged for the run itself (record and meta) and its retained inbox. */
+  fixed: number
   inbox: InboxMessage[]
+  inboxSizes: number[]
+  /** Seq of the message before `inbox[0]` (messages trimmed so far). */
+  inboxBase: number
   expiry: ReturnType<typeof setTimeout> | undefined
 }
 
@@ -64,7 +73,20 @@ export interface MemoryRunStats {
   inboxWatchers: number
   /** Pending TTL timers. */
   timers: number
+  /** Bytes charged to the instance budget now (an estimate of what is held). */
+  bytes: number
+  /** The instance budget (`memoryBackend({ maxBytes })`). */
+  maxBytes: number
+  /** Writes refused because the instance budget was used up, ever. */
+  storageRefused: number
+  /** Inbox messages removed by `maxInboxMessages` trimming, ever. */
+  inboxTrimmed: number
 }
+
+/** What one stored event or message costs beyond its JSON (envelope, object, array slot). */
+const ENTRY_OVERHEAD = 160
+/** What a run costs before any event (its record, maps, arrays). */
+const RUN_OVERHEAD = 1024
 
 /** The memory run store, with its close and stats hooks. */
 export interface MemoryRunLogStore extends RunLogStore {
@@ -72,8 +94,17 @@ export interface MemoryRunLogStore extends RunLogStore {
   close(): void
 }
 
+/** The instance-wide byte budget, shared by the memory stores of one backend. */
+export interface MemoryMeter {
+  readonly max: number
+  used: number
+  refused: number
+}
+
 /** Creates an in-process run store. Internal: used by `memoryBackend()`. */
-export function createMemoryRunStore(): MemoryRunLogStore {
+export function createMemoryRunStore(
+  meter: MemoryMeter = { max: Infinity, used: 0, refused: 0 },
+): MemoryRunLogStore {
   const runs = new Map<string, MemRun>()
   const watchers = new Map<string, Set<LogListener>>()
   const inboxWatchers = new Map<string, Set<InboxListener>>()
@@ -81,6 +112,23 @@ export function createMemoryRunStore(): MemoryRunLogStore {
   let trimmedTotal = 0
   let expiredTotal = 0
   let retained = 0
+  let inboxTrimmed = 0
+
+  /** Refuses (nothing stored) when `bytes` more would pass the budget; `force` for ends. */
+  function charge(bytes: number, force = false): void {
+    if (!force && meter.used + bytes > meter.max) {
+      meter.refused++
+      throw new InsufficientStorageError('instance', meter.max)
+    }
+    meter.used += bytes
+  }
+
+  function release(r: MemRun): void {
+    let n = r.fixed
+    for (let i = r.head; i < r.sizes.length; i++) n += r.sizes[i]
+    for (const x of r.inboxSizes) n += x
+    meter.used -= n
+  }
 
   function open(): void {
     if (closed) throw new ClosedError('memory backend is closed')
@@ -125,12 +173,17 @@ export function createMemoryRunStore(): MemoryRunLogStore {
     }
   }
 
-  function store(r: MemRun, batch: RunEvent[]): void {
+  function store(r: MemRun, batch: RunEvent[], sizes: number[]): void {
     for (const e of batch) r.events.push(e)
+    for (const n of sizes) r.sizes.push(n)
     retained += batch.length
     const over = r.events.length - r.head - r.maxEvents
     if (over > 0) {
-      for (let i = r.head; i < r.head + over; i++) (r.events as unknown[])[i] = undefined
+      for (let i = r.head; i < r.head + over; i++) {
+        ;(r.events as unknown[])[i] = undefined
+        meter.used -= r.sizes[i]
+        r.sizes[i] = 0
+      }
       r.head += over
       r.trimmed += over
       trimmedTotal += over
@@ -138,6 +191,7 @@ export function createMemoryRunStore(): MemoryRunLogStore {
       // Compact once the dead prefix dominates, keeping trimming O(1) amortised.
       if (r.head > 1024 && r.head * 2 > r.events.length) {
         r.events = r.events.slice(r.head)
+        r.sizes = r.sizes.slice(r.head)
         r.head = 0
       }
     }
@@ -162,14 +216,16 @@ export function createMemoryRunStore(): MemoryRunLogStore {
     async createRun(init: RunInit): Promise<RunInfo> {
       open()
       if (runs.has(init.id)) throw new RunExistsError(init.id)
+      const metaJson = init.meta === undefined ? undefined : JSON.stringify(init.meta)
+      const fixed = RUN_OVERHEAD + init.id.length + (metaJson?.length ?? 0)
+      charge(fixed)
       const r: MemRun = {
         id: init.id,
         meta:
-          init.meta === undefined
-            ? undefined
-            : (JSON.parse(JSON.stringify(init.meta)) as Record<string, unknown>),
+          metaJson === undefined ? undefined : (JSON.parse(metaJson) as Record<string, unknown>),
         createdAt: init.ts,
         maxEvents: init.maxEvents,
+        maxInbox: init.maxInboxMessages ?? Infinity,
         status: 'running',
         endedAt: undefined,
         error: undefined,
@@ -177,7 +233,11 @@ export function createMemoryRunStore(): MemoryRunLogStore {
         trimmed: 0,
         events: [],
         head: 0,
+        sizes: [],
+        fixed,
         inbox: [],
+        inboxSizes: [],
+        inboxBase: 0,
         expiry: undefined,
       }
       runs.set(init.id, r)
@@ -205,10 +265,23 @@ export function createMemoryRunStore(): MemoryRunLogStore {
       const r = must(run)
       if (r.status !== 'running') throw new RunEndedError(run)
       const batch = new Array<RunEvent>(drafts.length)
-      // Parse everything first: the batch is stored whole or not at all.
-      for (let i = 0; i < drafts.length; i++) batch[i] = toEvent(r, r.lastSeq + 1 + i, drafts[i])
+      const sizes = new Array<number>(drafts.length)
+      let bytes = 0
+      for (let i = 0; i < drafts.length; i++) {
+        sizes[i] = drafts[i].json.length + drafts[i].type.length + ENTRY_OVERHEAD
+        bytes += sizes[i]
+      }
+      // Checked before anything changes: the batch is stored whole or not at all.
+      charge(bytes)
+      try {
+        for (let i = 0; i < drafts.length; i++)
+          batch[i] = toEvent(r, r.lastSeq + 1 + i, drafts[i])
+      } catch (err) {
+        meter.used -= bytes
+        throw err
+      }
       r.lastSeq += drafts.length
-      store(r, batch)
+      store(r, batch, sizes)
       deliver(run, batch)
       return batch
     },
@@ -223,13 +296,17 @@ export function createMemoryRunStore(): MemoryRunLogStore {
       r.status = end.status
       r.endedAt = ts
       if (end.error !== undefined) r.error = end.error
-      store(r, [ev])
+      // A run can always end, even on a full backend: the end frees its holders.
+      const endSize = ENTRY_OVERHEAD + (end.error?.length ?? 0)
+      charge(endSize, true)
+      store(r, [ev], [endSize])
       if (Number.isFinite(ttlMs)) {
         r.expiry = setTimeout(
           () => {
             r.expiry = undefined
             if (runs.get(run) === r) {
               runs.delete(run)
+              release(r)
               retained -= r.events.length - r.head
               expiredTotal++
             }
@@ -260,16 +337,32 @@ export function createMemoryRunStore(): MemoryRunLogStore {
       const r = must(run)
       if (r.status !== 'running')
         throw new RunEndedError(run, `run ${JSON.stringify(run)} has ended: its inbox is closed`)
-      const seq = r.inbox.length + 1
-      const msg: InboxMessage = {
-        id: idOfSeq(seq),
-        run,
-        seq,
-        type: draft.type,
-        data: JSON.parse(draft.json),
-        ts: draft.ts,
+      const seq = r.inboxBase + r.inbox.length + 1
+      const size = draft.json.length + draft.type.length + ENTRY_OVERHEAD
+      charge(size)
+      let msg: InboxMessage
+      try {
+        msg = {
+          id: idOfSeq(seq),
+          run,
+          seq,
+          type: draft.type,
+          data: JSON.parse(draft.json),
+          ts: draft.ts,
+        }
+      } catch (err) {
+        meter.used -= size
+        throw err
       }
       r.inbox.push(msg)
+      r.inboxSizes.push(size)
+      const over = r.inbox.length - r.maxInbox
+      if (over > 0) {
+        r.inbox.splice(0, over)
+        for (const n of r.inboxSizes.splice(0, over)) meter.used -= n
+        r.inboxBase += over
+        inboxTrimmed += over
+      }
       const set = inboxWatchers.get(run)
       if (set !== undefined) {
         for (const w of [...set]) {
@@ -285,7 +378,8 @@ export function createMemoryRunStore(): MemoryRunLogStore {
 
     async readInbox(run: string, afterSeq: number, limit: number): Promise<InboxMessage[]> {
       const r = must(run)
-      return r.inbox.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + Math.max(0, limit))
+      const from = Math.max(0, afterSeq - r.inboxBase)
+      return r.inbox.slice(from, from + Math.max(0, limit))
     },
 
     async watchInbox(run: string, listener: InboxListener): Promise<Unsubscribe> {
@@ -308,12 +402,17 @@ export function createMemoryRunStore(): MemoryRunLogStore {
         watchers: w,
         inboxWatchers: iw,
         timers,
+        bytes: meter.used,
+        maxBytes: meter.max,
+        storageRefused: meter.refused,
+        inboxTrimmed,
       }
     },
 
     close(): void {
       closed = true
       for (const r of runs.values()) if (r.expiry !== undefined) clearTimeout(r.expiry)
+      for (const r of runs.values()) release(r)
       runs.clear()
       watchers.clear()
       inboxWatchers.clear()
