@@ -144,7 +144,7 @@ export function withBudgets(
     watchInbox: (run, listener) => inner.watchInbox(run, listener),
     createRun: async (init: RunInit) => {
       const owner = init.owner
-      let t: Tracked | undefined
+
       if (owner !== undefined && Number.isFinite(budgets.maxRunningRunsPerOwner)) {
         const limit = budgets.maxRunningRunsPerOwner
         if ((byOwner.get(owner)?.size ?? 0) >= limit && (await running(owner)) >= limit) {
@@ -159,7 +159,7 @@ export function withBudgets(
         // The id is taken by a run we know is running: let the backend refuse it.
         return inner.createRun(init)
       }
-      t = track(init.id, owner)
+      const t = track(init.id, owner)
       try {
         const info = await inner.createRun(init)
         t.lastSeq = info.lastSeq

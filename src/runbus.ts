@@ -174,7 +174,13 @@ export interface Runbus {
 
 const KNOWN: Readonly<Record<string, readonly string[]>> = {
   '': ['backend', 'ownBackend', 'limits', 'retention', 'asks', 'follow'],
-  limits: ['maxPayloadBytes', 'maxRunBytes', 'maxInboxBytes', 'maxRunningRunsPerOwner', 'runIdleMs'],
+  limits: [
+    'maxPayloadBytes',
+    'maxRunBytes',
+    'maxInboxBytes',
+    'maxRunningRunsPerOwner',
+    'runIdleMs',
+  ],
   retention: ['maxEvents', 'maxInboxMessages', 'ttlMs'],
   asks: ['verdictTimeoutMs'],
   follow: ['pageSize', 'bufferSize'],
@@ -183,8 +189,7 @@ const KNOWN: Readonly<Record<string, readonly string[]>> = {
 /** Unknown option names are errors (a typo must not silently fall back to a default). */
 function checkNames(options: object): void {
   for (const [group, names] of Object.entries(KNOWN)) {
-    const obj: unknown =
-      group === '' ? options : (options as Record<string, unknown>)[group]
+    const obj: unknown = group === '' ? options : (options as Record<string, unknown>)[group]
     if (obj === undefined) continue
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
       throw new InvalidArgumentError(`${group} must be an object`)

@@ -107,7 +107,8 @@ export class WorkQueue<T = unknown, TOut = T> {
 
   /**
    * Adds one job. Data failing the schema is refused with `ValidationError`; data over the
-   * size limit with `PayloadTooLargeError`.
+   * size limit with `PayloadTooLargeError`; `undefined` data with `InvalidArgumentError`
+   * (pass `null` for a job without data).
    */
   async add(data: T, options: AddOptions = {}): Promise<AddResult> {
     const r = await this.addMany([{ ...options, data }])
@@ -116,9 +117,23 @@ export class WorkQueue<T = unknown, TOut = T> {
 
   /**
    * Adds many jobs in one round trip. All or nothing on validation: when one item fails
-   * the schema, none is added. Duplicate ids (also within the batch) are ignored.
+   * the schema, none is added. Duplicate ids (also within the batch) are ignored. An item
+   * without `data` (`{ i: 1 }` instead of `{ data: { i: 1 } }`) is an
+   * `InvalidArgumentError`, and nothing is added.
    */
   async addMany(items: ReadonlyArray<AddItem<T>>): Promise<AddManyResult> {
+    const list: unknown = items
+    if (!Array.isArray(list)) throw new InvalidArgumentError('addMany takes an array of items')
+    items.forEach((item: unknown, i) => {
+      // A job without data would be stored as null: the caller's data lost without a word.
+      if (typeof item !== 'object' || item === null || Array.isArray(item))
+        throw new InvalidArgumentError(`item [${i}] must be an object { data, id?, delay? }`)
+      if ((item as { data?: unknown }).data === undefined) {
+        throw new InvalidArgumentError(
+          `job data [${i}] is undefined: add { data } items (data: null for a job without data)`,
+        )
+      }
+    })
     const drafts = await Promise.all(
       items.map(async (item, i) => {
         const data: unknown = item.data

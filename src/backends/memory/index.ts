@@ -89,7 +89,9 @@ export interface MemoryBackend extends Backend {
 export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
   for (const k of Object.keys(options)) {
     if (k !== 'maxBytes')
-      throw new InvalidArgumentError(`unknown option ${JSON.stringify(k)} of memoryBackend (known: maxBytes)`)
+      throw new InvalidArgumentError(
+        `unknown option ${JSON.stringify(k)} of memoryBackend (known: maxBytes)`,
+      )
   }
   const max = options.maxBytes ?? DEFAULT_MEMORY_MAX_BYTES
   if (!(max > 0) || (Number.isFinite(max) && !Number.isInteger(max)))

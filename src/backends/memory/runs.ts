@@ -274,8 +274,7 @@ export function createMemoryRunStore(
       // Checked before anything changes: the batch is stored whole or not at all.
       charge(bytes)
       try {
-        for (let i = 0; i < drafts.length; i++)
-          batch[i] = toEvent(r, r.lastSeq + 1 + i, drafts[i])
+        for (let i = 0; i < drafts.length; i++) batch[i] = toEvent(r, r.lastSeq + 1 + i, drafts[i])
       } catch (err) {
         meter.used -= bytes
         throw err
