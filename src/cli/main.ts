@@ -38,6 +38,9 @@ Options:
   --secret S      HS256 secret for tokens (default: RUNBUS_SECRET; else a random one,
                   and an admin token is printed)
   --insecure      accept requests without a token (local development only)
+  --max-connections N              open requests in all (default 10000; over: 429)
+  --max-connections-per-address N  open requests per client address (default 256)
+  --max-connections-per-token N    open requests per token subject (default 128)
   -h, --help      this help
 
 Stops cleanly on SIGINT / SIGTERM.`,
@@ -134,9 +137,40 @@ export async function main(
           prefix: { type: 'string' },
           secret: { type: 'string' },
           insecure: { type: 'boolean', default: false },
+          'max-connections': { type: 'string' },
+          'max-connections-per-address': { type: 'string' },
+          'max-connections-per-token': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         })
         if (values.help) return usage(io, 'serve')
+        const cap = (name: string, v: string | undefined): number | undefined => {
+          if (v === undefined) return undefined
+          const n = Number(v)
+          if (!Number.isInteger(n) || n < 1)
+            throw new UsageError(`--${name} must be a positive integer`)
+          return n
+        }
+        const limits = {
+          ...(values['max-connections'] !== undefined
+            ? { maxConnections: cap('max-connections', values['max-connections']) }
+            : {}),
+          ...(values['max-connections-per-address'] !== undefined
+            ? {
+                maxConnectionsPerAddress: cap(
+                  'max-connections-per-address',
+                  values['max-connections-per-address'],
+                ),
+              }
+            : {}),
+          ...(values['max-connections-per-token'] !== undefined
+            ? {
+                maxConnectionsPerSubject: cap(
+                  'max-connections-per-token',
+                  values['max-connections-per-token'],
+                ),
+              }
+            : {}),
+        }
         const secret = values.secret ?? (values.insecure ? undefined : env.RUNBUS_SECRET)
         if (values.insecure && values.secret !== undefined) {
           throw new UsageError('give either --secret or --insecure, not both')
@@ -148,6 +182,7 @@ export async function main(
           ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
           ...(secret !== undefined && secret !== '' ? { secret } : {}),
           insecure: values.insecure,
+          limits,
           out: io.out,
           err: io.err,
         })

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import type { Backend } from '../contract/contract.js'
 import { createRunbus } from '../runbus.js'
 import { createHub, signToken } from '../hub/index.js'
+import type { HubLimits } from '../hub/limits.js'
 import { toRequest, writeResponse } from '../hub/bridge.js'
 import { createWebRoutes } from './web-routes.js'
 
@@ -24,6 +25,8 @@ export interface ServeOptions {
   /** HS256 secret (at least 16 characters). */
   secret?: string
   insecure?: boolean
+  /** The hub's connection caps and timeouts (`createHub({ limits })`). */
+  limits?: HubLimits
   /** Where to print. */
   out: (line: string) => void
   err: (line: string) => void
@@ -62,8 +65,9 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
   const rb = createRunbus(backend ? { backend } : {})
   const generated = !opts.insecure && opts.secret === undefined
   const secret = opts.insecure ? undefined : (opts.secret ?? randomBytes(32).toString('base64url'))
+  const limits = opts.limits ?? {}
   const hub = createHub(
-    secret !== undefined ? { runbus: rb, secret } : { runbus: rb, insecure: true },
+    secret !== undefined ? { runbus: rb, secret, limits } : { runbus: rb, insecure: true, limits },
   )
   const stop = new AbortController()
   // Set once the port is known (the demo agent needs this hub's own URL).
@@ -94,8 +98,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
         } else res.destroy()
       })
   }
-  const server = createServer(listener)
-  server.keepAliveTimeout = 65_000
+  const server = createServer(hub.serverOptions, listener)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => {

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError, PayloadTooLargeError } from '../events/errors.js'
 import { errorBody } from './errors.js'
+import { checkJsonDepth } from '../events/codec.js'
 import type { StreamSink } from './sink.js'
 
 /** A request as the routes see it. */
@@ -93,11 +94,15 @@ export async function readJson(req: HubRequest, limit: number): Promise<unknown>
     throw new InvalidArgumentError('the body is not valid UTF-8')
   }
   if (text.trim() === '') return undefined
+  let value: unknown
   try {
-    return JSON.parse(text) as unknown
+    value = JSON.parse(text) as unknown
   } catch {
     throw new InvalidArgumentError('the body is not valid JSON')
   }
+  // Before any route walks it: deep nesting is never data, and it overflows recursion.
+  checkJsonDepth(value, 'the body')
+  return value
 }
 
 /** Checks a declared `Content-Length` against the limit before reading anything. */

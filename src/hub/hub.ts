@@ -2,7 +2,7 @@
  * `createHub`: wires the routes, the run and bus fan-outs, auth, metrics and the 15 s
  * keep-alive into one object with a Web `fetch` handler and a `node:http` listener.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
 import { InvalidArgumentError } from '../events/errors.js'
 import { TokenVerifier } from './auth.js'
@@ -12,7 +12,13 @@ import { PING_ND, PING_SSE, RunFanout } from './fanout.js'
 import { handle, type RouteContext } from './handler.js'
 import type { HubRequest, HubResponse } from './http.js'
 import { HubMetrics } from './metrics.js'
-import { nodeListener } from './node.js'
+import { hubServerOptions, nodeListener } from './node.js'
+import {
+  ConnectionLimiter,
+  resolveHubLimits,
+  type ConnectionStats,
+  type HubLimits,
+} from './limits.js'
 import type { HubOps } from './ops.js'
 import { webHandler } from './web.js'
 
@@ -48,6 +54,11 @@ export interface HubSettings {
   pageSize?: number
   /** Called with unexpected errors (those that became a 500). Default: `console.error`. */
   onError?: (err: unknown) => void
+  /**
+   * Connection caps (per token subject, per client address, in all: 429 with
+   * `Retry-After` over them) and request timeouts. See docs/hub.md for the defaults.
+   */
+  limits?: HubLimits
 }
 
 /** Counters of a hub, exact at every moment. */
@@ -71,8 +82,15 @@ export interface HubStats {
 export interface Hub {
   /** The Web-standard handler (a bound function: pass it around as is). */
   readonly fetch: (request: Request) => Promise<Response>
-  /** The `node:http` listener: `http.createServer(hub.node)`. */
+  /** The `node:http` listener: `http.createServer(hub.serverOptions, hub.node)`. */
   readonly node: (req: IncomingMessage, res: ServerResponse) => void
+  /**
+   * `node:http` server options with the hub's request timeouts (`headersTimeout`,
+   * `requestTimeout` from `limits`): pass them to `http.createServer`.
+   */
+  readonly serverOptions: ServerOptions
+  /** Open requests per cap and refusals (`limits`). */
+  connections(): ConnectionStats
   /** Connections following `run` on this hub process. */
   readers(run: string): number
   /** Counters. */
@@ -90,6 +108,8 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
       'a hub needs a secret (or insecure: true, for local development only)',
     )
   }
+  const limits = resolveHubLimits(settings.limits)
+  const limiter = new ConnectionLimiter(limits)
   const maxQueuedBytes = settings.maxQueuedBytes ?? 1024 * 1024
   if (!(maxQueuedBytes >= 1024))
     throw new InvalidArgumentError('maxQueuedBytes must be at least 1024')
@@ -142,7 +162,9 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
   let closed = false
   return {
     fetch: webHandler(route, maxQueuedBytes),
-    node: nodeListener(route, maxQueuedBytes, onError),
+    node: nodeListener(route, maxQueuedBytes, onError, limiter),
+    serverOptions: hubServerOptions(limits),
+    connections: () => limiter.stats(),
     readers: (run) => fanout.readers(run),
     stats: () => ({
       readers: fanout.totalReaders,

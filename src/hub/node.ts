@@ -4,10 +4,45 @@
  * streams by writing each shared frame straight to the socket. `runbus serve` uses it: the
  * hub benchmark measured it ahead of going through the Web handler.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { InvalidArgumentError, PayloadTooLargeError } from '../events/errors.js'
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http'
+import {
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  RunbusError,
+  TimeoutError,
+} from '../events/errors.js'
 import { concat, errorResponse, isStream, type HubRequest, type HubResponse } from './http.js'
+import { ConnectionLimitError, DEFAULT_HUB_LIMITS, type ConnectionLimiter } from './limits.js'
 import { NodeResponseSink } from './sink.js'
+
+/**
+ * The `node:http` server options that bound how long a client may take to send a request
+ * (`headersTimeout`, `requestTimeout`): `http.createServer(hubServerOptions(limits),
+ * hub.node)`. Node's defaults (60 s / 300 s, and nothing between body chunks) let a slow
+ * client hold a connection for minutes.
+ *
+ * @example
+ * ```ts
+ * const server = createServer(hubServerOptions({ headersTimeoutMs: 5_000 }), hub.node)
+ * ```
+ */
+export function hubServerOptions(
+  limits: { headersTimeoutMs?: number; requestTimeoutMs?: number } = {},
+): ServerOptions {
+  const headersTimeout = limits.headersTimeoutMs ?? DEFAULT_HUB_LIMITS.headersTimeoutMs
+  const requestTimeout = Math.max(
+    headersTimeout,
+    limits.requestTimeoutMs ?? DEFAULT_HUB_LIMITS.requestTimeoutMs,
+  )
+  return { headersTimeout, requestTimeout, keepAliveTimeout: 65_000 }
+}
+
+/** A body whose sender paused longer than the idle timeout: 408, connection closed. */
+class BodyTimeoutError extends TimeoutError {
+  constructor(ms: number) {
+    super(ms, `the request body stalled for more than ${ms} ms`)
+  }
+}
 
 function urlOf(req: IncomingMessage): URL {
   const raw = req.url ?? '/'
@@ -19,14 +54,21 @@ function urlOf(req: IncomingMessage): URL {
   }
 }
 
-function readNodeBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+function readNodeBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
     let done = false
+    let idle: ReturnType<typeof setTimeout> | undefined
+    const arm = (): void => {
+      if (idle !== undefined) clearTimeout(idle)
+      idle = setTimeout(() => finish(new BodyTimeoutError(idleMs)), idleMs)
+      idle.unref?.()
+    }
     const finish = (err?: Error): void => {
       if (done) return
       done = true
+      if (idle !== undefined) clearTimeout(idle)
       req.off('data', onData)
       req.off('end', onEnd)
       req.off('error', onErr)
@@ -35,6 +77,7 @@ function readNodeBody(req: IncomingMessage, limit: number): Promise<Uint8Array> 
       else resolve(concat(chunks, size))
     }
     const onData = (c: Buffer): void => {
+      arm()
       size += c.byteLength
       if (size > limit) {
         req.pause()
@@ -51,6 +94,8 @@ function readNodeBody(req: IncomingMessage, limit: number): Promise<Uint8Array> 
     req.on('end', onEnd)
     req.on('error', onErr)
     req.on('aborted', onAborted)
+    if (req.complete && req.readableLength === 0 && !req.readable) finish()
+    else arm()
   })
 }
 
@@ -83,11 +128,23 @@ export function nodeListener(
   handle: (req: HubRequest) => Promise<HubResponse>,
   maxQueuedBytes: number,
   onError: (err: unknown) => void,
+  limiter?: ConnectionLimiter,
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  const idleMs = limiter?.limits.bodyIdleTimeoutMs ?? DEFAULT_HUB_LIMITS.bodyIdleTimeoutMs
   return (req, res) => {
     const ac = new AbortController()
     let bodyRefused = false
-    res.on('close', () => ac.abort())
+    let release: (() => void) | undefined
+    try {
+      release = limiter?.acquire(req.socket.remoteAddress)
+    } catch (err) {
+      refuse(req, res, err)
+      return
+    }
+    res.on('close', () => {
+      release?.()
+      ac.abort()
+    })
     const run = async (): Promise<void> => {
       let hreq: HubRequest
       try {
@@ -101,7 +158,7 @@ export function nodeListener(
           },
           body: async (limit) => {
             try {
-              return await readNodeBody(req, limit)
+              return await readNodeBody(req, limit, idleMs)
             } catch (err) {
               bodyRefused = true
               throw err
@@ -122,13 +179,36 @@ export function nodeListener(
         r.start(new NodeResponseSink(res, maxQueuedBytes))
         return
       }
-      // A body we refused to read whole must not be parsed as the next request.
-      writePlain(res, r, bodyRefused)
+      // A body we refused or never read (a 401 before reading it, an endless chunked
+      // upload) must not be read on, nor parsed as the next request: close the connection.
+      finishPlain(req, res, r, bodyRefused || !req.complete)
     }
     run().catch((err: unknown) => {
-      onError(err)
-      if (!res.headersSent) writePlain(res, errorResponse(err), true)
+      if (!(err instanceof RunbusError)) onError(err)
+      if (!res.headersSent) finishPlain(req, res, errorResponse(err), true)
       else res.destroy()
     })
   }
+}
+
+/** Answers and, when `close`, ends the connection once the answer is out. */
+function finishPlain(
+  req: IncomingMessage,
+  res: ServerResponse,
+  r: Parameters<typeof writePlain>[1],
+  close: boolean,
+): void {
+  writePlain(res, r, close)
+  if (close) {
+    // Stop reading the rest of the body; the socket ends once the answer was flushed.
+    res.once('finish', () => req.destroy())
+  }
+}
+
+/** A 429 with `Retry-After`, sent before anything of the request was read. */
+function refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const r = errorResponse(err)
+  const headers =
+    err instanceof ConnectionLimitError ? { 'retry-after': String(err.retryAfter) } : undefined
+  finishPlain(req, res, headers === undefined ? r : { ...r, headers }, !req.complete)
 }
