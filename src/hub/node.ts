@@ -34,7 +34,10 @@ export function hubServerOptions(
     headersTimeout,
     limits.requestTimeoutMs ?? DEFAULT_HUB_LIMITS.requestTimeoutMs,
   )
-  return { headersTimeout, requestTimeout, keepAliveTimeout: 65_000 }
+  // Node looks for expired requests every connectionsCheckingInterval (default 30 s):
+  // check often enough that the timeouts mean what they say.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1_000, headersTimeout / 4))
+  return { headersTimeout, requestTimeout, keepAliveTimeout: 65_000, connectionsCheckingInterval }
 }
 
 /** A body whose sender paused longer than the idle timeout: 408, connection closed. */
