@@ -1,8 +1,8 @@
 // Fails the test command when a package.json export points at a file the build did not
 // produce, or when the internal/* subpath is not closed. Run after `npm run build`.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { dirname, join } from 'node:path'
+import { dirname, join, sep } from 'node:path'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
@@ -18,6 +18,18 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
 if (pkg.exports['./internal/*'] !== null) problems.push('./internal/* must be closed (null)')
 for (const bin of Object.values(pkg.bin ?? {})) {
   if (!existsSync(join(root, bin))) problems.push(`bin ${bin} is missing from the build`)
+}
+// The optional peer `ai` is loaded by `runbus/ai-sdk` only: no other built file imports it.
+const dist = join(root, 'dist')
+for (const file of existsSync(dist) ? readdirSync(dist, { recursive: true }) : []) {
+  const path = String(file)
+  if (!path.endsWith('.js') || path.startsWith(`ai-sdk${sep}`)) continue
+  if (
+    /\bfrom\s+['"]ai(\/[^'"]*)?['"]|import\(\s*['"]ai['"]/.test(
+      readFileSync(join(dist, path), 'utf8'),
+    )
+  )
+    problems.push(`dist/${path} imports the optional peer 'ai' (only runbus/ai-sdk may)`)
 }
 if (problems.length > 0) {
   console.error('export check failed:\n  ' + problems.join('\n  '))

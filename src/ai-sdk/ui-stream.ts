@@ -1,0 +1,347 @@
+/**
+ * AI SDK UI message streams stored in runs: one event (type `ai.ui`) per `UIMessageChunk`,
+ * served back in the AI SDK's SSE format with `id:` lines, so a reconnect resumes after the
+ * exact chunk it last got instead of replaying the message (the AI SDK's duplicated parts).
+ *
+ * Resume rules, which keep a client's message whole:
+ * - after an id (the client still holds the message up to it): exactly the chunks after it
+ *   (header `x-runbus-resume: continue`);
+ * - with no id (a reload: the client lost its copy): the message from its `start` chunk
+ *   (`x-runbus-resume: start`), which the AI SDK rebuilds from empty when the transport says
+ *   `resumeStreamIsReplay` (ours does, so does `DefaultChatTransport`): a clean restart,
+ *   never duplicated parts;
+ * - when the chunks asked for are no longer retained (`retention.maxEvents` trimmed them):
+ *   an `error` chunk saying so, then the end; never a splice of what is left.
+ */
+import { UI_MESSAGE_STREAM_HEADERS, type UIMessageChunk } from 'ai'
+import { RunNotFoundError, type Run, type RunEndStatus, type Runbus } from '../index.js'
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
+import { readRunChunks } from './read.js'
+import { checkOptions, positiveMs } from './options.js'
+
+/** The event type of stored UI message chunks. */
+export const UI_CHUNK_TYPE = 'ai.ui'
+
+/** Response header: the run a UI message stream response serves. */
+export const RUN_HEADER = 'x-runbus-run'
+
+/** Response header: `start` (the whole message) or `continue` (after the client's last chunk). */
+export const RESUME_HEADER = 'x-runbus-resume'
+
+/**
+ * Options of {@link pipeUIMessageStream}.
+ *
+ * @example
+ * ```ts
+ * await pipeUIMessageStream(run, result.toUIMessageStream(), { end: false })
+ * ```
+ */
+export interface PipeUIMessageStreamOptions {
+  /** End the run when the stream ends (default `true`): `completed`, `cancelled` or `failed`. */
+  end?: boolean
+  /** A heartbeat after this much silence (so readers can tell a dead producer). Default 5,000 ms. */
+  heartbeatMs?: number
+  /** Called with each chunk after it was handed to the run (to watch for approvals, say). */
+  onChunk?: (chunk: UIMessageChunk) => void
+}
+
+/**
+ * What {@link pipeUIMessageStream} resolves with.
+ *
+ * @example
+ * ```ts
+ * const { chunks, status } = await pipeUIMessageStream(run, stream)
+ * ```
+ */
+export interface PipeResult {
+  /** Chunks stored. */
+  chunks: number
+  /** How the stream ended: `completed`, `cancelled` (interrupted or aborted) or `failed`. */
+  status: RunEndStatus
+  /** The failure, when `status` is `failed`. */
+  error?: unknown
+}
+
+/**
+ * Stores a UI message stream in a run, one event per chunk, and (by default) ends the run
+ * with it. Resolves once everything is stored.
+ *
+ * Use it on the server with `streamText(…).toUIMessageStream()`, passing `run.signal` as
+ * `streamText`'s `abortSignal` so an interrupt sent to the run's inbox (a stop button in any
+ * tab, any process) aborts the generation. Gotchas: a stream that fails gets an `error`
+ * chunk stored before the run ends as `failed`; after an interrupt the source gets one second
+ * to end on its own (its `abort` chunk), then it is cancelled.
+ *
+ * @example
+ * ```ts
+ * const run = await rb.runs.create({ id: `chat:${chatId}:${Date.now()}` })
+ * const result = streamText({ model, messages, abortSignal: run.signal })
+ * void pipeUIMessageStream(run, result.toUIMessageStream())
+ * return uiMessageStreamResponse(rb, run.id)
+ * ```
+ */
+export async function pipeUIMessageStream(
+  run: Run,
+  stream: ReadableStream<UIMessageChunk>,
+  options: PipeUIMessageStreamOptions = {},
+): Promise<PipeResult> {
+  checkOptions('pipeUIMessageStream', options, ['end', 'heartbeatMs', 'onChunk'])
+  const heartbeatMs = positiveMs('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS)
+  const stopBeat = startHeartbeat(run, heartbeatMs)
+  const reader = stream.getReader()
+  let grace: ReturnType<typeof setTimeout> | undefined
+  const onAbort = (): void => {
+    grace = setTimeout(() => void reader.cancel(run.signal.reason).catch(() => undefined), 1_000)
+    grace.unref?.()
+  }
+  run.signal.addEventListener('abort', onAbort, { once: true })
+  let chunks = 0
+  let last: string | undefined
+  const result: PipeResult = { chunks: 0, status: 'completed' }
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      run.emit(UI_CHUNK_TYPE, value)
+      chunks++
+      last = value.type
+      options.onChunk?.(value)
+    }
+    if (run.signal.aborted || last === 'abort') result.status = 'cancelled'
+  } catch (err) {
+    void reader.cancel(err).catch(() => undefined)
+    if (run.signal.aborted) result.status = 'cancelled'
+    else {
+      result.status = 'failed'
+      result.error = err
+      try {
+        run.emit(UI_CHUNK_TYPE, { type: 'error', errorText: errorText(err) })
+        chunks++
+      } catch {
+        // The run is gone: nothing more can be stored.
+      }
+    }
+  } finally {
+    stopBeat()
+    if (grace !== undefined) clearTimeout(grace)
+    run.signal.removeEventListener('abort', onAbort)
+  }
+  result.chunks = chunks
+  if (options.end !== false) {
+    const end: { status: RunEndStatus; error?: string } = { status: result.status }
+    if (result.error !== undefined) end.error = errorText(result.error)
+    await run.end(end)
+  } else await run.flush()
+  return result
+}
+
+/**
+ * Options of {@link uiMessageStreamResponse}.
+ *
+ * @example
+ * ```ts
+ * uiMessageStreamResponse(rb, runId, { after: req.headers.get('last-event-id') ?? undefined, signal: req.signal })
+ * ```
+ */
+export interface UIMessageStreamResponseOptions {
+  /** Resume after this event id (the `id:` of the last frame received). Default: from the start. */
+  after?: string | undefined
+  /** Ends the response (pass the request's signal). */
+  signal?: AbortSignal | undefined
+  /** Extra response headers. */
+  headers?: Record<string, string>
+  /** A `: ping` comment after this much silence (proxies close idle streams). Default 15,000 ms. */
+  keepAliveMs?: number
+  /** Silence after which a producer is presumed dead and the run ended. Default 20,000 ms. */
+  staleAfterMs?: number
+}
+
+/**
+ * Serves a run's stored UI message stream in the AI SDK's SSE format (its headers, one
+ * `data: <chunk>` frame per chunk, each with an `id:` line, then `data: [DONE]`), from
+ * history, then live, to the run's end. `204 No Content` when the run does not exist (what
+ * the AI SDK's transports read as "no stream to resume").
+ *
+ * Use it for the POST that starts an answer and for the GET that resumes one. Gotchas: see
+ * the file comment for how a resume keeps the message whole; a run that ends
+ * `failed` without an `error` chunk gets one, a `cancelled` one without `abort` gets
+ * `abort`, so every reader sees a clear end.
+ *
+ * @example
+ * ```ts
+ * // GET /api/chat/:id/stream
+ * return uiMessageStreamResponse(rb, activeRunOf(chatId), { after: req.headers.get('last-event-id') ?? undefined })
+ * ```
+ */
+export async function uiMessageStreamResponse(
+  rb: Runbus,
+  runId: string,
+  options: UIMessageStreamResponseOptions = {},
+): Promise<Response> {
+  checkOptions('uiMessageStreamResponse', options, [
+    'after',
+    'signal',
+    'headers',
+    'keepAliveMs',
+    'staleAfterMs',
+  ])
+  const keepAliveMs = positiveMs('keepAliveMs', options.keepAliveMs, 15_000)
+  const staleAfterMs = positiveMs('staleAfterMs', options.staleAfterMs, DEFAULT_STALE_AFTER_MS)
+  try {
+    await rb.runs.get(runId)
+  } catch (err) {
+    if (err instanceof RunNotFoundError) return new Response(null, { status: 204 })
+    throw err
+  }
+  const after = options.after === undefined || options.after === '' ? 'start' : options.after
+  const mode = after === 'start' ? 'start' : 'continue'
+  const body = serveChunks(rb, runId, after, options.signal, keepAliveMs, staleAfterMs)
+  return new Response(body, {
+    status: 200,
+    headers: {
+      ...UI_MESSAGE_STREAM_HEADERS,
+      ...options.headers,
+      [RUN_HEADER]: runId,
+      [RESUME_HEADER]: mode,
+    },
+  })
+}
+
+const encoder = new TextEncoder()
+
+function frame(id: string | undefined, chunk: unknown): Uint8Array {
+  const head = id === undefined ? '' : `id: ${id}\n`
+  return encoder.encode(`${head}data: ${JSON.stringify(chunk)}\n\n`)
+}
+
+function serveChunks(
+  rb: Runbus,
+  runId: string,
+  after: string,
+  signal: AbortSignal | undefined,
+  keepAliveMs: number,
+  staleAfterMs: number,
+): ReadableStream<Uint8Array> {
+  const ac = new AbortController()
+  const onAbort = (): void => ac.abort(signal?.reason)
+  if (signal?.aborted === true) ac.abort(signal.reason)
+  else signal?.addEventListener('abort', onAbort, { once: true })
+  const items = readRunChunks<UIMessageChunk>(rb, runId, UI_CHUNK_TYPE, {
+    after,
+    signal: ac.signal,
+    staleAfterMs,
+  })
+  let ping: ReturnType<typeof setInterval> | undefined
+  let last: string | undefined
+  let finished = false
+  let quiet = false
+  const cleanup = (): void => {
+    finished = true
+    if (ping !== undefined) clearInterval(ping)
+    signal?.removeEventListener('abort', onAbort)
+  }
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      ping = setInterval(() => {
+        if (quiet && !finished) controller.enqueue(encoder.encode(': ping\n\n'))
+        quiet = true
+      }, keepAliveMs)
+      ping.unref?.()
+    },
+    async pull(controller) {
+      quiet = false
+      try {
+        const r = await items.next()
+        if (r.done) {
+          cleanup()
+          controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+          return controller.close()
+        }
+        const item = r.value
+        if (item.kind === 'chunk') {
+          last = item.data.type
+          return controller.enqueue(frame(item.id, item.data))
+        }
+        if (item.kind === 'gap') {
+          cleanup()
+          controller.enqueue(
+            frame(undefined, {
+              type: 'error',
+              errorText: `the start of this answer is no longer retained (events ${item.from}–${item.to})`,
+            }),
+          )
+          controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+          await items.return(undefined)
+          return controller.close()
+        }
+        const { status, error } = item.end
+        if (status === 'failed' && last !== 'error') {
+          controller.enqueue(
+            frame(item.id, { type: 'error', errorText: error ?? 'the run failed' }),
+          )
+        } else if (status === 'cancelled' && last !== 'abort' && last !== 'finish') {
+          controller.enqueue(frame(item.id, { type: 'abort' }))
+        }
+        cleanup()
+        controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+        controller.close()
+      } catch (err) {
+        cleanup()
+        controller.error(err)
+      }
+    },
+    async cancel() {
+      cleanup()
+      ac.abort()
+      await items.return(undefined)
+    },
+  })
+}
+
+/**
+ * A run's stored UI message chunks as a `ReadableStream` in this process (history, live, end),
+ * for `readUIMessageStream`, a server-side consumer or a test.
+ *
+ * @example
+ * ```ts
+ * for await (const message of readUIMessageStream({ stream: readUIMessageChunks(rb, runId) })) render(message)
+ * ```
+ */
+export function readUIMessageChunks(
+  rb: Runbus,
+  runId: string,
+  options: { after?: string; signal?: AbortSignal; staleAfterMs?: number } = {},
+): ReadableStream<UIMessageChunk> {
+  checkOptions('readUIMessageChunks', options, ['after', 'signal', 'staleAfterMs'])
+  const ac = new AbortController()
+  options.signal?.addEventListener('abort', () => ac.abort(options.signal?.reason), { once: true })
+  const items = readRunChunks<UIMessageChunk>(rb, runId, UI_CHUNK_TYPE, {
+    after: options.after,
+    signal: ac.signal,
+    staleAfterMs: positiveMs('staleAfterMs', options.staleAfterMs, DEFAULT_STALE_AFTER_MS),
+  })
+  return new ReadableStream<UIMessageChunk>({
+    async pull(controller) {
+      const r = await items.next()
+      if (r.done) return controller.close()
+      if (r.value.kind === 'chunk') return controller.enqueue(r.value.data)
+      if (r.value.kind === 'gap') {
+        controller.enqueue({
+          type: 'error',
+          errorText: 'part of this answer is no longer retained',
+        })
+        await items.return(undefined)
+        return controller.close()
+      }
+      controller.close()
+    },
+    async cancel() {
+      ac.abort()
+      await items.return(undefined)
+    },
+  })
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
