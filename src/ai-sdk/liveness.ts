@@ -9,7 +9,7 @@
  * others get `RunEndedError` and ignore it). Every reader then gets the stored history and
  * a clear end instead of hanging, on every backend.
  */
-import type { Run, Runbus } from '../index.js'
+import type { Run, Runbus } from './api.js'
 
 /** The event type of heartbeats. Readers skip it. */
 export const BEAT_TYPE = 'ai.beat'

@@ -1,5 +1,5 @@
 /** Option checks shared by the `runbus/ai-sdk` factories: unknown names are errors. */
-import { InvalidArgumentError } from '../index.js'
+import { InvalidArgumentError } from './api.js'
 
 /** Throws when `options` has a property not in `known`. */
 export function checkOptions(

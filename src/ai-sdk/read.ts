@@ -3,7 +3,7 @@
  * the run ended. One follower (the core's follow engine: history, live, no gap, no
  * duplicate) plus the liveness watchdog; every reader of `runbus/ai-sdk` is built on it.
  */
-import type { RunEnd, Runbus } from '../index.js'
+import type { RunEnd, Runbus } from './api.js'
 import { BEAT_TYPE, startWatchdog } from './liveness.js'
 
 /** One item of {@link readRunChunks}. */

@@ -18,7 +18,7 @@ import {
   RunNotFoundError,
   type Run,
   type Runbus,
-} from '../index.js'
+} from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
 import { readRunChunks } from './read.js'
 import { checkOptions, positiveMs } from './options.js'

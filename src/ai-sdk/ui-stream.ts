@@ -14,7 +14,7 @@
  *   an `error` chunk saying so, then the end; never a splice of what is left.
  */
 import { UI_MESSAGE_STREAM_HEADERS, type UIMessageChunk } from 'ai'
-import { RunNotFoundError, type Run, type RunEndStatus, type Runbus } from '../index.js'
+import { RunNotFoundError, type Run, type RunEndStatus, type Runbus } from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
 import { readRunChunks } from './read.js'
 import { checkOptions, positiveMs } from './options.js'
