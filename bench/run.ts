@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- <name> [filter…]` runs `bench/<name>.ts` (queue, fanout, redis, work,
- * hub). With no name it lists them. Each benchmark prints a table and writes JSON to
+ * hub, ai-sdk). With no name it lists them. Each benchmark prints a table and writes JSON to
  * `bench/results/<name>.json`, with our code and its peers side by side in the same run.
  */
 import { spawnSync } from 'node:child_process'
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const known = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.includes('-'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && (!f.includes('-') || f === 'ai-sdk.ts'))
   .map((f) => f.slice(0, -3))
 const [name, ...rest] = process.argv.slice(2)
 if (!name || !existsSync(join(here, `${name}.ts`))) {

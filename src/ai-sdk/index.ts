@@ -19,3 +19,12 @@ export type {
   UIMessageStreamResponseOptions,
 } from './ui-stream.js'
 export { BEAT_TYPE } from './liveness.js'
+export { RunbusChatTransport } from './transport.js'
+export type { ChatPosition, RunbusChatTransportOptions } from './transport.js'
+export { pipeWithApprovals, APPROVAL_CHUNK_TYPE } from './approvals.js'
+export type {
+  ApprovalData,
+  ApprovalRound,
+  ApprovalsResult,
+  PipeWithApprovalsOptions,
+} from './approvals.js'

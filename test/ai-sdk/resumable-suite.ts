@@ -142,7 +142,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
       src.write('2\n')
       src.close()
       expect(await readText(stream)).toBe('1\n2\n')
-      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 5_000 }).toBe('DONE')
+      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 20_000 }).toBe('DONE')
       expect(
         await ctx.resumableStream('test', () => {
           throw new Error('never called')
@@ -161,7 +161,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
       src.close()
       expect(await readText(stream)).toBe('1\n2\n')
       expect(await readText(stream2)).toBe('1\n2\n')
-      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 5_000 }).toBe('DONE')
+      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 20_000 }).toBe('DONE')
       expect(await ctx.resumeExistingStream('test')).toBeNull()
     })
 
@@ -175,7 +175,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
       await reader.cancel()
       src.write('2\n')
       src.close()
-      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 5_000 }).toBe('DONE')
+      await expect.poll(() => ctx.hasExistingStream('test'), { timeout: 20_000 }).toBe('DONE')
       const page = await rb!.runs.read(`${prefix}:test`)
       expect(page.events.filter((e) => e.type === 'ai.text').map((e) => e.data)).toEqual([
         '1\n',

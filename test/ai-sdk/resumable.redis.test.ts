@@ -28,7 +28,7 @@ describe.skipIf(!redisAvailable())('resumable streams on Redis', () => {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the producer never stored')), 20_000)
+        const timer = setTimeout(() => reject(new Error('the producer never stored')), 90_000)
         child.stdout.on('data', (b: Buffer) => {
           if (b.toString().includes('stored')) {
             clearTimeout(timer)
@@ -53,7 +53,7 @@ describe.skipIf(!redisAvailable())('resumable streams on Redis', () => {
         await exited
         const started = Date.now()
         expect(await liveText).toBe('a\nb\n')
-        expect(Date.now() - started).toBeLessThan(5_000)
+        expect(Date.now() - started).toBeLessThan(20_000)
         expect(await ctx.hasExistingStream('s1')).toBe('DONE')
         const summary = await rb.runs.get(`${keyPrefix}:s1`)
         expect(summary.status).toBe('failed')
@@ -68,5 +68,5 @@ describe.skipIf(!redisAvailable())('resumable streams on Redis', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited
     }
-  })
+  }, 150_000)
 })

@@ -28,7 +28,7 @@ const readers = new WeakMap<ReadableStream<string>, ReadableStreamDefaultReader<
 export async function readText(
   stream: ReadableStream<string> | null | undefined,
   maxReads = Infinity,
-  ms = 5_000,
+  ms = 20_000,
 ): Promise<string> {
   if (stream === null || stream === undefined) throw new Error(`stream is ${String(stream)}`)
   let reader = readers.get(stream)

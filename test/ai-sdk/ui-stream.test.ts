@@ -134,7 +134,7 @@ describe('runbus/ai-sdk UI message streams', () => {
     const b = await finalMessage(streamOf(chunksOf(whole)))
     expect(a).toEqual(b)
     expect(textOf(a)).toBe(text)
-  })
+  }, 120_000)
 
   it('an interrupt in the run’s inbox aborts streamText and ends the stream with abort', async () => {
     rb = createRunbus()
@@ -142,7 +142,7 @@ describe('runbus/ai-sdk UI message streams', () => {
     const res = await uiMessageStreamResponse(rb, run.id)
     const reading = readFrames(res)
     await expect
-      .poll(async () => (await rb.runs.get(run.id)).events, { timeout: 5_000 })
+      .poll(async () => (await rb.runs.get(run.id)).events, { timeout: 20_000 })
       .toBeGreaterThan(5)
     await rb.runs.send(run.id, { type: 'interrupt' })
     const { status } = await piped
