@@ -16,8 +16,8 @@
  * listening connection drops and comes back, every subscriber is told `onInterrupted`.
  */
 import { randomUUID } from 'node:crypto'
-import type { Broadcast, BroadcastListener, Unsubscribe } from '../contract.js'
-import { compilePattern } from '../../bus/patterns.js'
+import type { Broadcast, BroadcastListener, Unsubscribe } from '../../contract/contract.js'
+import { compilePattern } from '../../contract/patterns.js'
 import type { Driver } from './driver.js'
 
 /** Bytes of NOTIFY payload we use at most (Postgres refuses 8,000 and more). */

@@ -15,8 +15,8 @@
  */
 import type { Pool, PoolConfig } from 'pg'
 import type { PGliteInterface } from '@electric-sql/pglite'
-import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../contract.js'
-import type { WorkStore } from '../work-contract.js'
+import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../../contract/contract.js'
+import type { WorkStore } from '../../contract/work-contract.js'
 import { ClosedError, InvalidArgumentError } from '../../events/errors.js'
 import {
   type Driver,

@@ -4,7 +4,7 @@
  * `INSERT … ON CONFLICT DO UPDATE … WHERE expired` statement: atomic across processes (the
  * row lock decides), and an expired record counts as absent.
  */
-import type { KeyValueStore } from '../contract.js'
+import type { KeyValueStore } from '../../contract/contract.js'
 import type { Driver } from './driver.js'
 
 /** The Postgres implementation of `KeyValueStore`. Internal: made by `postgresBackend()`. */

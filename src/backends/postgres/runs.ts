@@ -23,7 +23,7 @@ import type {
   RunInit,
   RunLogStore,
   Unsubscribe,
-} from '../contract.js'
+} from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
 import { idOfSeq } from '../../events/envelope.js'
 import { DecodeError, RunEndedError, RunNotFoundError } from '../../events/errors.js'

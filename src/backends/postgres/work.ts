@@ -25,7 +25,7 @@ import {
   type WorkJobDraft,
   type WorkStats,
   type WorkStore,
-} from '../work-contract.js'
+} from '../../contract/work-contract.js'
 import type { Driver, Row } from './driver.js'
 
 interface Lease {
