@@ -40,5 +40,5 @@ describe('module isolation (postgres)', () => {
     })
     const usePg = `const b = mod.postgresBackend({ url: 'postgres://127.0.0.1:1/x', commandTimeoutMs: 300 }); await b.ping().catch(() => {}); await b.close()`
     expect(loads('./src/backends/postgres/index.ts', usePg)).toEqual({ pg: true, pglite: false })
-  }, 60_000)
+  }, 240_000)
 })
