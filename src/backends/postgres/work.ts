@@ -77,6 +77,9 @@ export class PostgresWorkStore implements WorkStore {
 
   async add(queue: string, jobs: WorkJobDraft[], options?: WorkAddOptions): Promise<WorkAddResult> {
     if (jobs.length === 0) return { ids: [], duplicates: [] }
+    // Connect and migrate first: the times below must be those of the statement, not of a
+    // first call that waited for the migration.
+    await this.ready()
     const n = jobs.length
     const ids = new Array<string>(n)
     const keyed = new Array<boolean>(n)
@@ -127,12 +130,10 @@ export class PostgresWorkStore implements WorkStore {
 
   async claim(queue: string, consumer: string, options: WorkClaimOptions): Promise<ClaimedJob[]> {
     const max = Math.max(1, Math.floor(options.max))
+    await this.ready()
     const deadline = Date.now() + (options.blockMs ?? 0)
     const block = (options.blockMs ?? 0) > 0
-    if (block) {
-      await this.ready()
-      await this.db.listen()
-    }
+    if (block) await this.db.listen()
     for (;;) {
       if (this.closed || options.signal?.aborted) return []
       const waiter = block ? this.waiter(queue) : undefined
@@ -254,6 +255,7 @@ export class PostgresWorkStore implements WorkStore {
     text: string,
   ): Promise<void> {
     const l = parseLease(lease)
+    await this.ready()
     const rows = await this.q(
       `SELECT ${this.s}.work_settle($1, $2, $3, $4, $5, $6, $7, $8) AS ok`,
       [queue, consumer, l.jid, l.delivery, dead, Math.max(0, delayMs), text, Date.now()],
@@ -265,6 +267,7 @@ export class PostgresWorkStore implements WorkStore {
 
   async extend(queue: string, consumer: string, lease: string, ms: number): Promise<void> {
     const l = parseLease(lease)
+    await this.ready()
     const rows = await this.q(
       `SELECT ${this.s}.work_extend($1, $2, $3, $4, $5, $6) AS r`,
       [queue, consumer, l.jid, l.delivery, ms, Date.now()],
@@ -343,6 +346,7 @@ export class PostgresWorkStore implements WorkStore {
   }
 
   async stats(queue: string): Promise<WorkStats> {
+    await this.ready()
     const rows = await this.q(
       `SELECT
          (SELECT count(*) FROM ${this.s}.jobs WHERE queue = $1 AND (state = 0 OR (state = 3 AND due <= $2))) AS waiting,
