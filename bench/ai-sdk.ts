@@ -14,8 +14,9 @@
  * - runbus UI: `pipeUIMessageStream` + readers on `uiMessageStreamResponse` bodies (SSE with
  *   ids), the structured path of `runbus/ai-sdk`.
  *
- * Readers join once the producer's first chunk is out, all at once; the clock runs from the
- * producer's start until every reader holds the whole answer. chunks/s = n / that time (how
+ * Readers join once the producer's first chunk is out (the model holds its text until they
+ * have resumed, so each implementation serves resumed readers, not a finished stream); the
+ * clock runs from the text's first delta until every reader holds the whole answer. chunks/s = n / that time (how
  * fast the answer reaches everyone); delivered/s = n × readers / that time. Runs alternate
  * between the implementations; medians are reported. Writes bench/results/ai-sdk.json.
  */
@@ -26,6 +27,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { JsonToSseTransformStream, streamText } from 'ai'
+import { MockLanguageModelV3 } from 'ai/test'
 import { createResumableStreamContext as peerContext } from 'resumable-stream/ioredis'
 import { createRunbus } from '../src/index.js'
 import { redisBackend } from '../src/backends/redis/index.js'
@@ -47,12 +49,35 @@ const READERS = (arg('readers') ?? '1,100').split(',').map(Number)
 
 /** An answer of exactly N UI chunks: N - 6 one-character deltas plus start/step/text framing. */
 const TEXT = Array.from({ length: N - 6 }, (_, i) => String(i % 10)).join('')
+/**
+ * The model holds its first text delta until `gate` opens: the readers resume an answer in
+ * progress (its start is out), and the clock starts when the text starts flowing.
+ */
+let gate: Promise<void> = Promise.resolve()
+let openGate: () => void = () => undefined
+const closeGate = (): void => {
+  gate = new Promise((r) => (openGate = r))
+}
+const base = mockModel({ reply: () => TEXT, chunkChars: 1 })
+const model = new MockLanguageModelV3({
+  doStream: async (options) => {
+    const r = await base.doStream(options)
+    const held = gate
+    return {
+      ...r,
+      stream: r.stream.pipeThrough(
+        new TransformStream({
+          async transform(part, c) {
+            if (part.type === 'text-delta') await held
+            c.enqueue(part)
+          },
+        }),
+      ),
+    }
+  },
+})
 const answer = (signal?: AbortSignal) =>
-  streamText({
-    model: mockModel({ reply: () => TEXT, chunkChars: 1 }),
-    prompt: 'go',
-    ...(signal ? { abortSignal: signal } : {}),
-  })
+  streamText({ model, prompt: 'go', ...(signal ? { abortSignal: signal } : {}) })
 const sseAnswer = (): ReadableStream<string> =>
   answer().toUIMessageStream().pipeThrough(new JsonToSseTransformStream())
 
@@ -125,13 +150,15 @@ async function peer(redis: TestRedis, readers: number): Promise<Sample> {
     subscriber: conns[3],
   })
   try {
-    const t0 = performance.now()
+    closeGate()
     const own = await producerCtx.resumableStream('s', sseAnswer)
     const { first, rest } = firstChunk(own!)
     await first
     const resumed = await Promise.all(
       Array.from({ length: readers }, () => readerCtx.resumeExistingStream('s')),
     )
+    const t0 = performance.now()
+    openGate()
     const counts = await Promise.all([rest, ...resumed.map((s) => countFrames(s!))])
     const s = sample(t0, readers)
     check('resumable-stream', counts)
@@ -151,13 +178,15 @@ async function runbus(redis: TestRedis, readers: number): Promise<Sample> {
   try {
     const producerCtx = createResumableStreamContext({ runbus: producerRb, waitUntil: null })
     const readerCtx = createResumableStreamContext({ runbus: readerRb, waitUntil: null })
-    const t0 = performance.now()
+    closeGate()
     const own = await producerCtx.resumableStream('s', sseAnswer)
     const { first, rest } = firstChunk(own!)
     await first
     const resumed = await Promise.all(
       Array.from({ length: readers }, () => readerCtx.resumeExistingStream('s')),
     )
+    const t0 = performance.now()
+    openGate()
     const counts = await Promise.all([rest, ...resumed.map((s) => countFrames(s!))])
     const s = sample(t0, readers)
     check('runbus', counts)
@@ -178,7 +207,7 @@ async function runbusUI(redis: TestRedis, readers: number): Promise<Sample> {
   const producerRb = createRunbus({ backend: a, retention })
   const readerRb = createRunbus({ backend: b, retention })
   try {
-    const t0 = performance.now()
+    closeGate()
     const run = await producerRb.runs.create()
     const piped = pipeUIMessageStream(run, answer(run.signal).toUIMessageStream())
     const own = (await uiMessageStreamResponse(producerRb, run.id)).body!.pipeThrough(
@@ -189,6 +218,8 @@ async function runbusUI(redis: TestRedis, readers: number): Promise<Sample> {
     const resumed = await Promise.all(
       Array.from({ length: readers }, () => uiMessageStreamResponse(readerRb, run.id)),
     )
+    const t0 = performance.now()
+    openGate()
     const counts = await Promise.all([
       rest,
       ...resumed.map((r) => countFrames(r.body!.pipeThrough(new TextDecoderStream()))),
