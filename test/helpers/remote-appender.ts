@@ -34,7 +34,7 @@ export function remoteAppenders(mode: 'redis' | 'cluster', where: () => string):
       stdio: ['pipe', 'pipe', 'inherit'],
     })
     const waiting: Array<(line: string) => void> = []
-    createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.(line))
+    createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(line))
     const nextLine = (ms: number): Promise<string> =>
       new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('remote appender: no answer')), ms)
@@ -49,7 +49,7 @@ export function remoteAppenders(mode: 'redis' | 'cluster', where: () => string):
     const send = (line: string): Promise<string> => {
       const p = chain.then(() => {
         const answer = nextLine(15_000)
-        child.stdin!.write(`${line}\n`)
+        child.stdin.write(`${line}\n`)
         return answer
       })
       chain = p.catch(() => undefined)
@@ -60,10 +60,10 @@ export function remoteAppenders(mode: 'redis' | 'cluster', where: () => string):
   return {
     async forPrefix(prefix) {
       started ??= start()
-      const { send } = await started
+      const child = await started
       return {
         async append(runId, type) {
-          const line = await send(`${prefix} ${runId} ${type}`)
+          const line = await child.send(`${prefix} ${runId} ${type}`)
           if (!line.startsWith('ok ')) throw new Error(`remote append failed: ${line}`)
           return line.slice(3)
         },
