@@ -42,6 +42,7 @@ export interface Context {
     followerRereads: number
     gaps: number
     emitFailures: number
+    inboxReadRetries: number
   }
   /** Throws `ClosedError` after `rb.close()`. */
   checkOpen(): void
@@ -74,7 +75,13 @@ export function createContext(init: {
       run: new Set(),
       feed: new Set(),
     },
-    counters: { followerOverflows: 0, followerRereads: 0, gaps: 0, emitFailures: 0 },
+    counters: {
+      followerOverflows: 0,
+      followerRereads: 0,
+      gaps: 0,
+      emitFailures: 0,
+      inboxReadRetries: 0,
+    },
     checkOpen() {
       if (ctx.closed) throw new ClosedError()
     },

@@ -154,6 +154,8 @@ export interface RunbusStats {
   quotaRefused: number
   /** Running runs ended as abandoned by the idle timeout (`limits.runIdleMs`). */
   runsAbandoned: number
+  /** Inbox reads that failed and were tried again after a back-off. */
+  inboxReadRetries: number
   /** Runs followed in this process: one backend watch each, however many followers. */
   feeds: number
   /** History reads a follower joined instead of issuing (another follower's, or recent events). */

@@ -201,6 +201,7 @@ export class RunFeed {
   #gap(): void {
     if (this.#stopped) return
     this.#recent = []
+    this.lastSeq = 0
     for (const l of this.listeners) l.onGap()
   }
 

@@ -79,6 +79,16 @@ export interface FollowerStats {
   shared: number
 }
 
+/**
+ * The run followed is gone as the follower knew it (recreated, or its log reset): a
+ * `RunNotFoundError` saying so, never silence and never the next run's events.
+ */
+function runReset(run: string): RunNotFoundError {
+  const err = new RunNotFoundError(run)
+  err.message = `run ${JSON.stringify(run)} was reset or created again: the run followed is gone`
+  return err
+}
+
 const REREAD = Symbol('reread')
 type Item = readonly RunEvent[] | typeof REREAD
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
@@ -115,6 +125,8 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   /** Shared reads this cursor may join: only those started after its buffer was complete. */
   private notBefore = 0
   private readonly readyP: Promise<void>
+  /** The incarnation of the run this follower follows (from its first read). */
+  private epoch: number | undefined = undefined
   private readonly queue = new AsyncQueue<Item>()
   private buffered = 0
   private batch: readonly RunEvent[] | undefined = undefined
@@ -371,6 +383,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       const info = await this.ctx.backend.runs.getRun(this.run)
       if (info === undefined) throw new RunNotFoundError(this.run)
       nowSeq = info.status === 'running' ? info.lastSeq : Math.max(0, info.lastSeq - 1)
+      this.epoch = info.createdAt
     }
     if (this.finished || this.failure !== undefined) return
     const lease = feedsOf(this.ctx).attach(this.run, {
@@ -411,6 +424,13 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const page = await feed.read(this.last, limit, this.notBefore)
     if (feed.nextRead === before) this.stats.shared++
     if (this.finished || this.failure !== undefined) return
+    // Never join two runs: a log that now ends before our position, or a run of another
+    // incarnation (recreated after its TTL, Redis restarted empty), is not the one we follow.
+    if (page.epoch !== undefined) {
+      if (this.epoch === undefined) this.epoch = page.epoch
+      else if (page.epoch !== this.epoch) throw runReset(this.run)
+    }
+    if (this.last > page.lastSeq) throw runReset(this.run)
     if (first && this.start === 'start' && !this.gapAtStart && this.last + 1 < page.firstSeq) {
       this.last = page.firstSeq - 1
     }

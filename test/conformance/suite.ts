@@ -666,6 +666,36 @@ export function runConformance(
         expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
       })
 
+      it('a run id created again is another run: a follower never joins the two', async () => {
+        const { rb } = await setup({ retention: { ttlMs: 30 } })
+        const id = freshId()
+        const old = await rb.runs.create({ id })
+        for (let i = 0; i < 10; i++) old.emit('old', i)
+        await old.end()
+        const oldLast = (await rb.runs.get(id)).lastId!
+        await until(
+          () =>
+            rb.runs.get(id).then(
+              () => false,
+              (e: unknown) => e instanceof RunNotFoundError,
+            ),
+          5_000,
+          'the ended run to expire',
+        )
+        const again = await rb.runs.create({ id })
+        for (let i = 0; i < 3; i++) again.emit('new', i)
+        await again.flush()
+        // A reader resuming with an id of the old run is told, not left waiting for seq 12.
+        const resumed = rb.runs.follow(id, { after: oldLast })
+        await expect(resumed.next()).rejects.toBeInstanceOf(RunNotFoundError)
+        // The new run, from its start, is whole.
+        const fresh = rb.runs.follow(id)
+        expect(((await fresh.next()).value as RunEvent).type).toBe('new')
+        fresh.close()
+        await again.end()
+        expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
+      })
+
       if (opts.remote) {
         repeated(
           'a follower ready on now gets what ANOTHER PROCESS appends right after',
