@@ -19,7 +19,7 @@ export interface Resource {
 
 /** Kinds of live resources, counted in `rb.stats()`. */
 export type ResourceKind =
-  'follower' | 'subscription' | 'waiter' | 'ask' | 'armed' | 'inbox' | 'run'
+  'follower' | 'subscription' | 'waiter' | 'ask' | 'armed' | 'inbox' | 'run' | 'feed'
 
 /** Internal shared state of one runbus instance. */
 export interface Context {
@@ -33,6 +33,8 @@ export interface Context {
   readonly pageSize: number
   /** Live events a follower may buffer before it falls back to re-reading the log. */
   readonly followerBuffer: number
+  /** The shared run feeds: recent events kept per feed, linger after the last cursor left. */
+  readonly feed: { readonly recent: number; readonly lingerMs: number }
   closed: boolean
   readonly live: Record<ResourceKind, Set<Resource>>
   readonly counters: {
@@ -40,6 +42,7 @@ export interface Context {
     followerRereads: number
     gaps: number
     emitFailures: number
+    inboxReadRetries: number
   }
   /** Throws `ClosedError` after `rb.close()`. */
   checkOpen(): void
@@ -56,9 +59,11 @@ export function createContext(init: {
   ttlMs: number
   pageSize: number
   followerBuffer: number
+  feed?: { recent: number; lingerMs: number }
 }): Context {
   const ctx: Context = {
     ...init,
+    feed: init.feed ?? { recent: 256, lingerMs: 0 },
     closed: false,
     live: {
       follower: new Set(),
@@ -68,8 +73,15 @@ export function createContext(init: {
       armed: new Set(),
       inbox: new Set(),
       run: new Set(),
+      feed: new Set(),
     },
-    counters: { followerOverflows: 0, followerRereads: 0, gaps: 0, emitFailures: 0 },
+    counters: {
+      followerOverflows: 0,
+      followerRereads: 0,
+      gaps: 0,
+      emitFailures: 0,
+      inboxReadRetries: 0,
+    },
     checkOpen() {
       if (ctx.closed) throw new ClosedError()
     },

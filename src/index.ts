@@ -21,6 +21,7 @@ export { Run } from './agent/run.js'
 export type { EndOptions, EventInput, RunHandleStats } from './agent/run.js'
 export { Follower } from './streams/follow.js'
 export type { FollowOptions, FollowerStats } from './streams/follow.js'
+export type { ReadInboxOptions } from './streams/by-id.js'
 export type { CreateRunOptions, RunPage, RunSummary, RunsApi } from './agent/runs.js'
 export { Subscription } from './bus/subscription.js'
 export type {

@@ -11,6 +11,7 @@ import { withBudgets } from './budget.js'
 import { ClosedError, InvalidArgumentError } from './events/errors.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './events/codec.js'
 import { createRunsApi, type RunsApi } from './agent/runs.js'
+import { feedsOf } from './streams/feed.js'
 import { createBus, type BusApi } from './bus/bus.js'
 import { createAsks, type AsksApi } from './asks/asks.js'
 import { createWorkApi, type WorkApi } from './work/index.js'
@@ -87,7 +88,25 @@ export interface RunbusOptions {
     pageSize?: number
     /** Live events a follower buffers before falling back to re-reading the log. Default 10,000. */
     bufferSize?: number
+    /**
+     * Recent events each run feed keeps, so a follower resuming close to the head (a
+     * reconnecting reader) needs no backend read. Default 256; 0 keeps none.
+     */
+    recent?: number
+    /**
+     * How long a run's feed keeps its backend watch after its last follower left, for
+     * followers that come back (a hub's reconnecting readers). Default 0 (released at once).
+     */
+    lingerMs?: number
   }
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${name} must be a non-negative integer`)
+  }
+  return value
 }
 
 /**
@@ -135,6 +154,12 @@ export interface RunbusStats {
   quotaRefused: number
   /** Running runs ended as abandoned by the idle timeout (`limits.runIdleMs`). */
   runsAbandoned: number
+  /** Inbox reads that failed and were tried again after a back-off. */
+  inboxReadRetries: number
+  /** Runs followed in this process: one backend watch each, however many followers. */
+  feeds: number
+  /** History reads a follower joined instead of issuing (another follower's, or recent events). */
+  sharedReads: number
 }
 
 /**
@@ -283,7 +308,12 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
     ttlMs,
     pageSize: positive('follow.pageSize', options.follow?.pageSize, 1000),
     followerBuffer: positive('follow.bufferSize', options.follow?.bufferSize, 10_000),
+    feed: {
+      recent: nonNegative('follow.recent', options.follow?.recent, 256),
+      lingerMs: nonNegative('follow.lingerMs', options.follow?.lingerMs, 0),
+    },
   })
+  const feeds = feedsOf(ctx)
   const bus = createBus(ctx)
   const asks = createAsks(
     ctx,
@@ -308,6 +338,7 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
       'armed',
       'inbox',
       'run',
+      'feed',
     ]
     for (const kind of kinds) for (const r of [...ctx.live[kind]]) r.close(reason)
     await work.close()
@@ -335,6 +366,8 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
         busDecodeErrors: b.decodeErrors,
         ...ctx.counters,
         ...counters,
+        feeds: feeds.stats.feeds,
+        sharedReads: feeds.stats.sharedReads + feeds.stats.recentHits,
       }
     },
     close() {

@@ -22,7 +22,6 @@
 import type { Context } from '../context.js'
 import type { EventDraft } from '../contract/contract.js'
 import {
-  RESERVED_TYPES,
   type InboxMessage,
   type RunEnd,
   type RunEndStatus,
@@ -40,6 +39,7 @@ import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { InboxReader } from '../streams/inbox.js'
+import { checkEventType } from '../streams/by-id.js'
 
 /**
  * Emitted events a handle buffers while its backend keeps failing, before `emit` throws the
@@ -115,8 +115,6 @@ interface Waiter {
   resolve(e: RunEvent): void
   reject(err: unknown): void
 }
-
-const TYPE_MAX = 128
 
 /**
  * A run, from the agent's side.
@@ -238,7 +236,7 @@ export class Run {
    * ```
    */
   emit(type: string, data?: unknown): void {
-    this.push(checkType(type), data, undefined)
+    this.push(checkEventType(type), data, undefined)
   }
 
   /**
@@ -250,7 +248,7 @@ export class Run {
    * ```
    */
   async append(type: string, data?: unknown): Promise<RunEvent> {
-    checkType(type)
+    checkEventType(type)
     return this.appendRaw(type, data)
   }
 
@@ -263,7 +261,7 @@ export class Run {
    * ```
    */
   async appendMany(events: readonly EventInput[]): Promise<RunEvent[]> {
-    for (const e of events) checkType(e?.type)
+    for (const e of events) checkEventType(e?.type)
     return Promise.all(events.map((e) => this.appendRaw(e.type, e.data)))
   }
 
@@ -548,20 +546,6 @@ export class Run {
 
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
-}
-
-function checkType(type: unknown): string {
-  if (typeof type !== 'string' || type.length === 0 || type.length > TYPE_MAX) {
-    throw new InvalidArgumentError(
-      `event type must be a non-empty string of at most ${TYPE_MAX} characters`,
-    )
-  }
-  if (RESERVED_TYPES.has(type)) {
-    throw new InvalidArgumentError(
-      `event type ${JSON.stringify(type)} is reserved for runbus itself`,
-    )
-  }
-  return type
 }
 
 /**

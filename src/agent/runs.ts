@@ -9,12 +9,21 @@ import {
   type GapData,
   type InboxMessage,
   type RunEvent,
+  type RunEnd,
+  type RunEndStatus,
   type RunStatus,
 } from '../events/envelope.js'
 import { InvalidArgumentError, RunEndedError, RunNotFoundError } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { checkRunId, newRunId } from '../events/ids.js'
 import { Follower, type FollowOptions } from '../streams/follow.js'
+import {
+  appendById,
+  checkMeta,
+  endById,
+  readInboxById,
+  type ReadInboxOptions,
+} from '../streams/by-id.js'
 import type { AskFn } from '../asks/types.js'
 import { Run } from './run.js'
 
@@ -97,6 +106,12 @@ export interface RunsApi {
    */
   create(options?: CreateRunOptions): Promise<Run>
   /**
+   * Creates a run without a handle (no inbox watch, nothing held in this process): for a
+   * process that writes to it by id (`append`, `end`) or leaves it to another process.
+   * @throws RunExistsError, InvalidArgumentError, PayloadTooLargeError (of `meta`).
+   */
+  add(options?: CreateRunOptions): Promise<RunSummary>
+  /**
    * A handle on an existing run (another process created it, or the agent restarted).
    * @throws RunNotFoundError, RunEndedError.
    */
@@ -109,6 +124,36 @@ export interface RunsApi {
   read(runId: string, options?: { after?: string; limit?: number }): Promise<RunPage>
   /** Follows a run: history then live, ending after `end`. See {@link Follower}. */
   follow(runId: string, options?: FollowOptions): Follower
+  /**
+   * The id of the run's last event right now (`undefined`: none yet), a position to follow
+   * after: `follow(id, { after: await rb.runs.tail(id) ?? 'start' })` misses nothing
+   * appended after `tail` resolved.
+   * @throws RunNotFoundError
+   */
+  tail(runId: string): Promise<string | undefined>
+  /**
+   * Appends a batch to a run by id, atomically, with the rules of `run.emit` (type 1–128
+   * characters and not reserved, data within `limits.maxPayloadBytes`). For a process that
+   * holds no handle (the hub); an agent uses its `Run`.
+   * @throws RunNotFoundError, RunEndedError, InvalidArgumentError, PayloadTooLargeError.
+   */
+  append(
+    runId: string,
+    events: ReadonlyArray<{ type: string; data?: unknown }>,
+  ): Promise<RunEvent[]>
+  /**
+   * Ends a run by id (once), with the instance's `retention.ttlMs`.
+   * @throws RunNotFoundError, RunEndedError (it had ended), InvalidArgumentError.
+   */
+  end(
+    runId: string,
+    options?: { status?: RunEndStatus; error?: unknown },
+  ): Promise<RunEvent<RunEnd>>
+  /**
+   * Reads a run's inbox by id; with `wait` (ms), waits until a message is there (long poll).
+   * @throws RunNotFoundError, InvalidArgumentError.
+   */
+  readInbox(runId: string, options?: ReadInboxOptions): Promise<InboxMessage[]>
   /**
    * Sends a message to the run's inbox (`interrupt` also aborts the agent's `run.signal`).
    * @throws RunNotFoundError, RunEndedError, PayloadTooLargeError.
@@ -136,35 +181,48 @@ export function toSummary(info: RunInfo): RunSummary {
 /** Builds `rb.runs`. Internal: called by `createRunbus`. */
 export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
   const runs = ctx.backend.runs
+  async function createRun(options: CreateRunOptions): Promise<string> {
+    ctx.checkOpen()
+    const id = options.id === undefined ? newRunId() : checkRunId(options.id)
+    const meta = options.meta === undefined ? undefined : checkMeta(ctx, options.meta)
+    if (options.owner !== undefined && typeof options.owner !== 'string')
+      throw new InvalidArgumentError('owner must be a string')
+    const init: RunInit = {
+      id,
+      maxEvents: ctx.maxEvents,
+      maxInboxMessages: ctx.maxInboxMessages,
+      ts: Date.now(),
+    }
+    if (meta !== undefined) init.meta = meta
+    if (options.owner !== undefined) init.owner = options.owner
+    await runs.createRun(init)
+    return id
+  }
   return {
     async create(options = {}) {
-      ctx.checkOpen()
-      const id = options.id === undefined ? newRunId() : checkRunId(options.id)
-      if (options.meta !== undefined) {
-        if (
-          typeof options.meta !== 'object' ||
-          options.meta === null ||
-          Array.isArray(options.meta)
-        ) {
-          throw new InvalidArgumentError('meta must be a plain object')
-        }
-        encodePayload(options.meta, ctx.maxPayloadBytes, 'run meta')
-      }
-      if (options.owner !== undefined && typeof options.owner !== 'string')
-        throw new InvalidArgumentError('owner must be a string')
-      const init: RunInit = {
-        id,
-        maxEvents: ctx.maxEvents,
-        maxInboxMessages: ctx.maxInboxMessages,
-        ts: Date.now(),
-      }
-      if (options.meta !== undefined) init.meta = options.meta
-      if (options.owner !== undefined) init.owner = options.owner
-      await runs.createRun(init)
+      const id = await createRun(options)
       const run = new Run(ctx, id, askFn)
       await run.watchInbox()
       return run
     },
+
+    async add(options = {}) {
+      const id = await createRun(options)
+      const info = await runs.getRun(id)
+      if (info === undefined) throw new RunNotFoundError(id)
+      return toSummary(info)
+    },
+
+    async tail(runId) {
+      ctx.checkOpen()
+      const info = await runs.getRun(runId)
+      if (info === undefined) throw new RunNotFoundError(runId)
+      return info.lastSeq > 0 ? idOfSeq(info.lastSeq) : undefined
+    },
+
+    append: (runId, events) => appendById(ctx, runId, events),
+    end: (runId, options) => endById(ctx, runId, options),
+    readInbox: (runId, options) => readInboxById(ctx, runId, options),
 
     async open(runId) {
       ctx.checkOpen()

@@ -75,6 +75,12 @@ export interface LogPage {
   lastSeq: number
   /** Whether the run had ended when the read happened. */
   ended: boolean
+  /**
+   * The run's incarnation (its creation time, epoch ms): a run id created again (after its
+   * TTL, or on a Redis that restarted empty) has another, so a follower can tell that the
+   * log it follows was replaced. Optional: a backend that cannot tell leaves it out.
+   */
+  epoch?: number
 }
 
 /**

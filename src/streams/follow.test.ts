@@ -73,15 +73,17 @@ describe('follower', () => {
     expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1))
   })
 
-  it('many followers share the backend batch: no per-follower copy', async () => {
+  it('many followers share one backend watch and its batch: no per-follower copy', async () => {
     const backend = memoryBackend()
     const rb = createRunbus({ backend })
     open.push({ rb, backend })
     const run = await rb.runs.create({ id: 'fan' })
     const followers = Array.from({ length: 5 }, () => rb.runs.follow('fan', { after: 'now' }))
     const firsts = followers.map((f) => f.next())
-    // Establish every follower before appending.
-    while (backend.stats().watchers < 5) await new Promise((r) => setImmediate(r))
+    // Establish every follower before appending: one watch for the five.
+    await Promise.all(followers.map((f) => f.ready))
+    expect(backend.stats().watchers).toBe(1)
+    expect(rb.stats().feeds).toBe(1)
     const e = await run.append('x', { big: 'payload' })
     const got = await Promise.all(firsts)
     for (const g of got) expect(g.value).toBe(got[0].value)
@@ -96,11 +98,14 @@ describe('follower batches', () => {
     const rb = createRunbus({ backend })
     open.push({ rb, backend })
     const run = await rb.runs.create({ id: 'b' })
-    const a = rb.runs.follow('b', { after: 'now' }).batches()
-    const b = rb.runs.follow('b', { after: 'now' }).batches()
+    const fa = rb.runs.follow('b', { after: 'now' })
+    const fb = rb.runs.follow('b', { after: 'now' })
+    const a = fa.batches()
+    const b = fb.batches()
     const na = a.next()
     const nb = b.next()
-    while (backend.stats().watchers < 2) await new Promise((r) => setImmediate(r))
+    await Promise.all([fa.ready, fb.ready])
+    expect(backend.stats().watchers).toBe(1)
     for (let i = 0; i < 5; i++) run.emit('n', i)
     await run.flush()
     const [ra, rb_] = await Promise.all([na, nb])
@@ -111,7 +116,7 @@ describe('follower batches', () => {
     expect((await a.next()).done).toBe(true)
     await b.return!()
     expect(backend.stats().watchers).toBe(0)
-    expect(rb.stats().followers).toBe(0)
+    expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
   })
 
   it('starts with the gap, then history in pages, then live', async () => {

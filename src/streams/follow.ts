@@ -1,9 +1,14 @@
 /**
- * Following a run: history from the point asked, then live, with no gap and no duplicate at
- * the seam however appends interleave.
+ * THE follow engine: history from the point asked, then live, with no gap and no duplicate
+ * at the seam however appends interleave. Every reader of a run log is a cursor here:
+ * `rb.runs.follow`, the asks' outcome wait, and the hub's SSE/NDJSON readers and compat
+ * polling (through `rb.runs.follow` too). Cursors of one run in one process share one
+ * backend watch, their history reads and a window of recent events (`./feed.ts`); each
+ * keeps its own position and is paced by its own consumer.
  *
  * The algorithm, and why it is correct on every backend:
- * 1. `watch` first. From the moment it resolved, every append reaches our buffer.
+ * 1. Attach to the run's feed first (one backend watch per run per process). From the
+ *    moment its watch resolved, every append reaches our buffer.
  * 2. Then read history pages from `last` (the last seq delivered). Whatever was appended
  *    while we read is in the buffer too; delivering only `seq === last + 1` drops the overlap.
  * 3. Live: take buffered batches. An event with `seq > last + 1` means a hole (the backend
@@ -18,11 +23,11 @@
  *
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
  */
-import type { Unsubscribe } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
 import { AsyncQueue } from '../queue/index.js'
+import { feedsOf, type FeedLease } from './feed.js'
 
 /**
  * Where and how to follow a run.
@@ -45,6 +50,12 @@ export interface FollowOptions {
    * the instance's `follow.bufferSize`, 10,000).
    */
   bufferSize?: number | undefined
+  /**
+   * Whether a follower from `'start'` announces history trimmed before the first retained
+   * event with a `gap` (default `true`). `false` begins quietly with what is retained (the
+   * hub's readers without a `Last-Event-ID`). A position given by id always gets its gap.
+   */
+  gapAtStart?: boolean | undefined
 }
 
 /**
@@ -64,6 +75,18 @@ export interface FollowerStats {
   reads: number
   /** Gap events delivered. */
   gaps: number
+  /** History pages served by the shared feed (another cursor's read, or the recent window). */
+  shared: number
+}
+
+/**
+ * The run followed is gone as the follower knew it (recreated, or its log reset): a
+ * `RunNotFoundError` saying so, never silence and never the next run's events.
+ */
+function runReset(run: string): RunNotFoundError {
+  const err = new RunNotFoundError(run)
+  err.message = `run ${JSON.stringify(run)} was reset or created again: the run followed is gone`
+  return err
 }
 
 const REREAD = Symbol('reread')
@@ -90,12 +113,20 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
   readonly closed: Promise<void>
   /** Counters, exact at every moment. */
-  readonly stats: FollowerStats = { delivered: 0, overflows: 0, reads: 0, gaps: 0 }
+  readonly stats: FollowerStats = { delivered: 0, overflows: 0, reads: 0, gaps: 0, shared: 0 }
 
   private readonly ctx: Context
   private readonly start: 'start' | 'now' | number
   private readonly signal: AbortSignal | undefined
   private readonly bufferSize: number
+  private readonly gapAtStart: boolean
+  private firstRead = true
+  private lease: FeedLease | undefined = undefined
+  /** Shared reads this cursor may join: only those started after its buffer was complete. */
+  private notBefore = 0
+  private readonly readyP: Promise<void>
+  /** The incarnation of the run this follower follows (from its first read). */
+  private epoch: number | undefined = undefined
   private readonly queue = new AsyncQueue<Item>()
   private buffered = 0
   private batch: readonly RunEvent[] | undefined = undefined
@@ -109,7 +140,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private finished = false
   private failure: unknown = undefined
   private failureThrown = false
-  private unwatch: Unsubscribe | undefined = undefined
   private untrack: () => void
   private resolveClosed!: () => void
   private readonly onAbort = (): void => this.fail(this.signal?.reason)
@@ -132,6 +162,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const size = options.bufferSize ?? ctx.followerBuffer
     if (!(size >= 1)) throw new InvalidArgumentError('bufferSize must be at least 1')
     this.bufferSize = size
+    this.gapAtStart = options.gapAtStart ?? true
     this.signal = options.signal
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     ctx.checkOpen()
@@ -140,6 +171,43 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       if (this.signal.aborted) this.fail(this.signal.reason)
       else this.signal.addEventListener('abort', this.onAbort, { once: true })
     }
+    // Start at once (not on the first next()): the position is fixed as early as possible,
+    // and `ready` tells when.
+    this.readyP =
+      this.failure === undefined
+        ? this.init().catch((err: unknown) => {
+            this.fail(err)
+            throw err
+          })
+        : this.rejected()
+    this.readyP.catch(() => {})
+  }
+
+  /**
+   * Resolves once the follower's position is fixed and its live feed is in place: from then
+   * on every event appended (by any process) is delivered. With `after: 'now'`, await it
+   * before triggering what you wait for. Rejects with the reason the follower failed to
+   * start (`RunNotFoundError`, `ClosedError`, the signal's reason); a follower closed before
+   * it started resolves it.
+   *
+   * @example
+   * ```ts
+   * const f = rb.runs.follow(id, { after: 'now' })
+   * await f.ready
+   * await rb.runs.send(id, { type: 'go' }) // whatever the agent emits now, f sees
+   * ```
+   */
+  get ready(): Promise<void> {
+    return this.readyP
+  }
+
+  private async rejected(): Promise<void> {
+    throw this.failure
+  }
+
+  /** The seq of the last event delivered (0: none; the start position until then). */
+  get position(): number {
+    return this.last
   }
 
   [Symbol.asyncIterator](): this {
@@ -191,7 +259,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
           if (e.seq <= this.last) continue
           if (e.seq > this.last + 1) {
             // A hole in what we were handed: the log has the missing part.
-            this.needRead = true
+            this.holeFound()
             break
           }
           return this.deliver(e)
@@ -242,7 +310,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
           if (lastEvent.type === 'end') this.finish()
           return { value: out, done: false }
         }
-        if (this.idx < b.length) this.needRead = true
+        if (this.idx < b.length) this.holeFound()
         this.batch = undefined
       }
       if (this.caughtUp) this.finish()
@@ -277,7 +345,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
 
   /** One step of the slow path: set up, read a history page, or take a live batch. */
   private async step(): Promise<void> {
-    if (!this.initialized) await this.init()
+    if (!this.initialized) await this.readyP
     else if (this.needRead) await this.readPage()
     else {
       const item = await this.queue.take()
@@ -307,24 +375,26 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   }
 
   private async init(): Promise<void> {
-    // 'now' is read BEFORE the watch: on a networked backend (Redis) an append issued right
-    // after next() would otherwise land between the watch and getRun and be dropped as
-    // "before now". Reading from `last` after the watch still covers everything in between.
+    // 'now' is read BEFORE the feed is attached: on a networked backend (Redis) an append
+    // issued right after follow() would otherwise land between the watch and getRun and be
+    // dropped as "before now". Reading from `last` after the watch covers everything between.
     let nowSeq: number | undefined
     if (this.start === 'now') {
       const info = await this.ctx.backend.runs.getRun(this.run)
       if (info === undefined) throw new RunNotFoundError(this.run)
       nowSeq = info.status === 'running' ? info.lastSeq : Math.max(0, info.lastSeq - 1)
+      this.epoch = info.createdAt
     }
-    const unwatch = await this.ctx.backend.runs.watch(this.run, {
+    if (this.finished || this.failure !== undefined) return
+    const lease = feedsOf(this.ctx).attach(this.run, {
       onEvents: (events) => this.push(events),
       onGap: () => this.reread(),
+      onError: (err) => this.fail(err),
     })
-    if (this.finished || this.failure !== undefined) {
-      unwatch()
-      return
-    }
-    this.unwatch = unwatch
+    this.lease = lease
+    await lease.ready
+    if (this.finished || this.failure !== undefined) return
+    this.notBefore = lease.feed.nextRead
     if (nowSeq !== undefined) {
       this.last = nowSeq
     } else {
@@ -336,10 +406,34 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   }
 
   private async readPage(): Promise<void> {
+    const feed = this.lease!.feed
+    const first = this.firstRead
+    this.firstRead = false
+    // Close to the head: the feed's recent window has what we miss, the rest comes live.
+    const recent = feed.recentAfter(this.last)
+    if (recent !== undefined) {
+      this.stats.shared++
+      this.batch = recent
+      this.idx = 0
+      this.needRead = false
+      return
+    }
     const limit = this.ctx.pageSize
     this.stats.reads++
-    const page = await this.ctx.backend.runs.read(this.run, this.last, limit)
+    const before = feed.nextRead
+    const page = await feed.read(this.last, limit, this.notBefore)
+    if (feed.nextRead === before) this.stats.shared++
     if (this.finished || this.failure !== undefined) return
+    // Never join two runs: a log that now ends before our position, or a run of another
+    // incarnation (recreated after its TTL, Redis restarted empty), is not the one we follow.
+    if (page.epoch !== undefined) {
+      if (this.epoch === undefined) this.epoch = page.epoch
+      else if (page.epoch !== this.epoch) throw runReset(this.run)
+    }
+    if (this.last > page.lastSeq) throw runReset(this.run)
+    if (first && this.start === 'start' && !this.gapAtStart && this.last + 1 < page.firstSeq) {
+      this.last = page.firstSeq - 1
+    }
     if (this.last + 1 < page.firstSeq) {
       const to = page.firstSeq - 1
       const gap: RunEvent<GapData> = {
@@ -371,6 +465,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       this.buffered = 0
       this.stats.overflows++
       this.ctx.counters.followerOverflows++
+      this.notBefore = this.lease?.feed.nextRead ?? 0
       this.queue.push(REREAD)
       return
     }
@@ -378,8 +473,15 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     this.queue.push(events)
   }
 
+  /** What we hold skips events: re-read the log, with a read started from now on. */
+  private holeFound(): void {
+    this.needRead = true
+    this.notBefore = this.lease?.feed.nextRead ?? 0
+  }
+
   private reread(): void {
     if (this.finished || this.failure !== undefined) return
+    this.notBefore = this.lease?.feed.nextRead ?? 0
     this.queue.push(REREAD)
   }
 
@@ -406,8 +508,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private release(): void {
     this.batch = undefined
     this.buffered = 0
-    this.unwatch?.()
-    this.unwatch = undefined
+    this.lease?.release()
     this.untrack()
     this.signal?.removeEventListener('abort', this.onAbort)
     this.resolveClosed()

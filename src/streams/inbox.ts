@@ -13,9 +13,13 @@ import type { Context } from '../context.js'
 import type { InboxMessage } from '../events/envelope.js'
 import { InterruptedError } from '../events/errors.js'
 import { AsyncQueue, type QueueIterator } from '../queue/index.js'
+import { fullJitter } from '../events/jitter.js'
 
 const INBOX_BUFFER = 10_000
 const PAGE = 500
+/** Back-off of a failed read: full jitter from 50 ms, capped at 5 s. */
+const RETRY_FIRST_MS = 50
+const RETRY_MAX_MS = 5_000
 
 /** Internal: the inbox side of a run handle. */
 export class InboxReader {
@@ -29,6 +33,9 @@ export class InboxReader {
   private again = false
   private ended = false
   private untrack: (() => void) | undefined
+  /** Failed reads in a row (the back-off step), and the timer of the next try. */
+  private failures = 0
+  private retry: ReturnType<typeof setTimeout> | undefined
   /** Resolves once the watch is in place and history was read. */
   readonly ready: Promise<void>
 
@@ -54,7 +61,11 @@ export class InboxReader {
       return
     }
     this.unwatch = unwatch
-    await this.readFrom()
+    try {
+      await this.readFrom()
+    } catch {
+      this.scheduleRetry()
+    }
   }
 
   private take(messages: InboxMessage[]): void {
@@ -82,7 +93,12 @@ export class InboxReader {
       return
     }
     this.reading = this.readFrom()
-      .catch((err: unknown) => this.stop(err))
+      .then(
+        () => {
+          this.failures = 0
+        },
+        () => this.scheduleRetry(),
+      )
       .finally(() => {
         this.reading = undefined
         if (this.again && !this.ended) {
@@ -90,6 +106,23 @@ export class InboxReader {
           this.catchUp()
         }
       })
+  }
+
+  /**
+   * A read failed (the backend was away): try again after a full-jitter back-off, counted
+   * in `rb.stats().inboxReadRetries`. The inbox never stops because of a failed read: a
+   * later `interrupt` must still abort `run.signal`.
+   */
+  private scheduleRetry(): void {
+    if (this.ended || this.retry !== undefined) return
+    this.ctx.counters.inboxReadRetries++
+    const wait = fullJitter(this.failures, RETRY_FIRST_MS, RETRY_MAX_MS)
+    this.failures++
+    this.retry = setTimeout(() => {
+      this.retry = undefined
+      if (!this.ended) this.catchUp()
+    }, wait)
+    this.retry.unref?.()
   }
 
   private async readFrom(): Promise<void> {
@@ -111,6 +144,8 @@ export class InboxReader {
   stop(reason?: unknown): void {
     if (this.ended) return
     this.ended = true
+    if (this.retry !== undefined) clearTimeout(this.retry)
+    this.retry = undefined
     this.unwatch?.()
     this.unwatch = undefined
     this.untrack?.()

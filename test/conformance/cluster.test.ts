@@ -8,15 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend } from '../../src/backends/redis/index.js'
 import { redisAvailable } from '../helpers/redis-server.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js'
+import { remoteAppenders } from '../helpers/remote-appender.js'
 import { runConformance } from './suite.js'
 
 describe.skipIf(!redisAvailable())('redis cluster', () => {
   let cluster: TestRedisCluster
   const clients: Cluster[] = []
+  const remotes = remoteAppenders('cluster', () =>
+    cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+  )
   beforeAll(async () => {
     cluster = await startRedisCluster()
   })
   afterAll(async () => {
+    await remotes.stop()
     await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())))
     await cluster?.stop()
   })
@@ -45,10 +50,14 @@ describe.skipIf(!redisAvailable())('redis cluster', () => {
 
   runConformance(
     'redis cluster',
-    async () => ({
-      backend: redisBackend({ client: connect(), prefix: `test-${randomUUID()}`, pollMs: 5 }),
-    }),
-    { parts: ['runs', 'asks', 'bus'] },
+    async () => {
+      const prefix = `test-${randomUUID()}`
+      return {
+        backend: redisBackend({ client: connect(), prefix, pollMs: 5 }),
+        remote: () => remotes.forPrefix(prefix),
+      }
+    },
+    { parts: ['runs', 'asks', 'bus'], remote: true },
   )
 
   // Declared after the suite, so it runs last: the backends' own connections (the bus

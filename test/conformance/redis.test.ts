@@ -6,19 +6,30 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend } from '../../src/backends/redis/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { remoteAppenders } from '../helpers/remote-appender.js'
 import { runConformance } from './suite.js'
 
 describe.skipIf(!redisAvailable())('redis', () => {
   let redis: TestRedis
+  const remotes = remoteAppenders('redis', () => redis.url)
   beforeAll(async () => {
     redis = await startRedis()
   })
   afterAll(async () => {
+    await remotes.stop()
     await redis?.stop()
   })
-  runConformance('redis', async () => ({
-    backend: redisBackend({ url: redis.url, prefix: `test-${randomUUID()}` }),
-  }))
+  runConformance(
+    'redis',
+    async () => {
+      const prefix = `test-${randomUUID()}`
+      return {
+        backend: redisBackend({ url: redis.url, prefix }),
+        remote: () => remotes.forPrefix(prefix),
+      }
+    },
+    { remote: true },
+  )
 
   // Declared after the suite, so it runs last: every backend the suite made was closed.
   it('leaves no runbus connection open once every backend was closed', async () => {

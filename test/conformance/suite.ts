@@ -35,10 +35,29 @@ import {
 } from '../../src/index.js'
 import { brief, collect, freshId, until } from './helpers.js'
 
+/** A process other than the test's, appending to runs by id on the same backend. */
+export interface RemoteAppender {
+  /** Appends one event of `type` to `runId` from the other process; resolves with its id. */
+  append(runId: string, type: string): Promise<string>
+  close(): Promise<void>
+}
+
 /** What a backend factory returns. */
 export interface ConformanceBackend {
   backend: Backend
   cleanup?: () => Promise<void>
+  /** Starts another process on the same backend (networked backends only). */
+  remote?: () => Promise<RemoteAppender>
+}
+
+/**
+ * How many times the position tests are declared (`RUNBUS_REPEAT=200` for the race runs on
+ * Cluster: each repetition is its own test, so the count of passes is the count reported).
+ */
+const REPEAT = Math.max(1, Number(process.env.RUNBUS_REPEAT ?? 1) || 1)
+
+function repeated(name: string, fn: () => Promise<void>, timeout?: number): void {
+  for (let i = 1; i <= REPEAT; i++) it(REPEAT > 1 ? `${name} #${i}` : name, fn, timeout)
 }
 
 /** Which parts to run. */
@@ -55,7 +74,7 @@ export type ConformancePart = 'runs' | 'bus' | 'asks'
 export function runConformance(
   name: string,
   factory: () => Promise<ConformanceBackend>,
-  opts: { parts?: ConformancePart[] } = {},
+  opts: { parts?: ConformancePart[]; remote?: boolean } = {},
 ): void {
   const parts = new Set(opts.parts ?? ['runs', 'bus', 'asks'])
   const cleanups: Array<() => Promise<void>> = []
@@ -65,6 +84,7 @@ export function runConformance(
     rb: Runbus
     backend: Backend
     another: (o?: Omit<RunbusOptions, 'backend'>) => Runbus
+    remote: (() => Promise<RemoteAppender>) | undefined
   }> {
     const made = await factory()
     const instances: Runbus[] = []
@@ -78,7 +98,15 @@ export function runConformance(
       instances.push(rb)
       return rb
     }
-    return { rb: another(options), backend: made.backend, another }
+    const remote =
+      made.remote === undefined
+        ? undefined
+        : async (): Promise<RemoteAppender> => {
+            const r = await made.remote!()
+            cleanups.push(() => r.close())
+            return r
+          }
+    return { rb: another(options), backend: made.backend, another, remote }
   }
 
   afterEach(async () => {
@@ -87,6 +115,7 @@ export function runConformance(
 
   describe(`conformance: ${name}`, () => {
     if (parts.has('runs')) describeRuns()
+    if (parts.has('runs')) describePositions()
     if (parts.has('bus')) describeBus()
     if (parts.has('asks')) describeAsks()
   })
@@ -257,7 +286,7 @@ export function runConformance(
         expect(await collect(rb.runs.follow(run.id, { after: end.id }))).toEqual([])
       })
 
-      it("follows after an id and from 'now'", async () => {
+      repeated("follows after an id and from 'now'", async () => {
         const { rb } = await setup()
         const run = await rb.runs.create({ id: freshId() })
         const first = await run.append('a')
@@ -514,6 +543,179 @@ export function runConformance(
           { numRuns: Number(process.env.RUNBUS_PROPERTY_RUNS ?? 40) },
         )
       })
+    })
+  }
+
+  function describePositions(): void {
+    describe('runs by id and positions', () => {
+      it('add, append (batch), end and readInbox by id, with the instance limits', async () => {
+        const { rb, another } = await setup({
+          limits: { maxPayloadBytes: 1024 },
+          retention: { maxEvents: 5 },
+        })
+        const id = freshId()
+        const added = await rb.runs.add({ id, meta: { who: 'hub' } })
+        expect(added).toMatchObject({ id, status: 'running', events: 0, meta: { who: 'hub' } })
+        expect(rb.stats()).toMatchObject({ runs: 0, inboxes: 0 }) // no handle held
+        await expect(rb.runs.add({ id })).rejects.toBeInstanceOf(RunExistsError)
+        await expect(
+          rb.runs.add({ id: freshId(), meta: { big: 'x'.repeat(2000) } }),
+        ).rejects.toBeInstanceOf(PayloadTooLargeError)
+        await expect(rb.runs.add({ id: freshId(), meta: [] as never })).rejects.toBeInstanceOf(
+          InvalidArgumentError,
+        )
+        const evs = await rb.runs.append(id, [{ type: 'a', data: 1 }, { type: 'b' }])
+        expect(brief(evs)).toEqual([
+          [1, 'a'],
+          [2, 'b'],
+        ])
+        expect(evs[1].data).toBe(null)
+        for (const type of ['end', 'answer', '', 'x'.repeat(129)]) {
+          await expect(rb.runs.append(id, [{ type }])).rejects.toBeInstanceOf(InvalidArgumentError)
+        }
+        await expect(rb.runs.append(id, [])).rejects.toBeInstanceOf(InvalidArgumentError)
+        // All or nothing: one event over the limit stores none of the batch.
+        await expect(
+          rb.runs.append(id, [{ type: 'ok' }, { type: 'big', data: 'y'.repeat(2000) }]),
+        ).rejects.toBeInstanceOf(PayloadTooLargeError)
+        expect((await rb.runs.get(id)).events).toBe(2)
+        await expect(rb.runs.append(freshId(), [{ type: 'a' }])).rejects.toBeInstanceOf(
+          RunNotFoundError,
+        )
+        // Retention comes from createRunbus.
+        await rb.runs.append(
+          id,
+          Array.from({ length: 6 }, (_, i) => ({ type: 'n', data: i })),
+        )
+        expect(await rb.runs.get(id)).toMatchObject({ events: 8, trimmed: 3 })
+        expect(await rb.runs.tail(id)).toBe((await rb.runs.get(id)).lastId)
+
+        // The inbox by id: a long poll answered by a message from another instance.
+        const other = another()
+        const waiting = rb.runs.readInbox(id, { wait: 10_000 })
+        await other.runs.send(id, { type: 'steer', data: 1 })
+        const [m] = await waiting
+        expect(m).toMatchObject({ type: 'steer', data: 1 })
+        expect(await rb.runs.readInbox(id, { after: m.id, wait: 20 })).toEqual([])
+        const ac = new AbortController()
+        const aborted = rb.runs.readInbox(id, { after: m.id, wait: 60_000, signal: ac.signal })
+        ac.abort()
+        expect(await aborted).toEqual([])
+        await expect(rb.runs.readInbox(id, { after: 'nope' })).rejects.toBeInstanceOf(
+          InvalidArgumentError,
+        )
+        expect(rb.stats().waiters).toBe(0)
+
+        const end = await rb.runs.end(id, { status: 'failed', error: 'boom' })
+        expect(end).toMatchObject({
+          seq: 9,
+          type: 'end',
+          data: { status: 'failed', error: 'boom' },
+        })
+        await expect(rb.runs.end(id)).rejects.toBeInstanceOf(RunEndedError)
+        await expect(rb.runs.append(id, [{ type: 'a' }])).rejects.toBeInstanceOf(RunEndedError)
+        expect((await rb.runs.get(id)).status).toBe('failed')
+      })
+
+      it("'now' is fixed once `ready` resolves: what is appended right after is delivered", async () => {
+        const { rb, another } = await setup()
+        const run = await rb.runs.create({ id: freshId() })
+        await run.append('old')
+        const other = another()
+        for (let i = 0; i < 6; i++) {
+          const f = rb.runs.follow(run.id, { after: 'now' })
+          await f.ready
+          expect(f.position).toBe(i + 1)
+          const e =
+            i % 2 === 0
+              ? await run.append('x')
+              : (await other.runs.append(run.id, [{ type: 'y' }]))[0]
+          expect((await f.next()).value).toMatchObject({ seq: e.seq })
+          f.close()
+        }
+        // tail(): a position to follow after, fixed when it resolved.
+        const t = await rb.runs.tail(run.id)
+        const g = rb.runs.follow(run.id, { after: t })
+        const [e] = await other.runs.append(run.id, [{ type: 'z' }])
+        expect((await g.next()).value).toMatchObject({ seq: e.seq, type: 'z' })
+        g.close()
+        await expect(rb.runs.follow(freshId(), { after: 'now' }).ready).rejects.toBeInstanceOf(
+          RunNotFoundError,
+        )
+        await expect(rb.runs.tail(freshId())).rejects.toBeInstanceOf(RunNotFoundError)
+        expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
+      })
+
+      it('followers of one run in one instance share one feed; each keeps its own pace', async () => {
+        const { rb } = await setup({ follow: { bufferSize: 20, pageSize: 50 } })
+        const run = await rb.runs.create({ id: freshId() })
+        const fast = rb.runs.follow(run.id)
+        const slow = rb.runs.follow(run.id)
+        await Promise.all([fast.ready, slow.ready])
+        expect(rb.stats().feeds).toBe(1)
+        const got: number[] = []
+        const reading = (async () => {
+          for await (const e of fast) got.push(e.seq)
+        })()
+        for (let i = 0; i < 200; i++) run.emit('n', i)
+        await run.end()
+        await reading
+        expect(got).toEqual(Array.from({ length: 201 }, (_, i) => i + 1))
+        // The slow one never read while all that happened: it re-reads, misses nothing.
+        expect((await collect(slow)).map((e) => e.seq)).toEqual(got)
+        expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
+      })
+
+      it('a run id created again is another run: a follower never joins the two', async () => {
+        const { rb } = await setup({ retention: { ttlMs: 30 } })
+        const id = freshId()
+        const old = await rb.runs.create({ id })
+        for (let i = 0; i < 10; i++) old.emit('old', i)
+        await old.end()
+        const oldLast = (await rb.runs.get(id)).lastId!
+        await until(
+          () =>
+            rb.runs.get(id).then(
+              () => false,
+              (e: unknown) => e instanceof RunNotFoundError,
+            ),
+          5_000,
+          'the ended run to expire',
+        )
+        const again = await rb.runs.create({ id })
+        for (let i = 0; i < 3; i++) again.emit('new', i)
+        await again.flush()
+        // A reader resuming with an id of the old run is told, not left waiting for seq 12.
+        const resumed = rb.runs.follow(id, { after: oldLast })
+        await expect(resumed.next()).rejects.toBeInstanceOf(RunNotFoundError)
+        // The new run, from its start, is whole.
+        const fresh = rb.runs.follow(id)
+        expect(((await fresh.next()).value as RunEvent).type).toBe('new')
+        fresh.close()
+        await again.end()
+        expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
+      })
+
+      if (opts.remote) {
+        repeated(
+          'a follower ready on now gets what ANOTHER PROCESS appends right after',
+          async () => {
+            const { rb, remote } = await setup()
+            const writer = await remote!()
+            const run = await rb.runs.create({ id: freshId() })
+            await run.append('old')
+            for (let i = 0; i < 5; i++) {
+              const f = rb.runs.follow(run.id, { after: 'now' })
+              await f.ready
+              const id = await writer.append(run.id, 'remote')
+              const e = (await f.next()).value as RunEvent
+              expect(e).toMatchObject({ id, type: 'remote', seq: i + 2 })
+              f.close()
+            }
+          },
+          60_000,
+        )
+      }
     })
   }
 

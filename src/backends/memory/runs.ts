@@ -324,7 +324,13 @@ export function createMemoryRunStore(
       const from = Math.max(afterSeq + 1, firstSeq)
       const start = r.head + (from - firstSeq)
       const events = from > r.lastSeq ? [] : r.events.slice(start, start + Math.max(0, limit))
-      return { events, firstSeq, lastSeq: r.lastSeq, ended: r.status !== 'running' }
+      return {
+        events,
+        firstSeq,
+        lastSeq: r.lastSeq,
+        ended: r.status !== 'running',
+        epoch: r.createdAt,
+      }
     },
 
     async watch(run: string, listener: LogListener): Promise<Unsubscribe> {

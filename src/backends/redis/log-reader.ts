@@ -27,6 +27,7 @@ import type { RunEvent } from '../../events/envelope.js'
 import { idOfSeq } from '../../events/envelope.js'
 import type { RedisConnection } from './context.js'
 import { isCluster } from './connection.js'
+import { fullJitter } from '../../events/jitter.js'
 
 /** A raw stream entry as XREAD/XRANGE return it: id and flat field list. */
 export type RawEntry = [id: string, fields: string[]]
@@ -141,6 +142,8 @@ export class LogReader {
   private inRead = false
   private wakeIdle: (() => void) | undefined
   private loopDone: Promise<void> | undefined
+  /** Set after a failed read: check every stream before reading on (see `resync`). */
+  private needResync = false
   private readonly onClosing = new Set<() => void>()
   readonly stats: LogReaderStats = { reads: 0, reconnects: 0, streams: 0, decodeErrors: 0, gaps: 0 }
 
@@ -259,6 +262,10 @@ export class LogReader {
         continue
       }
       try {
+        if (this.needResync) {
+          await this.resync()
+          this.needResync = false
+        }
         const got = this.cluster ? await this.readCluster() : await this.readSingle()
         failures = 0
         if (this.cluster && !got && !this.closed) await this.idle(this.pollMs)
@@ -266,9 +273,38 @@ export class LogReader {
         if (this.closed) break
         this.readerId = undefined
         this.stats.reconnects++
-        failures++
+        this.needResync = true
         // The connection reconnects by itself; wait a little and re-read from the cursors.
-        await this.idle(Math.min(1000, 20 * 2 ** Math.min(failures, 6)))
+        await this.idle(fullJitter(failures, 20, 1000))
+        failures++
+      }
+    }
+  }
+
+  /**
+   * After the connection failed, the server may not be the one we read from (Redis
+   * restarted empty, a failover to a replica that lagged) and a run may have been created
+   * again. For each stream: when its last entry is now before our cursor, the stream was
+   * replaced: read it again from its start. Then tell every listener to re-read from its
+   * own position (`onGap`), where the core checks that its run is still the same one.
+   */
+  private async resync(): Promise<void> {
+    for (const t of [...this.tails.values()]) {
+      const last = (await this.client.call('XREVRANGE', t.key, '+', '-', 'COUNT', 1)) as
+        RawEntry[] | null
+      const top = last?.[0]?.[0]
+      const seq = top === undefined ? 0 : (seqOfStreamId(top) ?? 0)
+      if (seq < t.lastSeq) {
+        t.lastId = '0-0'
+        t.lastSeq = 0
+      }
+      this.stats.gaps++
+      for (const l of [...t.listeners]) {
+        try {
+          l.onGap?.(t.lastSeq)
+        } catch {
+          // a listener's failure is its own
+        }
       }
     }
   }

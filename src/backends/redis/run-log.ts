@@ -255,8 +255,8 @@ export class RedisRunLog implements RunLogStore {
           [`${Math.max(0, Math.floor(afterSeq)) + 1}-0`, Math.max(0, Math.floor(limit))],
         ),
       run,
-    )) as [string, string, string, RawEntry[]]
-    const [status, seqText, firstId, entries] = res
+    )) as [string, string, string, RawEntry[], string | undefined]
+    const [status, seqText, firstId, entries, createdText] = res
     const lastSeq = Number(seqText)
     const firstSeq = (firstId ? seqOfStreamId(firstId) : undefined) ?? lastSeq + 1
     const events: RunEvent[] = []
@@ -268,7 +268,10 @@ export class RedisRunLog implements RunLogStore {
         if (!(err instanceof DecodeError)) throw err
       }
     }
-    return { events, firstSeq, lastSeq, ended: status !== 'running' }
+    const page: LogPage = { events, firstSeq, lastSeq, ended: status !== 'running' }
+    const epoch = Number(createdText)
+    if (createdText && Number.isFinite(epoch)) page.epoch = epoch
+    return page
   }
 
   async watch(run: string, listener: LogListener): Promise<Unsubscribe> {

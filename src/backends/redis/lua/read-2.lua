@@ -7,10 +7,10 @@
   ARGV[1] start id     `<afterSeq + 1>-0`
   ARGV[2] limit        at most this many entries
 
-  Result: { status, last log seq, id of the first retained entry or '', entries }
+  Result: { status, last log seq, id of the first retained entry or '', entries, createdAt }
   where entries is an XRANGE reply; error RUNBUS_RUN_NOT_FOUND.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq')
+local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'createdAt')
 if not st[1] then
   return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
 end
@@ -23,4 +23,4 @@ local entries = {}
 if tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])
 end
-return { st[1], st[2], firstId, entries }
+return { st[1], st[2], firstId, entries, st[3] or '' }
