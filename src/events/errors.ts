@@ -29,6 +29,8 @@ export type RunbusErrorCode =
   | 'lease_lost'
   | 'interrupted'
   | 'payload_too_large'
+  | 'insufficient_storage'
+  | 'quota_exceeded'
   | 'too_many'
   | 'queue_full'
   | 'aborted'

@@ -19,6 +19,7 @@ import {
   DecodeError,
   ForbiddenError,
   HubError,
+  InsufficientStorageError,
   InterruptedError,
   InvalidArgumentError,
   JobNotFoundError,
@@ -27,6 +28,7 @@ import {
   PayloadTooLargeError,
   QueueClosedError,
   QueueFullError,
+  QuotaExceededError,
   RunbusError,
   RunEndedError,
   RunExistsError,
@@ -40,11 +42,12 @@ import {
 
 /** The HTTP statuses the hub answers errors with. */
 export type HttpStatus =
-  400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 415 | 429 | 500 | 502 | 503 | 504
+  400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 415 | 429 | 500 | 502 | 503 | 504 | 507
 
 /**
  * The HTTP status of every runbus error code (PROTOCOL.md): 400 invalid input, 401, 403,
- * 404, 409 conflict, 410 gone, 413, 429, 503 when the backend is away, 504 a timeout.
+ * 404, 409 conflict, 410 gone, 413, 429 (also a quota), 503 when the backend is away, 504 a
+ * timeout, 507 a storage budget used up.
  * Client-side codes get the status a gateway would use for them.
  */
 export const HTTP_STATUS: Readonly<Record<RunbusErrorCode, HttpStatus>> = {
@@ -65,6 +68,8 @@ export const HTTP_STATUS: Readonly<Record<RunbusErrorCode, HttpStatus>> = {
   interrupted: 409,
   ask_expired: 410,
   payload_too_large: 413,
+  insufficient_storage: 507,
+  quota_exceeded: 429,
   too_many: 429,
   queue_full: 429,
   aborted: 503,
@@ -112,9 +117,11 @@ export interface WireError {
   run?: string
   ask?: string
   job?: string
-  /** `payload_too_large`: the refused size and the limit, bytes. */
+  /** `payload_too_large`: the refused size and the limit, bytes (`limit` is also a budget's or a quota's). */
   size?: number
   limit?: number
+  /** `insufficient_storage`: which budget (`run`, `inbox`, `instance`). */
+  budget?: string
   /** `queue_full`: the capacity. */
   capacity?: number
   /** `timeout`, `ask_timeout`: the timeout that elapsed, ms. */
@@ -130,7 +137,17 @@ export interface ErrorBody {
   error: WireError
 }
 
-const DETAILS = ['run', 'ask', 'job', 'size', 'limit', 'capacity', 'timeoutMs', 'allow'] as const
+const DETAILS = [
+  'run',
+  'ask',
+  'job',
+  'size',
+  'limit',
+  'budget',
+  'capacity',
+  'timeoutMs',
+  'allow',
+] as const
 
 /** The status and body for any thrown value. Non-runbus errors become an opaque 500. */
 export function errorBody(err: unknown): { status: number; body: ErrorBody } {
@@ -180,6 +197,13 @@ const REBUILD: { readonly [C in RunbusErrorCode]?: Rebuild } = {
   lease_lost: (w) => new LeaseLostError(str(w.job), w.message),
   interrupted: (w) => new InterruptedError(str(w.run)),
   payload_too_large: (w) => new PayloadTooLargeError(num(w.size), num(w.limit)),
+  insufficient_storage: (w) =>
+    new InsufficientStorageError(
+      w.budget === 'instance' || w.budget === 'inbox' ? w.budget : 'run',
+      num(w.limit),
+      w.message,
+    ),
+  quota_exceeded: (w) => new QuotaExceededError(num(w.limit), w.message),
   too_many: (w) => new TooManyError(w.message),
   queue_full: (w) => new QueueFullError(num(w.capacity)),
   aborted: (w) => new AbortedError(w.message),
