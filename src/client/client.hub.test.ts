@@ -9,6 +9,13 @@ import { createRunbus } from '../index.js'
 import { createHub } from '../hub/index.js'
 import type { RunEvent } from '../events/envelope.js'
 import { createClient, type GapNotice } from './index.js'
+import {
+  HubError,
+  PayloadTooLargeError,
+  RunbusError,
+  RunEndedError,
+  RunNotFoundError,
+} from '../events/errors.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -142,5 +149,28 @@ describe('client against the hub', () => {
     for await (const ev of client.follow(run.id)) types.push(ev.type)
     expect(types).toEqual(['ask', 'answer', 'end'])
     await expect(client.getRun('nope')).rejects.toMatchObject({ status: 404 })
+  })
+
+  it('rebuilds the typed error from the code: instanceof works over HTTP as in-process', async () => {
+    const hub = await realHub()
+    const client = createClient({ baseUrl: hub.url })
+    const missing = await client.getRun('nope').catch((e: unknown) => e)
+    expect(missing).toBeInstanceOf(RunNotFoundError)
+    expect(missing).toBeInstanceOf(HubError)
+    expect(missing).toBeInstanceOf(RunbusError)
+    expect(missing).toMatchObject({ code: 'run_not_found', status: 404, run: 'nope' })
+    const { run } = await client.createRun()
+    await client.end(run.id, { status: 'completed' })
+    const ended = await client.append(run.id, { type: 'text' }).catch((e: unknown) => e)
+    expect(ended).toBeInstanceOf(RunEndedError)
+    expect(ended).toMatchObject({ code: 'run_ended', status: 409, run: run.id })
+    const big = await client
+      .append(run.id, { type: 'text', data: 'x'.repeat(3 * 1024 * 1024) })
+      .catch((e: unknown) => e)
+    expect(big).toBeInstanceOf(PayloadTooLargeError)
+    expect(big).toMatchObject({ status: 413 })
+    expect((big as PayloadTooLargeError).limit).toBeGreaterThan(0)
+    // A plain HubError stays one, and is not mistaken for a typed class.
+    expect(new HubError(0, 'unreachable', 'x')).not.toBeInstanceOf(RunNotFoundError)
   })
 })

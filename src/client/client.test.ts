@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { HubError } from '../events/errors.js'
+import { AskAnsweredError, HubError } from '../events/errors.js'
 import type { RunEvent } from '../events/envelope.js'
 import {
   backoffDelay,
@@ -416,9 +416,12 @@ describe('requests', () => {
     await client.send('r9', { type: 'interrupt' })
     const err = await client.answer('a1', true).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(HubError)
-    expect(err).toMatchObject({ code: 'ask_answered', status: 409 })
+    expect(err).toBeInstanceOf(AskAnsweredError)
+    expect(err).toMatchObject({ code: 'ask_answered', status: 409, message: 'already answered' })
     const crash = await client.publish('ch', 1).catch((e: unknown) => e)
-    expect(crash).toMatchObject({ code: 'http_500', status: 500 })
+    expect(crash).toBeInstanceOf(HubError)
+    expect(crash).toMatchObject({ code: 'http_error', status: 500 })
+    expect((crash as Error).message).toContain('oops')
     expect(seen[0]).toMatchObject({ method: 'POST', body: '{"meta":{"a":1}}', auth: 'Bearer one' })
     expect(seen[2]).toMatchObject({ auth: 'Bearer two' })
     expect(seen.at(-2)).toMatchObject({ url: '/v1/asks/a1/answer', body: '{"answer":true}' })

@@ -18,10 +18,10 @@
  * - **Release.** Closing, disposing, aborting the signal or the run's end cancels the
  *   response body, clears every timer and settles `closed`.
  */
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
 import { idOfSeq, seqOfId } from '../events/envelope.js'
-import { DecodeError, HubError, InvalidArgumentError } from '../events/errors.js'
+import { HubError, InvalidArgumentError } from '../events/errors.js'
+import { SseParser, decodeRunFrame, type SseMessage } from '../protocol/framing.js'
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import {
   abortReason,
@@ -145,12 +145,6 @@ export interface Follow extends AsyncIterable<RunEvent>, AsyncDisposable {
 /** HTTP statuses worth retrying; the rest of the 4xx are the caller's problem. */
 function retryable(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500
-}
-
-function isEnvelope(value: unknown): value is RunEvent {
-  if (typeof value !== 'object' || value === null) return false
-  const v = value as Record<string, unknown>
-  return typeof v.id === 'string' && typeof v.seq === 'number' && typeof v.type === 'string'
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -469,11 +463,10 @@ class RunFollow implements Follow {
     connection: AbortController,
   ): Promise<'end' | 'eof'> {
     const reader = body.getReader()
-    const decoder = new TextDecoder()
     let ended = false
     let failure: unknown
-    const parser = createParser({
-      onEvent: (message) => {
+    const parser = new SseParser({
+      onMessage: (message) => {
         if (ended || failure !== undefined) return
         try {
           ended = this.#onFrame(message)
@@ -502,7 +495,7 @@ class RunFollow implements Follow {
       for (;;) {
         const { done, value } = await reader.read()
         if (done) break
-        parser.feed(decoder.decode(value, { stream: true }))
+        parser.feed(value)
         if (failure !== undefined) throw new Fatal(failure)
         if (ended) return 'end'
         if (this.#buffer.length >= this.#highWaterMark) {
@@ -521,32 +514,20 @@ class RunFollow implements Follow {
   }
 
   /** Handles one SSE frame; returns true on the run's end. */
-  #onFrame(message: EventSourceMessage): boolean {
-    const type = message.event ?? 'message'
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(message.data)
-    } catch (err) {
-      throw new DecodeError(`the hub sent a "${type}" frame whose data is not JSON`, { cause: err })
-    }
-    const envelope = isEnvelope(parsed) ? parsed : undefined
-    if (type === 'end' || envelope?.type === 'end') {
-      const data = (envelope ? envelope.data : parsed) as RunEnd
-      this.end = data
-      const event = envelope ?? this.#synthetic('end', data, message.id ?? this.lastId)
-      if (envelope) this.#advance(envelope)
+  #onFrame(message: SseMessage): boolean {
+    const frame = decodeRunFrame(message.event, message.data)
+    if (frame.kind === 'end') {
+      this.end = frame.end
+      const event = frame.event ?? this.#synthetic('end', frame.end, message.id ?? this.lastId)
+      if (frame.event) this.#advance(frame.event)
       this.#deliver(event)
       return true
     }
-    if (type === 'gap' || envelope?.type === 'gap') {
-      const data = (envelope ? envelope.data : parsed) as GapData
-      if (typeof data?.from !== 'string' || typeof data?.to !== 'string')
-        throw new DecodeError('the hub sent a gap frame without from/to ids')
-      this.#gap(data, 'hub', envelope)
+    if (frame.kind === 'gap') {
+      this.#gap(frame.gap, 'hub', frame.event)
       return false
     }
-    if (!envelope)
-      throw new DecodeError(`the hub sent a "${type}" frame that is not an event envelope`)
+    const envelope = frame.event
     if (this.#lastSeq > 0 && envelope.seq <= this.#lastSeq) {
       this.duplicatesDropped++
       this.#emit('duplicate', envelope)

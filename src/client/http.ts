@@ -5,6 +5,7 @@
  * browsers and Node 20 alike.
  */
 import { AbortedError, HubError } from '../events/errors.js'
+import { errorFromWire } from '../protocol/errors.js'
 
 /** The `fetch` the client calls (the global one unless the caller injects another). */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
@@ -41,23 +42,30 @@ export function headersOf(transport: Transport, extra?: Record<string, string>):
   return headers
 }
 
-/** Reads a failed response into a {@link HubError}, whatever shape its body has. */
+/**
+ * Reads a failed response into the typed error the hub raised (`RunNotFoundError` for
+ * `run_not_found`, …), which is also a {@link HubError} with the HTTP `status`; a body that
+ * is not a runbus error gives a `HubError` with code `http_error`.
+ */
 export async function errorOf(response: Response): Promise<HubError> {
-  let code = `http_${response.status}`
-  let message = `${response.status} ${response.statusText}`.trim()
+  let text = ''
   try {
-    const text = await response.text()
-    try {
-      const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }
-      if (typeof body?.error?.code === 'string') code = body.error.code
-      if (typeof body?.error?.message === 'string') message = body.error.message
-    } catch {
-      if (text.trim()) message = `${message}: ${text.trim().slice(0, 200)}`
-    }
+    text = await response.text()
   } catch {
     // The body could not be read; the status says enough.
   }
-  return new HubError(response.status, code, message)
+  let body: unknown
+  try {
+    body = JSON.parse(text) as unknown
+  } catch {
+    const line = `${response.status} ${response.statusText}`.trim()
+    return new HubError(
+      response.status,
+      'http_error',
+      text.trim() ? `${line}: ${text.trim().slice(0, 200)}` : line,
+    )
+  }
+  return errorFromWire(response.status, body)
 }
 
 /**

@@ -6,6 +6,48 @@
  * Over HTTP the hub maps `code` to a status and sends `{ error: { code, message } }`.
  */
 
+/**
+ * Every stable code a runbus error carries. A new error needs its code here, and then an
+ * HTTP status in `src/protocol/errors.ts` (a `Record` over this union: a code without a
+ * status does not compile).
+ */
+export type RunbusErrorCode =
+  | 'invalid_argument'
+  | 'validation_failed'
+  | 'decode_failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'run_not_found'
+  | 'ask_not_found'
+  | 'job_not_found'
+  | 'method_not_allowed'
+  | 'run_exists'
+  | 'run_ended'
+  | 'ask_answered'
+  | 'ask_expired'
+  | 'lease_lost'
+  | 'interrupted'
+  | 'payload_too_large'
+  | 'insufficient_storage'
+  | 'quota_exceeded'
+  | 'too_many'
+  | 'queue_full'
+  | 'aborted'
+  | 'closed'
+  | 'queue_closed'
+  | 'backend_unavailable'
+  | 'timeout'
+  | 'ask_timeout'
+  | 'internal'
+  // Raised by `runbus/client` about the connection, never sent by a hub:
+  | 'unreachable'
+  | 'idle_timeout'
+  | 'reconnect_requested'
+  | 'no_body'
+  /** An HTTP failure without a runbus error body (a proxy's page), or a code this client does not know. */
+  | 'http_error'
+
 /** Options accepted by every runbus error constructor. */
 export interface RunbusErrorOptions {
   /** The underlying failure, kept for logs and debuggers. */
@@ -26,16 +68,16 @@ export interface RunbusErrorOptions {
  */
 export class RunbusError extends Error {
   /** Stable machine-readable reason, e.g. `run_ended`. */
-  readonly code: string
+  readonly code: RunbusErrorCode
 
-  constructor(code: string, message: string, options?: RunbusErrorOptions) {
+  constructor(code: RunbusErrorCode, message: string, options?: RunbusErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.name = new.target.name
   }
 
   /** A plain object for logs and the HTTP error body. */
-  toJSON(): { code: string; message: string } {
+  toJSON(): { code: RunbusErrorCode; message: string } {
     return { code: this.code, message: this.message }
   }
 }
@@ -51,7 +93,11 @@ export class InvalidArgumentError extends RunbusError {
 export class TimeoutError extends RunbusError {
   /** The timeout that elapsed, in milliseconds. */
   readonly timeoutMs: number
-  constructor(timeoutMs: number, message = `timed out after ${timeoutMs} ms`, code = 'timeout') {
+  constructor(
+    timeoutMs: number,
+    message = `timed out after ${timeoutMs} ms`,
+    code: 'timeout' | 'ask_timeout' = 'timeout',
+  ) {
     super(code, message)
     this.timeoutMs = timeoutMs
   }
@@ -332,17 +378,49 @@ export class TooManyError extends RunbusError {
   }
 }
 
+/** Marks errors rebuilt from a hub's answer, so `instanceof HubError` holds for them too. */
+const FROM_HUB: unique symbol = Symbol.for('runbus.hubError')
+
 /**
  * A hub answered a request over HTTP with an error. Carries the hub's stable `code` (from
  * the body `{ error: { code, message } }`) and the HTTP `status`, so callers branch on
  * either. A request that never reached the hub has status `0` and code `unreachable`.
  * Raised by `runbus/client`.
+ *
+ * When the hub's code has a class of its own, the client raises that class instead (a
+ * `RunNotFoundError` for `run_not_found`, …) with `status` set on it: it is then both
+ * `instanceof RunNotFoundError` and `instanceof HubError`.
  */
 export class HubError extends RunbusError {
   /** The HTTP status, or `0` when the hub could not be reached. */
   readonly status: number
-  constructor(status: number, code: string, message: string, options?: RunbusErrorOptions) {
+  constructor(
+    status: number,
+    code: RunbusErrorCode,
+    message: string,
+    options?: RunbusErrorOptions,
+  ) {
     super(code, message, options)
     this.status = status
+  }
+
+  /** `true` for a `HubError` and for any typed error the client rebuilt from a hub's answer. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true
+    return (
+      this === HubError &&
+      value instanceof RunbusError &&
+      (value as unknown as Record<symbol, unknown>)[FROM_HUB] === true
+    )
+  }
+
+  /**
+   * @internal Marks `err` (rebuilt by the client from a hub's answer) as coming from a hub
+   * with HTTP `status`.
+   */
+  static mark<E extends RunbusError>(err: E, status: number): E & { readonly status: number } {
+    Object.defineProperty(err, FROM_HUB, { value: true })
+    Object.defineProperty(err, 'status', { value: status, enumerable: true })
+    return err as E & { readonly status: number }
   }
 }

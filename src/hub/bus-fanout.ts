@@ -6,13 +6,9 @@
  * NDJSON) is the first thing on the stream once the subscription is in place.
  */
 import type { Unsubscribe } from '../contract/contract.js'
-import type { StreamFormat } from './fanout.js'
+import { BUS_READY, busFrame, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { HubOps } from './ops.js'
 import type { StreamSink } from './sink.js'
-
-const encoder = new TextEncoder()
-const READY_SSE = encoder.encode(': ready\n\n')
-const READY_ND = encoder.encode('\n')
 
 interface Conn {
   sink: StreamSink
@@ -32,7 +28,7 @@ class PatternFeed {
     this.ready = owner.ops
       .subscribe(pattern, {
         onMessage: (channel, data, ts) => this.send('message', { channel, data, ts }),
-        onInterrupted: (info) => this.send('interrupted', info),
+        onInterrupted: (info) => this.send('interrupted', { ...info }),
       })
       .then((unsub) => {
         if (this.stopped) unsub()
@@ -40,15 +36,12 @@ class PatternFeed {
       })
   }
 
-  send(event: string, body: unknown): void {
-    const json = JSON.stringify(body)
+  send(event: 'message' | 'interrupted', body: Record<string, unknown>): void {
     let sse: Uint8Array | undefined
     let nd: Uint8Array | undefined
     for (const c of this.conns) {
-      if (c.format === 'sse')
-        c.sink.write((sse ??= encoder.encode(`event: ${event}\ndata: ${json}\n\n`)))
-      else
-        c.sink.write((nd ??= encoder.encode(`${JSON.stringify({ event, ...(body as object) })}\n`)))
+      if (c.format === 'sse') c.sink.write((sse ??= busFrame(event, body, 'sse')))
+      else c.sink.write((nd ??= busFrame(event, body, 'ndjson')))
       this.owner.stats.framesOut++
       if (c.sink.queuedBytes > this.owner.maxQueuedBytes) {
         this.owner.stats.cuts++
@@ -107,14 +100,14 @@ export class BusFanout {
       return
     }
     // Tells the reader it is subscribed: whatever is published from now on reaches it.
-    sink.write(format === 'sse' ? READY_SSE : READY_ND)
+    sink.write(BUS_READY[format])
   }
 
   /** Keep-alive for every bus connection. */
-  ping(sse: Uint8Array, nd: Uint8Array): void {
+  ping(): void {
     for (const f of this.#feeds.values()) {
       for (const c of f.conns) {
-        c.sink.write(c.format === 'sse' ? sse : nd)
+        c.sink.write(pingOf(c.format))
         if (c.sink.queuedBytes > this.maxQueuedBytes) {
           this.stats.cuts++
           c.sink.abort()

@@ -16,11 +16,9 @@
  *   last id); the hub never buffers for it.
  */
 import type { LogPage, RunLogStore, Unsubscribe } from '../contract/contract.js'
-import { idOfSeq, type RunEvent } from '../events/envelope.js'
+import type { RunEvent } from '../events/envelope.js'
+import { frameOf, gapFrame, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { StreamSink } from './sink.js'
-
-/** Wire formats of a followed run. */
-export type StreamFormat = 'sse' | 'ndjson'
 
 /** Counters the fan-out reports to metrics. */
 export interface FanoutStats {
@@ -29,75 +27,6 @@ export interface FanoutStats {
   /** Readers cut for holding more than their limit. */
   cuts: number
 }
-
-const encoder = new TextEncoder()
-
-interface Frames {
-  sse?: Uint8Array
-  nd?: Uint8Array
-}
-
-/** Serialized once per envelope object, shared by every reader that gets it. */
-const frameCache = new WeakMap<RunEvent, Frames>()
-
-/** The JSON a reader sees for an envelope. The `end` frame also carries `status`/`error` on top. */
-export function wireJson(ev: RunEvent): string {
-  if (ev.type === 'end' && ev.data !== null && typeof ev.data === 'object') {
-    return JSON.stringify({ ...ev, ...ev.data })
-  }
-  return JSON.stringify(ev)
-}
-
-/** The bytes of one envelope in `format`, cached on the envelope object. */
-export function frameOf(ev: RunEvent, format: StreamFormat): Uint8Array {
-  let f = frameCache.get(ev)
-  if (!f) {
-    f = {}
-    frameCache.set(ev, f)
-  }
-  if (format === 'sse') {
-    return (f.sse ??= encoder.encode(
-      `id: ${ev.id}\nevent: ${sseType(ev.type)}\ndata: ${wireJson(ev)}\n\n`,
-    ))
-  }
-  return (f.nd ??= encoder.encode(`${wireJson(ev)}\n`))
-}
-
-/** SSE event names cannot hold line breaks; types are validated on the way in, this is a guard. */
-function sseType(type: string): string {
-  return /[\r\n]/.test(type) ? type.replace(/[\r\n]+/g, ' ') : type
-}
-
-/**
- * The frame announcing ids that can no longer be sent. It is shaped like an envelope whose
- * id is the last missing one (resuming after it continues right past the hole), with
- * `from`/`to` also on top for readers that look there.
- */
-export function gapFrame(
-  run: string,
-  fromSeq: number,
-  toSeq: number,
-  format: StreamFormat,
-): Uint8Array {
-  const from = idOfSeq(fromSeq)
-  const to = idOfSeq(toSeq)
-  const body = JSON.stringify({
-    id: to,
-    run,
-    seq: toSeq,
-    type: 'gap',
-    data: { from, to },
-    ts: Date.now(),
-    from,
-    to,
-  })
-  return encoder.encode(format === 'sse' ? `id: ${to}\nevent: gap\ndata: ${body}\n\n` : `${body}\n`)
-}
-
-/** The SSE keep-alive comment (NDJSON readers get an empty line). */
-export const PING_SSE = encoder.encode(': ping\n\n')
-/** The NDJSON keep-alive. */
-export const PING_ND = encoder.encode('\n')
 
 /** Options of the fan-out. */
 export interface FanoutOptions {
@@ -423,7 +352,7 @@ class Reader {
 
   ping(): void {
     if (this.closed) return
-    this.sink.write(this.format === 'sse' ? PING_SSE : PING_ND)
+    this.sink.write(pingOf(this.format))
     if (this.#state === 'live') this.#checkFull()
   }
 

@@ -5,8 +5,8 @@
  * that each adapter provides.
  */
 import { InvalidArgumentError, PayloadTooLargeError } from '../events/errors.js'
-import { errorBody } from './errors.js'
 import { checkJsonDepth } from '../events/codec.js'
+import { errorBody } from '../protocol/errors.js'
 import type { StreamSink } from './sink.js'
 
 /** A request as the routes see it. */

@@ -8,8 +8,8 @@ import { InvalidArgumentError } from '../events/errors.js'
 import { TokenVerifier } from './auth.js'
 import { BusFanout } from './bus-fanout.js'
 import { CompatRoutes } from './compat.js'
-import { PING_ND, PING_SSE, RunFanout } from './fanout.js'
-import { handle, type RouteContext } from './handler.js'
+import type { RouteContext } from './route.js'
+import { RunFanout } from './fanout.js'
 import type { HubRequest, HubResponse } from './http.js'
 import { HubMetrics } from './metrics.js'
 import { hubServerOptions, nodeListener } from './node.js'
@@ -20,6 +20,8 @@ import {
   type HubLimits,
 } from './limits.js'
 import type { HubOps } from './ops.js'
+import { handle, Router } from './router.js'
+import { ROUTES } from './routes/index.js'
 import { webHandler } from './web.js'
 
 /** Settings of a hub (everything but the runbus instance). */
@@ -153,10 +155,11 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
     maxAskWaitSeconds: settings.maxAskWaitSeconds ?? 60,
     onError,
   }
-  const route = (req: HubRequest): Promise<HubResponse> => handle(req, ctx)
+  const router = new Router(ROUTES)
+  const route = (req: HubRequest): Promise<HubResponse> => handle(router, req, ctx)
   const ping = setInterval(() => {
     fanout.ping()
-    bus.ping(PING_SSE, PING_ND)
+    bus.ping()
   }, settings.pingIntervalMs ?? 15_000)
   ping.unref?.()
   let closed = false

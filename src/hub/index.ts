@@ -34,7 +34,15 @@ export {
   type TokenClaims,
   type TokenRequest,
 } from './auth.js'
-export { MethodNotAllowedError, statusOfCode, errorBody, type ErrorBody } from './errors.js'
+export {
+  MethodNotAllowedError,
+  HTTP_STATUS,
+  statusOfCode,
+  errorBody,
+  type ErrorBody,
+  type HttpStatus,
+  type WireError,
+} from '../protocol/errors.js'
 
 /** Options of {@link createHub}. */
 export interface HubOptions extends HubSettings {

@@ -197,11 +197,14 @@ export class NodeResponseSink implements StreamSink {
         ? res.socket
         : undefined
     res.on('close', () => this.#finish())
-    const onDrain = (): void => {
-      if (this.queuedBytes <= this.#lowWater) this.#wake()
-    }
-    res.on('drain', onDrain)
-    this.#socket?.on('drain', onDrain)
+    res.on('drain', this.#onDrain)
+    // The socket outlives this response on a keep-alive connection: the listener goes in
+    // `#finish`, or every streaming response on that socket would leave one behind.
+    this.#socket?.on('drain', this.#onDrain)
+  }
+
+  readonly #onDrain = (): void => {
+    if (this.queuedBytes <= this.#lowWater) this.#wake()
   }
 
   #wake(): void {
@@ -253,6 +256,7 @@ export class NodeResponseSink implements StreamSink {
   #finish(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#socket?.off('drain', this.#onDrain)
     this.#wake()
     this.#hooks.fire()
   }

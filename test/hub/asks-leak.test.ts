@@ -77,7 +77,11 @@ describe('hub: asks over HTTP leave nothing behind', () => {
     }
     expect(hub.rb.stats()).toEqual(baseline)
     const short = await ok(
-      await hub.call('POST', '/v1/runs/many/asks', { kind: 'text', prompt: 'quick', timeout: 20 }),
+      await hub.call('POST', '/v1/runs/many/asks', {
+        kind: 'text',
+        prompt: 'quick',
+        timeout: 1_500,
+      }),
       201,
     )
     expect(hub.rb.stats().armedAsks).toBe(1)

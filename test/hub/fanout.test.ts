@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { memoryBackend, type MemoryBackend } from '../../src/backends/memory/index.js'
 import { RunFanout } from '../../src/hub/fanout.js'
 import type { StreamSink } from '../../src/hub/sink.js'
-import type { EventDraft } from '../../src/contract/contract.js'
+import { draft, eventually, parseSse, type Frame } from './helpers.js'
 
 /** A sink that records frames; `stalled` makes it pretend the peer reads nothing. */
 class RecordingSink implements StreamSink {
@@ -50,46 +50,18 @@ class RecordingSink implements StreamSink {
     else this.#hooks.push(cb)
   }
   /** Parsed SSE frames: { id?, event, data }. */
-  frames(): Array<{ id?: string; event: string; data: ReturnType<typeof JSON.parse> }> {
-    return this.text
-      .split('\n\n')
-      .filter((b) => b.trim() !== '' && !b.startsWith(':'))
-      .map((block) => {
-        const f: { id?: string; event: string; data: ReturnType<typeof JSON.parse> } = {
-          event: 'message',
-          data: undefined,
-        }
-        for (const line of block.split('\n')) {
-          const i = line.indexOf(': ')
-          const k = line.slice(0, i)
-          const v = line.slice(i + 2)
-          if (k === 'id') f.id = v
-          else if (k === 'event') f.event = v
-          else if (k === 'data') f.data = JSON.parse(v)
-        }
-        return f
-      })
+  frames(): Frame[] {
+    return parseSse(this.text)
   }
   seqs(): number[] {
     return this.frames()
       .filter((f) => f.event !== 'gap')
       .map((f) => f.data.seq as number)
   }
-  async until(pred: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 2000; i++) {
-      if (pred()) return
-      await new Promise((r) => setImmediate(r))
-    }
-    throw new Error(`timed out waiting for ${what}; got ${this.text}`)
+  until(pred: () => boolean, what: string): Promise<void> {
+    return eventually(pred, `${what}; got ${this.text}`)
   }
 }
-
-const draft = (type: string, data: unknown): EventDraft => ({
-  type,
-  data,
-  json: JSON.stringify(data),
-  ts: Date.now(),
-})
 
 let backend: MemoryBackend
 let fanout: RunFanout

@@ -1,6 +1,7 @@
 /**
- * Test helpers for the hub: start one on a loopback port (node adapter), mint tokens, read
- * SSE streams frame by frame.
+ * The one set of test helpers for the hub: start one on a loopback port (node or web
+ * adapter), mint tokens, read SSE/NDJSON streams frame by frame (with the protocol's one SSE
+ * parser), wait for a condition (`eventually`), and build backend drafts (`draft`).
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -8,6 +9,8 @@ import { createRunbus, type Runbus } from '../../src/index.js'
 import type { Backend } from '../../src/contract/contract.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
 import { fetchListener } from '../../src/hub/bridge.js'
+import type { EventDraft } from '../../src/contract/contract.js'
+import { SseParser } from '../../src/protocol/framing.js'
 
 export const SECRET = 'test-secret-0123456789abcdef'
 
@@ -79,6 +82,24 @@ export interface Frame {
   data: ReturnType<typeof JSON.parse>
 }
 
+function frameOf(m: { id?: string; event: string; data: string }): Frame {
+  const f: Frame = { event: m.event, data: JSON.parse(m.data) }
+  if (m.id !== undefined) f.id = m.id
+  return f
+}
+
+/** The SSE frames in `text` (comments skipped), parsed by the protocol's parser. */
+export function parseSse(text: string): Frame[] {
+  const out: Frame[] = []
+  new SseParser({ onMessage: (m) => out.push(frameOf(m)) }).feed(text)
+  return out
+}
+
+/** A backend draft of an event, as the core would encode it. */
+export function draft(type: string, data: unknown, ts = Date.now()): EventDraft {
+  return { type, data, json: JSON.stringify(data), ts }
+}
+
 /** An SSE (or NDJSON) reader over fetch, collecting frames. */
 export class StreamReader {
   frames: Frame[] = []
@@ -102,12 +123,17 @@ export class StreamReader {
         }
         const dec = new TextDecoder()
         let buf = ''
+        const sse = new SseParser({
+          onMessage: (m) => this.frames.push(frameOf(m)),
+          onComment: () => this.comments++,
+        })
         const reader = res.body.getReader()
         for (;;) {
           const { done, value } = await reader.read()
           if (done) break
-          buf += dec.decode(value, { stream: true })
-          if (ndjson) {
+          if (!ndjson) sse.feed(value)
+          else {
+            buf += dec.decode(value, { stream: true })
             let i
             while ((i = buf.indexOf('\n')) >= 0) {
               const line = buf.slice(0, i)
@@ -117,26 +143,6 @@ export class StreamReader {
                 const data = JSON.parse(line)
                 this.frames.push({ id: data.id, event: data.type ?? data.event, data })
               }
-            }
-          } else {
-            let i
-            while ((i = buf.indexOf('\n\n')) >= 0) {
-              const block = buf.slice(0, i)
-              buf = buf.slice(i + 2)
-              if (block.startsWith(':')) {
-                this.comments++
-                continue
-              }
-              const f: Frame = { event: 'message', data: undefined }
-              for (const line of block.split('\n')) {
-                const j = line.indexOf(':')
-                const k = line.slice(0, j)
-                const v = line.slice(j + 1).replace(/^ /, '')
-                if (k === 'id') f.id = v
-                else if (k === 'event') f.event = v
-                else if (k === 'data') f.data = JSON.parse(v)
-              }
-              this.frames.push(f)
             }
           }
           this.#wake()

@@ -1,0 +1,204 @@
+/** Run routes: create, list, read, append, follow (SSE/NDJSON), end, and the inbox. */
+import { RESERVED_TYPES, seqOfId, type RunStatus } from '../../events/envelope.js'
+import { ForbiddenError, InvalidArgumentError } from '../../events/errors.js'
+import { checkRunId } from '../../events/ids.js'
+import { CONTENT_TYPE } from '../../protocol/framing.js'
+import { runWire, type CreatedRunWire } from '../../protocol/wire.js'
+import { signToken } from '../auth.js'
+import { body, formatOf, startOf } from '../context.js'
+import { STREAM_HEADERS, json } from '../http.js'
+import type { Route, RouteContext } from '../route.js'
+import { eventType, objectBody, oneOf, optObject, optText, queryInt, str } from '../validate.js'
+
+const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled']
+const END_STATUSES = ['completed', 'failed', 'cancelled'] as const
+
+/** Inbox messages after `after`; with `waitMs`, waits (long poll) until at least one arrives. */
+async function readInbox(
+  ctx: RouteContext,
+  run: string,
+  after: number,
+  limit: number,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<unknown[]> {
+  const runs = ctx.ops.backend.runs
+  const first = await runs.readInbox(run, after, limit)
+  if (first.length > 0 || waitMs === 0 || signal.aborted) return first
+  let wake!: () => void
+  const woken = new Promise<void>((r) => (wake = r))
+  const unwatch = await runs.watchInbox(run, { onMessages: () => wake() })
+  const timer = setTimeout(() => wake(), waitMs)
+  const onAbort = (): void => wake()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    // A message that came between the read and the watch is caught by this second read.
+    const again = await runs.readInbox(run, after, limit)
+    if (again.length > 0) return again
+    await woken
+    return await runs.readInbox(run, after, limit)
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', onAbort)
+    unwatch()
+  }
+}
+
+/** The run routes. */
+export const RUN_ROUTES: readonly Route[] = [
+  {
+    method: 'POST',
+    path: '/v1/runs',
+    access: 'write',
+    handler: async ({ req, claims, ctx }) => {
+      const raw = await body(req, ctx)
+      const b = raw === undefined ? {} : objectBody(raw, ['id', 'meta'])
+      const id = b.id === undefined ? undefined : checkRunId(b.id)
+      if (claims.runs !== '*' && (id === undefined || !claims.runs.includes(id))) {
+        throw new ForbiddenError('this token may only create the runs it names (give their "id")')
+      }
+      const info = await ctx.ops.createRun(id, optObject(b, 'meta'))
+      ctx.metrics.runsCreated.inc()
+      const out: CreatedRunWire = { run: runWire(info, 0) }
+      if (ctx.secret !== undefined) {
+        const ttlSeconds = ctx.runTokenTtlSeconds
+        out.tokens = {
+          read: await signToken(ctx.secret, {
+            sub: 'run-reader',
+            runs: [info.id],
+            scope: ['read'],
+            ttlSeconds,
+          }),
+          answer: await signToken(ctx.secret, {
+            sub: 'run-answerer',
+            runs: [info.id],
+            scope: ['read', 'answer'],
+            ttlSeconds,
+          }),
+        }
+      }
+      return json(201, out)
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/runs',
+    access: 'read',
+    handler: async ({ req, claims, ctx }) => {
+      const s = req.url.searchParams.get('status')
+      let status: RunStatus | undefined
+      if (s !== null && s !== '') {
+        if (!(RUN_STATUSES as readonly string[]).includes(s)) {
+          throw new InvalidArgumentError(`?status must be one of ${RUN_STATUSES.join(', ')}`)
+        }
+        status = s as RunStatus
+      }
+      const limit = queryInt(req.url, 'limit', 100, 1, 1000)
+      let runs = await ctx.ops.listRuns(status, limit)
+      if (claims.runs !== '*') {
+        const allowed = claims.runs
+        runs = runs.filter((r) => allowed.includes(r.id))
+      }
+      return json(200, { runs: runs.map((r) => runWire(r, ctx.fanout.readers(r.id))) })
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/runs/:run',
+    access: 'read',
+    handler: async ({ params, ctx }) => {
+      const run = params.run!
+      const info = await ctx.ops.getRun(run)
+      return json(200, runWire(info, ctx.fanout.readers(run)))
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/runs/:run/events',
+    access: 'write',
+    handler: async ({ req, params, ctx }) => {
+      const raw = await body(req, ctx)
+      const list = Array.isArray(raw) ? raw : [raw]
+      if (list.length === 0) throw new InvalidArgumentError('no events given')
+      if (list.length > 1000) throw new InvalidArgumentError('at most 1000 events per request')
+      const drafts = list.map((item, i) => {
+        const o = objectBody(item, ['type', 'data'], Array.isArray(raw) ? `event ${i}` : 'body')
+        return { type: eventType(o, RESERVED_TYPES), data: o.data === undefined ? null : o.data }
+      })
+      const events = await ctx.ops.append(params.run!, drafts)
+      ctx.metrics.eventsIn.inc(events.length)
+      return json(201, { ids: events.map((e) => e.id) })
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/runs/:run/events',
+    access: 'read',
+    handler: async ({ req, params, ctx }) => {
+      const run = params.run!
+      const format = formatOf(req)
+      const start = startOf(req)
+      const info = await ctx.ops.getRun(run)
+      const afterSeq = start.after === 'now' ? info.lastSeq : start.after
+      return {
+        status: 200,
+        contentType: CONTENT_TYPE[format],
+        headers: STREAM_HEADERS,
+        start: (sink) => {
+          void ctx.fanout.attach(run, sink, format, { afterSeq, explicit: start.explicit })
+        },
+      }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/runs/:run/end',
+    access: 'write',
+    handler: async ({ req, params, ctx }) => {
+      const b = objectBody(await body(req, ctx), ['status', 'error'])
+      const status = oneOf(b, 'status', END_STATUSES)
+      const error = optText(b, 'error', 10_000)
+      const ev = await ctx.ops.end(
+        params.run!,
+        error === undefined ? { status } : { status, error },
+      )
+      return json(200, { id: ev.id, status })
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/runs/:run/inbox',
+    access: 'write',
+    handler: async ({ req, params, ctx }) => {
+      const run = params.run!
+      const raw = req.url.searchParams.get('after')
+      let after = 0
+      if (raw !== null && raw !== '') {
+        const seq = seqOfId(raw)
+        if (seq === undefined)
+          throw new InvalidArgumentError(`${JSON.stringify(raw)} is not an inbox message id`)
+        after = seq
+      }
+      const limit = queryInt(req.url, 'limit', 100, 1, 1000)
+      const waitS = queryInt(req.url, 'wait', 0, 0, ctx.maxAskWaitSeconds)
+      await ctx.ops.getRun(run)
+      return json(200, {
+        messages: await readInbox(ctx, run, after, limit, waitS * 1000, req.signal),
+      })
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/runs/:run/inbox',
+    access: 'answer',
+    handler: async ({ req, params, ctx }) => {
+      const b = objectBody(await body(req, ctx), ['type', 'data'])
+      const msg = await ctx.ops.sendInbox(
+        params.run!,
+        str(b, 'type'),
+        b.data === undefined ? null : b.data,
+      )
+      return json(202, { id: msg.id, seq: msg.seq })
+    },
+  },
+]

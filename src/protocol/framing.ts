@@ -1,0 +1,199 @@
+/**
+ * The bytes of a followed run on the wire, both ways: how the hub frames envelopes, gaps
+ * and keep-alives as SSE or NDJSON, and the one SSE parser the client and the tests read
+ * them with.
+ *
+ * Each SSE frame is `id: <event id>`, `event: <type>`, `data: <the whole envelope as one
+ * line of JSON>`; an NDJSON line is the envelope. The `end` frame also carries
+ * `status`/`error` on top; a `gap` is shaped like an envelope whose id is the last missing
+ * one (resuming after it continues right past the hole), with `from`/`to` on top too.
+ */
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { idOfSeq, type GapData, type RunEnd, type RunEvent } from '../events/envelope.js'
+import { DecodeError } from '../events/errors.js'
+
+/** Wire formats of a followed run (and of a bus subscription). */
+export type StreamFormat = 'sse' | 'ndjson'
+
+/** The content type of each stream format. */
+export const CONTENT_TYPE: Readonly<Record<StreamFormat, string>> = {
+  sse: 'text/event-stream; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+}
+
+const encoder = new TextEncoder()
+
+interface Frames {
+  sse?: Uint8Array
+  nd?: Uint8Array
+}
+
+/** Serialized once per envelope object, shared by every reader that gets it. */
+const frameCache = new WeakMap<RunEvent, Frames>()
+
+/** The JSON a reader sees for an envelope. The `end` frame also carries `status`/`error` on top. */
+export function wireJson(ev: RunEvent): string {
+  if (ev.type === 'end' && ev.data !== null && typeof ev.data === 'object') {
+    return JSON.stringify({ ...ev, ...ev.data })
+  }
+  return JSON.stringify(ev)
+}
+
+/** SSE event names cannot hold line breaks; types are validated on the way in, this is a guard. */
+function sseType(type: string): string {
+  return /[\r\n]/.test(type) ? type.replace(/[\r\n]+/g, ' ') : type
+}
+
+/** The bytes of one envelope in `format`, cached on the envelope object. */
+export function frameOf(ev: RunEvent, format: StreamFormat): Uint8Array {
+  let f = frameCache.get(ev)
+  if (!f) {
+    f = {}
+    frameCache.set(ev, f)
+  }
+  if (format === 'sse') {
+    return (f.sse ??= encoder.encode(
+      `id: ${ev.id}\nevent: ${sseType(ev.type)}\ndata: ${wireJson(ev)}\n\n`,
+    ))
+  }
+  return (f.nd ??= encoder.encode(`${wireJson(ev)}\n`))
+}
+
+/** The frame announcing ids `fromSeq..toSeq` of `run` that can no longer be sent. */
+export function gapFrame(
+  run: string,
+  fromSeq: number,
+  toSeq: number,
+  format: StreamFormat,
+): Uint8Array {
+  const from = idOfSeq(fromSeq)
+  const to = idOfSeq(toSeq)
+  const body = JSON.stringify({
+    id: to,
+    run,
+    seq: toSeq,
+    type: 'gap',
+    data: { from, to },
+    ts: Date.now(),
+    from,
+    to,
+  })
+  return encoder.encode(format === 'sse' ? `id: ${to}\nevent: gap\ndata: ${body}\n\n` : `${body}\n`)
+}
+
+/** The SSE keep-alive comment. */
+export const PING_SSE = encoder.encode(': ping\n\n')
+/** The NDJSON keep-alive (an empty line). */
+export const PING_ND = encoder.encode('\n')
+
+/** The keep-alive of `format`. */
+export function pingOf(format: StreamFormat): Uint8Array {
+  return format === 'sse' ? PING_SSE : PING_ND
+}
+
+/**
+ * The bytes of a bus stream frame in `format`: SSE `event: <event>` with `body` as data, or
+ * an NDJSON line `{ "event", …body }`. `event` is `message` (`{ channel, data, ts }`) or
+ * `interrupted` (`{ since, until }`).
+ */
+export function busFrame(
+  event: 'message' | 'interrupted',
+  body: Record<string, unknown>,
+  format: StreamFormat,
+): Uint8Array {
+  return encoder.encode(
+    format === 'sse'
+      ? `event: ${event}\ndata: ${JSON.stringify(body)}\n\n`
+      : `${JSON.stringify({ event, ...body })}\n`,
+  )
+}
+
+/** The first thing on a bus stream once its subscription is in place. */
+export const BUS_READY: Readonly<Record<StreamFormat, Uint8Array>> = {
+  sse: encoder.encode(': ready\n\n'),
+  ndjson: encoder.encode('\n'),
+}
+
+/** One SSE message as parsed: `event` defaults to `message`. */
+export interface SseMessage {
+  id?: string
+  event: string
+  data: string
+}
+
+/** What an {@link SseParser} reports. */
+export interface SseHandlers {
+  onMessage(message: SseMessage): void
+  /** A comment line (`: ping`): the stream is alive. */
+  onComment?(comment: string): void
+  /** The server's `retry:` field, ms. */
+  onRetry?(ms: number): void
+}
+
+/** Parses an SSE byte stream into messages (the WHATWG rules; chunks may split anywhere). */
+export class SseParser {
+  readonly #decoder = new TextDecoder()
+  readonly #parser: ReturnType<typeof createParser>
+
+  constructor(handlers: SseHandlers) {
+    this.#parser = createParser({
+      onEvent: (m: EventSourceMessage) =>
+        handlers.onMessage({
+          ...(m.id !== undefined ? { id: m.id } : {}),
+          event: m.event ?? 'message',
+          data: m.data,
+        }),
+      onComment: (c) => handlers.onComment?.(c),
+      onRetry: (ms) => handlers.onRetry?.(ms),
+    })
+  }
+
+  /** Feeds a chunk of the body. */
+  feed(chunk: Uint8Array | string): void {
+    this.#parser.feed(
+      typeof chunk === 'string' ? chunk : this.#decoder.decode(chunk, { stream: true }),
+    )
+  }
+}
+
+/** A frame of a followed run, decoded. */
+export type RunFrame =
+  | { kind: 'event'; event: RunEvent }
+  | { kind: 'gap'; gap: GapData; event: RunEvent | undefined }
+  | { kind: 'end'; end: RunEnd; event: RunEvent | undefined }
+
+/** Whether `value` has the shape of a run event envelope. */
+export function isEnvelope(value: unknown): value is RunEvent {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return typeof v.id === 'string' && typeof v.seq === 'number' && typeof v.type === 'string'
+}
+
+/**
+ * Decodes one frame of a followed run (an SSE message's `event` and `data`, or an NDJSON
+ * line with `event` undefined). Throws {@link DecodeError} on a frame that is not one.
+ */
+export function decodeRunFrame(event: string | undefined, data: string): RunFrame {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data)
+  } catch (err) {
+    throw new DecodeError(`the hub sent a "${event ?? 'line'}" frame whose data is not JSON`, {
+      cause: err,
+    })
+  }
+  const envelope = isEnvelope(parsed) ? parsed : undefined
+  const type = event ?? envelope?.type
+  if (type === 'end' || envelope?.type === 'end') {
+    return { kind: 'end', end: (envelope ? envelope.data : parsed) as RunEnd, event: envelope }
+  }
+  if (type === 'gap' || envelope?.type === 'gap') {
+    const gap = (envelope ? envelope.data : parsed) as GapData
+    if (typeof gap?.from !== 'string' || typeof gap?.to !== 'string')
+      throw new DecodeError('the hub sent a gap frame without from/to ids')
+    return { kind: 'gap', gap: { from: gap.from, to: gap.to }, event: envelope }
+  }
+  if (!envelope)
+    throw new DecodeError(`the hub sent a "${type ?? 'line'}" frame that is not an event envelope`)
+  return { kind: 'event', event: envelope }
+}
