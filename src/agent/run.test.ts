@@ -155,7 +155,7 @@ describe('run handle flush bounds', () => {
 })
 
 describe('run handle after the run ended elsewhere', () => {
-  it('emit throws RunEndedError at once after the backend refused a batch for that reason', async () => {
+  it('emits are refused (counted, no throw) after the backend refused a batch as ended; run.signal aborts', async () => {
     const rb = createRunbus()
     open.push(rb)
     const run = await rb.runs.create({ id: 'elsewhere' })
@@ -163,6 +163,8 @@ describe('run handle after the run ended elsewhere', () => {
     await other.end()
     run.emit('n', 1)
     await expect(run.flush()).rejects.toBeInstanceOf(RunEndedError)
-    expect(() => run.emit('n', 2)).toThrow(RunEndedError)
+    expect(() => run.emit('n', 2)).not.toThrow()
+    expect(run.stats.refused).toBe(1)
+    expect(run.signal.reason).toBeInstanceOf(RunEndedError)
   })
 })

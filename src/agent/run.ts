@@ -15,9 +15,12 @@
  *   `emit` keeps buffering up to `MAX_PENDING` events, then throws the failure. Failures
  *   are counted in `stats.failures`. A retry after `backend_unavailable` may store a batch
  *   twice (the first attempt may have landed): at-least-once, not exactly-once.
- * - When the backend says the run ended (another handle or process ended it) or is gone
- *   (expired), no retry can help: every later `emit` throws that error at once, and `flush`
- *   rejects with it.
+ * - When the run is over for this handle — `end()` was called, or the backend said the run
+ *   ended (another handle or process ended it) or is gone (expired, or Redis restarted
+ *   empty) — no retry can help, and the handle says so in one way: `run.signal` aborts with
+ *   the reason (`RunEndedError` / `RunNotFoundError`), later emits are refused without
+ *   throwing (not stored, counted in `stats.refused`: an agent loop is not killed by a
+ *   throw from `run.text()`), and `append`, `flush`, `end` reject with the reason.
  */
 import type { Context } from '../context.js'
 import type { EventDraft } from '../contract/contract.js'
@@ -95,6 +98,8 @@ export interface RunHandleStats {
    * trimmed by the backend (`retention.maxInboxMessages`) before this handle read them.
    */
   inboxDropped: number
+  /** Emits refused (not stored) because the run was over for this handle (see `run.over`). */
+  refused: number
 }
 
 /**
@@ -154,7 +159,10 @@ export class Run {
   private flushWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
   private ending = false
   private inboxReader: InboxReader | undefined
-  private counts = { emitted: 0, stored: 0, batches: 0, failures: 0 }
+  private counts = { emitted: 0, stored: 0, batches: 0, failures: 0, refused: 0 }
+  /** `run.signal`: the inbox's interrupt, or the run being over for this handle. */
+  private readonly sig = new AbortController()
+  private linked = false
   /** Set while the handle has events to store: only then does `rb.close()` need it. */
   private untrack: (() => void) | undefined = undefined
 
@@ -166,8 +174,11 @@ export class Run {
   }
 
   /**
-   * Aborted when an `interrupt` message reaches the run's inbox (from any process), with an
-   * `InterruptedError` whose `data` is the message's data. Pass it to your LLM and tools.
+   * Aborted when the agent should stop working on this run, with the reason:
+   * `InterruptedError` when an `interrupt` message reaches the run's inbox (from any
+   * process; its `data` is the message's data); `RunEndedError` once the run ended (by this
+   * handle's `end()`, or elsewhere); `RunNotFoundError` once the backend says the run is
+   * gone (expired, or a Redis restarted empty). Pass it to your LLM and tools.
    *
    * @example
    * ```ts
@@ -175,7 +186,34 @@ export class Run {
    * ```
    */
   get signal(): AbortSignal {
-    return this.inbox_().controller.signal
+    const sig = this.sig.signal
+    if (!this.linked && !sig.aborted) {
+      this.linked = true
+      const inbox = this.inbox_().controller.signal
+      if (inbox.aborted) this.sig.abort(inbox.reason)
+      else inbox.addEventListener('abort', () => this.abortSignal(inbox.reason), { once: true })
+    }
+    return sig
+  }
+
+  /**
+   * Why the run is over for this handle (`RunEndedError` after `end()` or an end
+   * elsewhere, `RunNotFoundError` when the run is gone), or `undefined` while it is open.
+   * Once set, emits are refused (counted in `stats.refused`) and `append`/`flush`/`end`
+   * reject with it.
+   */
+  get over(): RunEndedError | RunNotFoundError | undefined {
+    return this.gone
+  }
+
+  private abortSignal(reason: unknown): void {
+    if (!this.sig.signal.aborted) this.sig.abort(reason)
+  }
+
+  /** The run is over for this handle: refuse what comes next, and tell `run.signal`. */
+  private markGone(err: RunEndedError | RunNotFoundError): void {
+    this.gone ??= err
+    this.abortSignal(this.gone)
   }
 
   /**
@@ -228,8 +266,11 @@ export class Run {
    * `ask`, `answer`, `ask_expired`) are refused; call `flush()` to learn whether storing
    * worked.
    *
+   * Once the run is over for this handle (`end()` called, ended elsewhere, gone) an emit
+   * is refused: nothing is stored, nothing is thrown, `stats.refused` counts it, and
+   * `run.signal` has already aborted with the reason — check it in the loop.
+   *
    * @throws PayloadTooLargeError at once when `data` encodes over the size limit.
-   * @throws RunEndedError after `end()`.
    * @example
    * ```ts
    * run.emit('progress', { done: 3, of: 10 })
@@ -343,6 +384,8 @@ export class Run {
       return Promise.reject(new InvalidArgumentError('timeout must be >= 0'))
     }
     if (signal?.aborted === true) return Promise.reject(toError(signal.reason))
+    // Kept events of a run that is gone can never be stored: say so without a round trip.
+    if (this.gone !== undefined) return Promise.reject(this.gone)
     return new Promise<void>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const done = (): void => {
@@ -385,6 +428,7 @@ export class Run {
    */
   async end(options: EndOptions = {}): Promise<RunEvent<RunEnd>> {
     if (this.ending) throw new RunEndedError(this.id)
+    if (this.gone !== undefined) throw this.gone
     const status = options.status ?? 'completed'
     if (status !== 'completed' && status !== 'failed' && status !== 'cancelled') {
       throw new InvalidArgumentError(
@@ -399,10 +443,13 @@ export class Run {
       if (options.error !== undefined) {
         end.error = options.error instanceof Error ? options.error.message : String(options.error)
       }
-      return await this.ctx.backend.runs.endRun(this.id, end, Date.now(), this.ctx.ttlMs)
+      const event = await this.ctx.backend.runs.endRun(this.id, end, Date.now(), this.ctx.ttlMs)
+      this.markGone(new RunEndedError(this.id, `run ${JSON.stringify(this.id)} ended (${status})`))
+      return event
     } catch (err) {
       // A flush failure leaves the run open: let the caller retry end().
       if (!(err instanceof RunEndedError)) this.ending = false
+      if (err instanceof RunEndedError || err instanceof RunNotFoundError) this.markGone(err)
       throw err
     } finally {
       if (this.ending) this.release()
@@ -427,9 +474,13 @@ export class Run {
   }
 
   private push(type: string, data: unknown, waiter: Waiter | undefined): void {
-    if (this.ending) throw new RunEndedError(this.id)
+    const over = this.gone ?? (this.ending ? new RunEndedError(this.id) : undefined)
+    if (over !== undefined) {
+      if (waiter !== undefined) waiter.reject(over)
+      else this.counts.refused++
+      return
+    }
     this.ctx.checkOpen()
-    if (this.gone !== undefined) throw this.gone
     if (this.failure !== undefined && this.pending.length >= MAX_PENDING) throw this.failure
     const { json } = encodePayload(
       data,
@@ -509,7 +560,7 @@ export class Run {
         }
         this.failure = keep.length > 0 ? toError(err) : undefined
         // The run ended elsewhere or expired: no retry can ever store these; say so at once.
-        if (err instanceof RunEndedError || err instanceof RunNotFoundError) this.gone = err
+        if (err instanceof RunEndedError || err instanceof RunNotFoundError) this.markGone(err)
         this.settleFlush(err)
         if (this.failure === undefined) this.send()
         // Appends queued behind the failure are waiting for an answer: retry for them now.

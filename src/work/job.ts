@@ -26,15 +26,29 @@ export interface Job<T> {
   readonly lastError?: string
   /** Whether the previous holder's lease expired (it died or was too slow). */
   readonly redelivered: boolean
-  /** Aborted when the worker abandons the job (`stop({ drain: false })`). */
+  /**
+   * This job's own signal: aborted when the worker gives the job up, with the reason —
+   * `LeaseLostError` (its lease was lost: no renewal landed in time, or the job went to
+   * another delivery), `TimeoutError` (it ran longer than the queue's `jobTimeout`),
+   * `ClosedError` (the worker abandoned it: `stop({ drain: false })` or a drain timeout).
+   * Stop working when it fires: the attempt is already settled as failed (or belongs to the
+   * new holder), and what the handler returns after it is ignored.
+   */
   readonly signal: AbortSignal
   /**
    * Keeps the job for `ms` more (from now): a long handler calls it so the job is not
    * delivered to someone else meanwhile. Longer than the visibility timeout is fine: the
-   * lease is renewed in steps until then, or until the handler settles.
+   * lease is renewed in steps (every third of the visibility timeout) until then, or until
+   * the handler settles. A renewal that fails because the backend is slow or away is
+   * reported to `onError` and retried until one lands or the lease runs out.
    *
-   * @throws LeaseLostError (rejects) when the lease had already expired and the job was
-   * delivered again: stop working on it, its outcome belongs to the new holder.
+   * Resolves once a renewal sent after the call has landed. Calling it without awaiting is
+   * fine (a later loss then shows on `job.signal` only).
+   *
+   * @throws LeaseLostError (rejects) when the lease is lost — it ran out with no renewal
+   * landed, or the job was delivered again: stop working on it (`job.signal` aborts too),
+   * its outcome belongs to the new holder. After a `jobTimeout` it rejects with that
+   * `TimeoutError`.
    */
   extend(ms: number): Promise<void>
 }
@@ -55,6 +69,14 @@ export interface WorkQueueOptions<T> {
   maxAttempts?: number
   /** Lease length in ms: a job not settled within it is delivered again (default 30 000). */
   visibilityTimeout?: number
+  /**
+   * Longest a handler may run, in ms, `job.extend` or not (default: no limit; a handler
+   * that never extends is bounded by the visibility timeout anyway). Past it the job's
+   * `signal` aborts with `TimeoutError`, its slot is freed, and the attempt fails with
+   * `timed out after <ms> ms (jobTimeout)` (retried, or dead-lettered at `maxAttempts`) —
+   * whether or not the handler returns.
+   */
+  jobTimeout?: number
   /** Retry back-off (default base 1 000 ms, max 60 000 ms, exponential, full jitter). */
   backoff?: BackoffOptions
   /** How long job ids are remembered for de-duplication, ms (default 24 h). */

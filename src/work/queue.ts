@@ -78,6 +78,7 @@ export class WorkQueue<T = unknown, TOut = T> {
   readonly dead: DeadLetters
   private readonly maxAttempts: number
   private readonly visibilityMs: number
+  private readonly jobTimeoutMs: number | undefined
   private readonly maxBytes: number
 
   constructor(
@@ -94,6 +95,8 @@ export class WorkQueue<T = unknown, TOut = T> {
       throw new InvalidArgumentError('schema must implement Standard Schema v1 (~standard)')
     this.maxAttempts = positiveInt(options.maxAttempts ?? 5, 'maxAttempts')
     this.visibilityMs = positiveInt(options.visibilityTimeout ?? 30_000, 'visibilityTimeout')
+    this.jobTimeoutMs =
+      options.jobTimeout === undefined ? undefined : positiveInt(options.jobTimeout, 'jobTimeout')
     this.maxBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
     const store = ctx.store
     const list = (ids: string | string[] | undefined) =>
@@ -178,6 +181,7 @@ export class WorkQueue<T = unknown, TOut = T> {
         schema: this.options.schema,
         maxAttempts: this.maxAttempts,
         visibilityMs: this.visibilityMs,
+        jobTimeoutMs: this.jobTimeoutMs,
         backoff: this.options.backoff ?? {},
         notify,
       },

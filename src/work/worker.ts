@@ -6,8 +6,18 @@
  * or dead letters after `maxAttempts`). Expired leases of other consumers are picked up by
  * the store's `claim` on the way.
  *
+ * Each job in hand has its own signal and lease bookkeeping (`Holding`, below). The worker
+ * gives a job up — aborts its signal — when its lease is lost, when it outlives the queue's
+ * `jobTimeout` (the attempt is then settled as failed at once), or when the worker abandons
+ * it; whatever the handler does then (even never returning) holds its slot for a bounded
+ * time only, never the queue.
+ *
  * Invariants:
- * - At most `concurrency` handlers run at once.
+ * - At most `concurrency` jobs are in hand at once. A handler given up keeps its slot
+ *   until it returns, one more visibility timeout at most; then it counts as `hung` and
+ *   the slot is freed.
+ * - One worker never runs two copies of one job: a new delivery of a job whose handler
+ *   has not returned is not started (it counts as a failed attempt).
  * - After `stop()` nothing new is taken. Jobs a read already in flight brings in count as
  *   in hand: a draining stop runs them, an abandoning one gives them back (`release`).
  * - `stop()` resolves only when the loop, its timers and its store consumer are released.
@@ -19,6 +29,7 @@ import {
   ClosedError,
   InvalidArgumentError,
   LeaseLostError,
+  TimeoutError,
   ValidationError,
 } from '../events/errors.js'
 import { validate, type StandardSchemaV1 } from '../events/schema.js'
@@ -63,14 +74,28 @@ export interface WorkerStats {
   lateAcks: number
   /** Failures the worker survived (see `ProcessOptions.onError`). */
   errors: number
+  /**
+   * Jobs given up because their lease was lost while the handler ran (no renewal landed in
+   * time, or the job went to another delivery); each aborted its `job.signal`.
+   */
+  leasesLost: number
+  /** Jobs given up because they ran longer than the queue's `jobTimeout`. */
+  timedOut: number
 }
 
 /** A running worker, from `queue.process()`. */
 export interface Worker {
   /** The consumer name this worker claims under. */
   readonly consumer: string
-  /** Handlers running now. */
+  /** Jobs in hand now (each holds a slot of `concurrency`). */
   readonly running: number
+  /**
+   * Handlers the worker gave up on (lease lost, `jobTimeout`, abandoned by `stop`) that
+   * have not returned one visibility timeout later (at once when abandoned). They no
+   * longer hold a slot; a handler that ignores its `job.signal` stays here for good — a
+   * leak to look into.
+   */
+  readonly hung: number
   /** This worker's counters. */
   readonly stats: Readonly<WorkerStats>
   /** Resolves once the worker has stopped (by `stop()` or its `signal`). */
@@ -105,6 +130,7 @@ export interface WorkerSettings<T> {
   schema: StandardSchemaV1<unknown, T> | undefined
   maxAttempts: number
   visibilityMs: number
+  jobTimeoutMs: number | undefined
   backoff: BackoffOptions
   notify: ((channel: string, data: unknown) => void) | undefined
 }
@@ -117,7 +143,15 @@ export function newConsumerName(): string {
 /** Internal: built by `WorkQueue.process`. */
 export class WorkerLoop<T> implements Worker {
   readonly consumer: string
-  readonly stats: WorkerStats = { completed: 0, failed: 0, dead: 0, lateAcks: 0, errors: 0 }
+  readonly stats: WorkerStats = {
+    completed: 0,
+    failed: 0,
+    dead: 0,
+    lateAcks: 0,
+    errors: 0,
+    leasesLost: 0,
+    timedOut: 0,
+  }
   readonly stopped: Promise<void>
   private readonly concurrency: number
   private readonly prefetch: number
@@ -131,8 +165,16 @@ export class WorkerLoop<T> implements Worker {
   private tasks = 0
   private onTasksDone: (() => void) | undefined
   private runningCount = 0
+  private hungCount = 0
+  /** Jobs whose handler has not returned, by job id (given-up ones included). */
+  private readonly live = new Map<string, Holding>()
+  /** New deliveries waiting for the previous copy of their job (in `live`) to return. */
+  private readonly waiting = new Map<string, Holding>()
+  private readonly host: HoldingHost
   private slotWaiter: (() => void) | undefined
   private stopping = false
+  /** Past the wait for tasks: a late outcome is no longer settled. */
+  private closing = false
   private stopPromise: Promise<void> | undefined
   private onAbandon: (() => void) | undefined
   private readonly loopDone: Promise<void>
@@ -159,6 +201,13 @@ export class WorkerLoop<T> implements Worker {
       report?.(err)
     }
     this.acks = new AckBatcher(s.store, s.queue, this.consumer)
+    this.host = {
+      visibilityMs: s.visibilityMs,
+      jobTimeoutMs: s.jobTimeoutMs,
+      extendLease: (lease, ms) => s.store.extend(s.queue, this.consumer, lease, ms),
+      report: this.onError,
+      count: (what) => void this.stats[what]++,
+    }
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve))
     const signal = options.signal
     const onAbort = () => void this.stop({ drain: true }).catch(this.onError)
@@ -170,6 +219,10 @@ export class WorkerLoop<T> implements Worker {
 
   get running(): number {
     return this.runningCount
+  }
+
+  get hung(): number {
+    return this.hungCount
   }
 
   stop(options: StopOptions = {}): Promise<void> {
@@ -189,7 +242,10 @@ export class WorkerLoop<T> implements Worker {
 
   private abandonAll(): void {
     if (this.abandon.signal.aborted) return
-    this.abandon.abort(new ClosedError('worker stopped'))
+    const reason = new ClosedError('worker stopped')
+    this.abandon.abort(reason)
+    for (const held of [...this.live.values(), ...this.waiting.values()])
+      held.giveUp(reason, 'ignore', false)
     this.onAbandon?.()
   }
 
@@ -210,6 +266,7 @@ export class WorkerLoop<T> implements Worker {
       this.onAbandon = undefined
       this.onTasksDone = undefined
     }
+    this.closing = true
     // Jobs that did complete are acknowledged, abandoning or not (one ack call at most).
     try {
       await this.acks.drained()
@@ -275,7 +332,7 @@ export class WorkerLoop<T> implements Worker {
         ;(stale ??= []).push(job.lease)
         continue
       }
-      this.track(this.handle(job))
+      this.track(this.handle(job, at))
     }
     if (stale) {
       this.track(this.giveBack(stale))
@@ -302,7 +359,8 @@ export class WorkerLoop<T> implements Worker {
     }
   }
 
-  private async handle(claimed: ClaimedJob): Promise<void> {
+  private async handle(claimed: ClaimedJob, claimedAt: number): Promise<void> {
+    const s = this.s
     this.runningCount++
     let released = false
     const free = () => {
@@ -312,9 +370,6 @@ export class WorkerLoop<T> implements Worker {
       if (!this.stopping) this.pump()
       this.slotWaiter?.()
     }
-    const s = this.s
-    // Made on the first `job.extend`: most jobs never call it.
-    let renew: LeaseRenewer | undefined
     try {
       let data: T
       try {
@@ -332,6 +387,24 @@ export class WorkerLoop<T> implements Worker {
           return
         }
       }
+      if (this.abandon.signal.aborted) return
+      const held = new Holding(this.host, claimed, claimedAt)
+      const previous = this.live.get(claimed.id)
+      if (previous) {
+        // A new delivery of a job whose handler still runs here: the old lease is gone for
+        // sure (the job was delivered again), and a second copy must not start beside the
+        // first. The new one waits, on its own lease, for the old handler to return. If its
+        // lease runs out first it is simply let go: the next claim redelivers it, and the
+        // expired-lease pass dead-letters it at `maxAttempts` — so a job that hangs every
+        // time still reaches the dead letters.
+        previous.giveUp(new LeaseLostError(claimed.id), 'late', true)
+        this.waiting.get(claimed.id)?.giveUp(new LeaseLostError(claimed.id), 'ignore', true)
+        this.waiting.set(claimed.id, held)
+        const r = await Promise.race([previous.ended.then(() => undefined), held.gaveUp])
+        if (this.waiting.get(claimed.id) === held) this.waiting.delete(claimed.id)
+        if (r !== undefined) return
+      }
+      this.live.set(claimed.id, held)
       const job: Job<T> = {
         id: claimed.id,
         queue: s.queue,
@@ -339,52 +412,87 @@ export class WorkerLoop<T> implements Worker {
         attempt: claimed.attempt,
         firstSeenAt: claimed.firstSeenAt,
         redelivered: claimed.redelivered,
-        signal: this.abandon.signal,
-        extend: (ms) => (renew ??= new LeaseRenewer(this, claimed, s.visibilityMs)).extend(ms),
+        signal: held.signal,
+        extend: (ms) => held.extend(ms),
         ...(claimed.lastError === undefined ? {} : { lastError: claimed.lastError }),
       }
       const started = Date.now()
-      let result: unknown
-      try {
-        result = await this.handler(job)
-      } catch (err) {
-        renew?.stop()
+      const outcome = (async () => this.handler(job))().then(
+        (result): Outcome => ({ ok: true, result }),
+        (err: unknown): Outcome => ({ ok: false, err }),
+      )
+      const first = await Promise.race([outcome, held.gaveUp])
+      if (!('giveUp' in first)) {
+        held.finished()
+        if (this.live.get(claimed.id) === held) this.live.delete(claimed.id)
         free()
         if (this.abandon.signal.aborted) return
-        await this.settleFailure(claimed, message(err))
+        await this.settle(claimed, first, started)
         return
       }
-      renew?.stop()
+      // Given up while the handler runs (its signal aborted). A `jobTimeout` attempt is
+      // settled as failed now. The handler keeps its slot until it returns, for one more
+      // visibility timeout at most (none when abandoned): past that it counts as hung and
+      // its slot is freed, so hung handlers cannot take a worker down.
+      const abandoned = () => this.abandon.signal.aborted
+      const failing =
+        first.mode === 'now' && !abandoned()
+          ? this.settleFailure(claimed, first.message)
+          : undefined
+      const late =
+        first.mode === 'ignore'
+          ? undefined
+          : await within(outcome, s.visibilityMs, this.abandon.signal)
+      if (late === undefined) {
+        this.hungCount++
+        void outcome.then((o) => {
+          held.finished()
+          this.hungCount--
+          if (this.live.get(claimed.id) === held) this.live.delete(claimed.id)
+          if (first.mode === 'late' && !abandoned() && !this.closing)
+            this.track(this.settle(claimed, o, started))
+        })
+      } else {
+        held.finished()
+        if (this.live.get(claimed.id) === held) this.live.delete(claimed.id)
+      }
       free()
-      if (this.abandon.signal.aborted) return
-      let acked: boolean
-      try {
-        acked = await this.acks.ack(claimed.lease)
-      } catch (err) {
-        this.onError(err)
-        return
-      }
-      if (!acked) {
-        this.stats.lateAcks++
-        return
-      }
-      this.stats.completed++
-      s.notify?.(`work.${s.queue}.completed`, {
-        queue: s.queue,
-        id: claimed.id,
-        attempt: claimed.attempt,
-        durationMs: Date.now() - started,
-        ...(result === undefined ? {} : { result }),
-      })
+      // A lost lease: what the handler did is still offered, and refused (counted as a
+      // late ack) if the job has gone to another delivery meanwhile.
+      if (late !== undefined && first.mode === 'late' && !abandoned())
+        await this.settle(claimed, late, started)
+      await failing
     } finally {
-      renew?.stop()
       free()
     }
   }
 
-  /** Internal: used by the lease renewer. */
-  extendLease(lease: string, ms: number): Promise<void> {
-    return this.s.store.extend(this.s.queue, this.consumer, lease, ms)
+  /** Acknowledges a success or settles a failure, counting a refused one as a late ack. */
+  private async settle(claimed: ClaimedJob, outcome: Outcome, started: number): Promise<void> {
+    const s = this.s
+    if (!outcome.ok) {
+      await this.settleFailure(claimed, message(outcome.err))
+      return
+    }
+    let acked: boolean
+    try {
+      acked = await this.acks.ack(claimed.lease)
+    } catch (err) {
+      this.onError(err)
+      return
+    }
+    if (!acked) {
+      this.stats.lateAcks++
+      return
+    }
+    this.stats.completed++
+    s.notify?.(`work.${s.queue}.completed`, {
+      queue: s.queue,
+      id: claimed.id,
+      attempt: claimed.attempt,
+      durationMs: Date.now() - started,
+      ...(outcome.result === undefined ? {} : { result: outcome.result }),
+    })
   }
 
   private async settleFailure(job: ClaimedJob, error: string): Promise<void> {
@@ -431,58 +539,242 @@ export class WorkerLoop<T> implements Worker {
   }
 }
 
+/** How a handler ended. */
+type Outcome = { ok: true; result: unknown } | { ok: false; err: unknown }
+
 /**
- * Implements `job.extend(ms)` for any `ms`: the store renews a lease by at most the
- * visibility timeout, so a longer extension is renewed in steps (every third of it)
- * until its end or until the handler settles.
+ * What to do with an attempt given up while its handler runs: settle it as failed now
+ * (`jobTimeout`: the lease is still ours), offer the handler's outcome whenever it comes
+ * (a lost lease: refused as late if the job moved on), or ignore it (abandoned).
  */
-class LeaseRenewer {
-  private timer: NodeJS.Timeout | undefined
-  private until = 0
+type GiveUpMode = 'now' | 'late' | 'ignore'
+
+/** Why the worker gave up on a job while its handler ran. */
+interface GiveUp {
+  giveUp: true
+  mode: GiveUpMode
+  message: string
+}
+
+/** What a `Holding` needs from its worker. */
+interface HoldingHost {
+  readonly visibilityMs: number
+  readonly jobTimeoutMs: number | undefined
+  extendLease(lease: string, ms: number): Promise<void>
+  /** A failure the worker survives (counted, told to `onError`). */
+  report(err: unknown): void
+  /** A lease given up as lost, or a job timed out. */
+  count(what: 'leasesLost' | 'timedOut'): void
+}
+
+/**
+ * One job in hand: its own signal, the lease the worker believes it holds, `job.extend`.
+ *
+ * The worker keeps its own, conservative idea of when the lease runs out: the claim's
+ * return plus the visibility timeout, then the send time of each renewal that landed plus
+ * its length (the store can only have set a later deadline). When that time passes with no
+ * renewal landed, the lease counts as lost, whatever the reason (a hung handler that never
+ * extended, Redis away for longer than the lease): the job's signal aborts with
+ * `LeaseLostError`, the loss is reported, and the attempt is settled as failed (refused as
+ * late if another consumer already took the job). So a job is never knowingly run on a
+ * lease another consumer may hold.
+ *
+ * Renewals (`job.extend(ms)`, any length) go in steps of at most the visibility timeout,
+ * every third of it. A renewal that fails for want of the backend is reported and retried
+ * soon after, until one lands or the lease runs out; a renewal the store refuses
+ * (`LeaseLostError`: the job went to another delivery) gives the job up at once.
+ */
+class Holding {
+  readonly gaveUp: Promise<GiveUp>
+  /** Resolves when the handler has returned (or thrown). */
+  readonly ended: Promise<void>
+  private resolveEnded!: () => void
+  private readonly ctl = new AbortController()
+  private resolveGaveUp!: (g: GiveUp) => void
+  /** No more renewals or timers: the handler returned, or the job was given up. */
   private done = false
+  private deadline: number
+  private expiry: NodeJS.Timeout | undefined
+  private timeout: NodeJS.Timeout | undefined
+  private until = 0
+  private renewing = false
+  private wake: (() => void) | undefined
+  private waiters: Array<{ at: number; resolve(): void; reject(err: unknown): void }> = []
 
   constructor(
-    private readonly worker: { extendLease(lease: string, ms: number): Promise<void> },
+    private readonly host: HoldingHost,
     private readonly job: ClaimedJob,
-    private readonly visibilityMs: number,
-  ) {}
+    claimedAt: number,
+  ) {
+    this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve))
+    this.deadline = claimedAt + host.visibilityMs
+    this.armExpiry()
+    const limit = host.jobTimeoutMs
+    if (limit !== undefined) {
+      this.timeout = setTimeout(() => {
+        host.count('timedOut')
+        this.giveUp(
+          new TimeoutError(limit, `job ${job.id} timed out after ${limit} ms (jobTimeout)`),
+          'now',
+          true,
+        )
+      }, limit)
+    }
+  }
 
-  async extend(ms: number): Promise<void> {
+  get signal(): AbortSignal {
+    return this.ctl.signal
+  }
+
+  /** Gives the job up: aborts its signal with `reason`; idempotent, no-op once returned. */
+  giveUp(reason: Error, mode: GiveUpMode, report: boolean): void {
+    if (this.done) return
+    this.stop()
+    if (reason instanceof LeaseLostError) this.host.count('leasesLost')
+    this.ctl.abort(reason)
+    for (const w of this.waiters.splice(0)) w.reject(reason)
+    if (report) this.host.report(reason)
+    this.resolveGaveUp({ giveUp: true, mode, message: reason.message })
+  }
+
+  /** The handler returned (or, for a delivery that never started one, was let go). */
+  finished(): void {
+    this.resolveEnded()
+    if (this.done) return
+    this.stop()
+    const settled = new LeaseLostError(this.job.id, `job ${this.job.id} is already settled`)
+    for (const w of this.waiters.splice(0)) w.reject(settled)
+  }
+
+  extend(ms: number): Promise<void> {
     if (!(ms > 0) || !Number.isFinite(ms))
-      throw new InvalidArgumentError(`extend(ms): ms must be a positive number, got ${ms}`)
-    if (this.done) throw new LeaseLostError(this.job.id, `job ${this.job.id} is already settled`)
-    this.until = Date.now() + ms
-    await this.step()
-  }
-
-  private async step(): Promise<void> {
-    clearTimeout(this.timer)
-    this.timer = undefined
-    const left = this.until - Date.now()
-    if (this.done || left <= 0) return
-    try {
-      await this.worker.extendLease(this.job.lease, Math.min(left, this.visibilityMs))
-    } catch (err) {
-      if (err instanceof LeaseLostError) throw new LeaseLostError(this.job.id)
-      throw err
-    }
-    if (!this.done && left > this.visibilityMs) {
-      this.timer = setTimeout(
-        () => void this.step().catch(() => {}),
-        Math.max(1, Math.floor(this.visibilityMs / 3)),
+      return Promise.reject(
+        new InvalidArgumentError(`extend(ms): ms must be a positive number, got ${ms}`),
       )
+    if (this.done) {
+      const why: unknown = this.ctl.signal.aborted
+        ? this.ctl.signal.reason
+        : new LeaseLostError(this.job.id, `job ${this.job.id} is already settled`)
+      return Promise.reject(why instanceof Error ? why : new Error(String(why)))
+    }
+    const at = Date.now()
+    this.until = at + ms
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ at, resolve, reject }))
+    // A handler that does not await its extend must not crash the process when the lease
+    // is lost later: the rejection is there for those who await it.
+    p.catch(() => {})
+    if (this.renewing) this.wake?.()
+    else void this.renewLoop()
+    return p
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiry)
+    this.expiry = setTimeout(
+      () => {
+        if (this.done) return
+        if (Date.now() < this.deadline) return this.armExpiry()
+        this.giveUp(
+          new LeaseLostError(
+            this.job.id,
+            `the lease on job ${JSON.stringify(this.job.id)} ran out: no renewal landed within the visibility timeout (${this.host.visibilityMs} ms)`,
+          ),
+          'late',
+          true,
+        )
+      },
+      Math.max(0, this.deadline - Date.now()),
+    )
+  }
+
+  private async renewLoop(): Promise<void> {
+    this.renewing = true
+    let failures = 0
+    const vis = this.host.visibilityMs
+    try {
+      while (!this.done) {
+        const sentAt = Date.now()
+        const left = this.until - sentAt
+        if (left <= 0) {
+          for (const w of this.waiters.splice(0)) w.resolve()
+          break
+        }
+        const step = Math.min(left, vis)
+        try {
+          await this.host.extendLease(this.job.lease, step)
+        } catch (err) {
+          if (this.done) break
+          if (err instanceof LeaseLostError) {
+            this.giveUp(new LeaseLostError(this.job.id), 'late', true)
+            break
+          }
+          // Did not land (the backend is slow or away): say so and try again soon. If no
+          // renewal lands before the lease runs out, the expiry timer gives the job up.
+          this.host.report(err)
+          failures++
+          await this.pause(Math.min(backoffDelay(failures, { base: 50, max: 1_000 }) + 10, vis / 5))
+          continue
+        }
+        failures = 0
+        if (this.done) break
+        this.deadline = sentAt + step
+        this.armExpiry()
+        this.waiters = this.waiters.filter((w) => {
+          if (w.at > sentAt) return true
+          w.resolve()
+          return false
+        })
+        if (this.waiters.length > 0) continue
+        if (this.until <= sentAt + step) break
+        await this.pause(Math.max(1, Math.floor(vis / 3)))
+      }
+    } finally {
+      this.renewing = false
     }
   }
 
-  stop(): void {
+  /** Waits `ms`, or less when woken (a new `extend`, or the end). */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.wake = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.wake = done
+    })
+  }
+
+  private stop(): void {
     this.done = true
-    clearTimeout(this.timer)
-    this.timer = undefined
+    clearTimeout(this.expiry)
+    clearTimeout(this.timeout)
+    this.expiry = undefined
+    this.timeout = undefined
+    this.wake?.()
   }
 }
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
+}
+
+/** `p`'s value, or `undefined` once `ms` passed or `signal` aborted (whichever first). */
+function within<T>(p: Promise<T>, ms: number, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined)
+  return new Promise((resolve) => {
+    const done = (v: T | undefined) => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      resolve(v)
+    }
+    const onAbort = () => done(undefined)
+    const timer = setTimeout(onAbort, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+    void p.then(done)
+  })
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

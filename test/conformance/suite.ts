@@ -236,7 +236,10 @@ export function runConformance(
           seq: 2,
           data: { status: 'failed', error: 'boom' },
         })
-        expect(() => run.emit('x')).toThrow(RunEndedError)
+        // After end, emits are refused without a throw (counted); run.signal says why.
+        expect(() => run.emit('x')).not.toThrow()
+        expect(run.stats.refused).toBe(1)
+        expect(run.signal.reason).toBeInstanceOf(RunEndedError)
         await expect(run.end()).rejects.toBeInstanceOf(RunEndedError)
         await expect(other.append('x')).rejects.toBeInstanceOf(RunEndedError)
         await expect(rb2.runs.open(run.id)).rejects.toBeInstanceOf(RunEndedError)

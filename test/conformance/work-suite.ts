@@ -528,7 +528,10 @@ export function runWorkConformance(
         release()
         await until(async () => slow.stats.lateAcks === 1)
         expect(slow.stats.completed).toBe(0)
-        expect(await q.stats()).toMatchObject({ completed: 1, redelivered: 1, lateAcks: 1 })
+        expect(await q.stats()).toMatchObject({ completed: 1, lateAcks: 1 })
+        // Once, unless a loaded machine let a lease run out once more (real time only).
+        if (fake) expect((await q.stats()).redelivered).toBe(1)
+        else expect((await q.stats()).redelivered).toBeGreaterThanOrEqual(1)
         await settle(Promise.all([slow.stop(), fast.stop()]))
         await settle(work.close())
       })
@@ -647,7 +650,9 @@ export function runWorkConformance(
 
       it('stop({ drain: true, timeout }) abandons handlers still running after the timeout', async () => {
         const work = api()
-        const q = work.queue<number>(fresh(), { visibilityTimeout: V })
+        // A lease far longer than the stop timeout: the worker gives a job up when its lease
+        // runs out, and that must not come first on a loaded machine.
+        const q = work.queue<number>(fresh(), { visibilityTimeout: fake ? V : 10_000 })
         await q.add(1)
         let aborted = false
         let started = false

@@ -33,7 +33,11 @@ export function ownOptions(commandTimeoutMs: number, name: string): RedisOptions
   return {
     commandTimeout: commandTimeoutMs,
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+    // A command written and not yet answered when the connection drops is never resent
+    // (autoResendUnfulfilledCommands: false: it may have been applied). With 0 retries
+    // ioredis rejects it as soon as the connection closes; with more it keeps it until a
+    // later drop, and a quick reconnect left it unanswered until the command timeout.
+    maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,
     connectionName: name,
