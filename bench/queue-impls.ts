@@ -154,8 +154,9 @@ export const DRIVERS: Record<ScenarioId, Driver> = {
   S5: async (make, n) => {
     const q = make(Infinity, 'block', n, true)
     let next = 0
+    // The last burst stops at n (n need not be a multiple of BURST).
     const burst = (): void => {
-      for (let k = 0; k < BURST; k++) q.push(next++)
+      for (let k = 0; k < BURST && next < n; k++) q.push(next++)
     }
     let sum = 0
     let c = 0
