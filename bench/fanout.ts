@@ -37,6 +37,8 @@ interface Line {
   deliveriesPerSec: number
   peakRssMB: number
   peakHeapMB: number
+  /** Heap bytes per retained event (runbus only; the emitter keeps nothing). */
+  retainedBytesPerEvent?: number
 }
 
 const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -60,7 +62,17 @@ function sampler(): { stop(): { rss: number; heap: number } } {
   }
 }
 
+/** Heap bytes per event the memory backend retains after a run, for the one measured run. */
+let retainedPerEvent: number | undefined
+
+const heapAfterGc = (): number => {
+  global.gc?.()
+  global.gc?.()
+  return process.memoryUsage().heapUsed
+}
+
 async function runbusCase(followers: number, events: number, batches: boolean): Promise<number> {
+  const heapBefore = heapAfterGc()
   const rb = createRunbus({ retention: { maxEvents: events + 10 } })
   const run = await rb.runs.create({ id: 'bench' })
   let delivered = 0
@@ -77,6 +89,8 @@ async function runbusCase(followers: number, events: number, batches: boolean): 
   await Promise.all(readers)
   const ms = performance.now() - t0
   if (delivered !== followers * (events + 1)) throw new Error(`delivered ${delivered}`)
+  // The log still holds every event (retention above): what it costs per event, in heap.
+  retainedPerEvent = (heapAfterGc() - heapBefore) / (events + 1)
   await rb.close()
   return ms
 }
@@ -136,6 +150,7 @@ async function child(impl: string, followers: number, events: number): Promise<v
   const go = (f: number, e: number): Promise<number> =>
     impl === 'emitter' ? emitterCase(f, e) : runbusCase(f, e, impl === 'runbus-batches')
   await go(2, 2_000)
+  retainedPerEvent = undefined
   global.gc?.()
   const mem = sampler()
   const ms = await go(followers, events)
@@ -148,6 +163,7 @@ async function child(impl: string, followers: number, events: number): Promise<v
     deliveriesPerSec: (followers * (events + 1) * 1000) / ms,
     peakRssMB: peak.rss / 2 ** 20,
     peakHeapMB: peak.heap / 2 ** 20,
+    ...(retainedPerEvent === undefined ? {} : { retainedBytesPerEvent: retainedPerEvent }),
   }
   process.stdout.write(JSON.stringify(line) + '\n')
 }
@@ -203,6 +219,9 @@ function parent(): void {
         deliveriesPerSec: median(lines.map((l) => l.deliveriesPerSec)),
         peakRssMB: median(lines.map((l) => l.peakRssMB)),
         peakHeapMB: median(lines.map((l) => l.peakHeapMB)),
+        ...(lines[0].retainedBytesPerEvent === undefined
+          ? {}
+          : { retainedBytesPerEvent: median(lines.map((l) => l.retainedBytesPerEvent!)) }),
       })
     }
   }
@@ -216,6 +235,8 @@ function parent(): void {
       ms: Math.round(r.ms),
       'peak RSS MB': r.peakRssMB.toFixed(0),
       'peak heap MB': r.peakHeapMB.toFixed(0),
+      'retained B/event':
+        r.retainedBytesPerEvent === undefined ? '' : r.retainedBytesPerEvent.toFixed(0),
     }
   })
   console.table(rows)

@@ -1,12 +1,14 @@
 /*
  * Queue benchmark: AsyncQueue against its peers on the same workloads, in one invocation.
  *
- *   npm run bench -- queue [filter] [--runs=5] [--n=1000000]
+ *   npm run bench -- queue [filter] [--runs=3] [--n=500000] [--warm]
  *   npx tsx bench/queue.ts S2          (filter: scenario ids or implementation names,
  *                                        comma-separated, case-insensitive prefix match)
  *
- * Every run of every implementation × scenario is a fresh child process (bench/queue-worker.ts)
- * that warms up, runs once and prints one JSON line. Runs are interleaved across
+ * Every implementation runs the same plain driver (bench/queue-impls.ts: push, `await send()`
+ * only when push returned false, `for await`). Every run of every implementation × scenario
+ * is a fresh child process (bench/queue-worker.ts) that runs once, cold (or after two
+ * warm-up passes with --warm), and prints one JSON line. Runs are interleaved across
  * implementations (round-robin, rotating the order) so machine noise spreads evenly, and the
  * median is reported. A peer whose first run takes over SLOW_MS is re-run at n/10, RUNS_SLOW
  * times, and reported with its n (said in the table). Prints a table and JSON, and writes
@@ -25,8 +27,9 @@ const flag = (name: string, fallback: number): number => {
   const a = args.find((x) => x.startsWith(`--${name}=`))
   return a === undefined ? fallback : Number(a.slice(name.length + 3))
 }
-const RUNS = flag('runs', 5)
-const N = flag('n', 1_000_000)
+const RUNS = flag('runs', 3)
+const N = flag('n', 500_000)
+const WARM = args.includes('--warm')
 const SLOW_MS = 1500
 const RUNS_SLOW = 3
 const filters = args
@@ -79,6 +82,7 @@ try {
 }
 
 function worker(...workerArgs: string[]): WorkerLine {
+  if (WARM && workerArgs[0] !== 'mem') workerArgs.push('warm')
   const r = spawnSync(process.execPath, ['--expose-gc', ...workerArgv, ...workerArgs], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
@@ -111,10 +115,10 @@ const started = performance.now()
 const cells: Cell[] = []
 for (const scenario of scenarioIds) {
   const row = impls.map<Cell>((impl) => {
-    const run = impl.scenarios[scenario]
+    const na = impl.na?.[scenario]
     const note = impl.notes?.[scenario]
-    return typeof run === 'string'
-      ? { impl: impl.name, scenario, na: run }
+    return na !== undefined
+      ? { impl: impl.name, scenario, na }
       : {
           impl: impl.name,
           scenario,
@@ -207,7 +211,8 @@ const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].l
 const line = (cols: string[]): string =>
   cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
 console.log(
-  `\nqueue benchmark: ${N.toLocaleString('en-US')} messages, median of ${RUNS} runs, ` +
+  `\nqueue benchmark: ${N.toLocaleString('en-US')} messages, plain drivers, ` +
+    `${WARM ? 'after 2 warm-up passes' : 'first run of each fresh process'}, median of ${RUNS} processes, ` +
     `node ${process.version}, ${availableParallelism()} cpu (${cpus()[0]?.model ?? '?'})\n`,
 )
 for (const id of scenarioIds) console.log(`  ${id.padEnd(4)} ${SCENARIOS[id]}`)
@@ -231,6 +236,7 @@ const json = {
   cpus: availableParallelism(),
   n: N,
   runs: RUNS,
+  warm: WARM,
   scenarios: Object.fromEntries(scenarioIds.map((id) => [id, SCENARIOS[id]])),
   results: cells.map((c) => ({
     scenario: c.scenario,

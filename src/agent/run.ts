@@ -38,6 +38,7 @@ import {
   TimeoutError,
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
+import { freezeIfPlainJson } from '../events/shared-data.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -264,7 +265,8 @@ export class Run {
    *
    * Use it from the agent's hot loop (tokens). Gotchas: reserved types (`end`, `gap`,
    * `ask`, `answer`, `ask_expired`) are refused; call `flush()` to learn whether storing
-   * worked.
+   * worked. Plain JSON `data` is frozen (deeply) and shared with readers in this process
+   * instead of being decoded again: do not write to it after emitting (a write throws).
    *
    * Once the run is over for this handle (`end()` called, ended elsewhere, gone) an emit
    * is refused: nothing is stored, nothing is thrown, `stats.refused` counts it, and
@@ -490,7 +492,8 @@ export class Run {
     if (waiter !== undefined && this.waiters === undefined) {
       this.waiters = new Array<Waiter | undefined>(this.pending.length)
     }
-    this.pending.push({ type, data, json, ts: Date.now() })
+    // Plain JSON data is frozen and shared with in-process readers (no decode on their side).
+    this.pending.push({ type, data, json, ts: Date.now(), shared: freezeIfPlainJson(data) })
     this.waiters?.push(waiter)
     this.counts.emitted++
     this.untrack ??= this.ctx.track('run', {

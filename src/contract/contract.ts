@@ -63,6 +63,12 @@ export interface EventDraft {
   json: string
   /** Emit time, epoch ms. */
   ts: number
+  /**
+   * True when the core froze `data` deeply and it is plain JSON data (equal to what `json`
+   * decodes to): a backend in the emitter's process may hand `data` itself to readers
+   * instead of decoding `json` (see `src/events/shared-data.ts`).
+   */
+  shared?: boolean
 }
 
 /** The result of reading a stretch of a run's log. */

@@ -770,7 +770,7 @@ describe('memory', () => {
     for (let i = 0; i < 100_000; i++) q.push(i)
     expect(q.tryTakeBatch()).toHaveLength(100_000)
     // The fresh ring is small again: a single push does not need the old 128k slots.
-    const internal = q as unknown as { buf: unknown[] }
-    expect(internal.buf.length).toBeLessThanOrEqual(1024)
+    const internal = q as unknown as { ring: { buf: unknown[] } }
+    expect(internal.ring.buf.length).toBeLessThanOrEqual(1024)
   })
 })

@@ -6,6 +6,10 @@
  * well-tested channel with explicit overflow policies, cancellable waits and exact
  * counters is cheaper to trust than five ad-hoc ones.
  *
+ * One concept per file: storage is a ring buffer (`ring.ts`), waiting consumers, blocked
+ * senders and size waiters are one kind of list (`waiters.ts`), and what a full queue does is
+ * a strategy per policy (`overflow.ts`). This file only decides who gets what, and counts.
+ *
  * Invariants kept between any two calls (the property test checks them after every step):
  *  - consumers wait only on an empty buffer:      waitingConsumers > 0  ⇒ size === 0
  *  - producers wait only on a full, open buffer:  waitingProducers > 0  ⇒ size === capacity
@@ -16,36 +20,18 @@
  *  - a settled waiter is in no list, owns no timer and no abort listener.
  *  - at most one batch consumer is "filling" (served, not yet woken: it absorbs the rest of a
  *    synchronous burst, up to its max); while one fills, the buffer is empty.
- *
- * Storage is a power-of-two ring (no Array#shift): one JS array slot per buffered item, so
- * memory per item stays that of a plain array. A batch take that drains the whole buffer hands
- * the ring array itself to the consumer and starts a fresh one: that swap is the "double
- * buffering" of the design, done without copying on a single-threaded loop.
  */
 import {
   AbortedError,
   InvalidArgumentError,
   QueueClosedError,
-  QueueFullError,
   TimeoutError,
 } from '../events/errors.js'
+import { type Overflow, type OverflowPolicy, overflowStrategy } from './overflow.js'
+import { Ring } from './ring.js'
+import { BATCH, NEXT, NEXT_BATCH, SEND, SPACE, TAKE, type Waiter, WaiterList } from './waiters.js'
 
-/**
- * What {@link AsyncQueue.push} and {@link AsyncQueue.send} do when a bounded queue is full.
- *
- * - `block` — `push` returns `false` and enqueues nothing; `send` waits for room.
- * - `drop-oldest` — the oldest buffered item is discarded (counted in `stats.dropped.oldest`)
- *   and the new one is accepted.
- * - `drop-newest` — the new item is discarded (counted in `stats.dropped.newest`); `push`
- *   returns `false`, `send` resolves.
- * - `error` — `push` throws and `send` rejects with `QueueFullError`.
- *
- * @example
- * ```ts
- * const latest = new AsyncQueue<number>({ capacity: 100, policy: 'drop-oldest' })
- * ```
- */
-export type OverflowPolicy = 'block' | 'drop-oldest' | 'drop-newest' | 'error'
+export type { OverflowPolicy } from './overflow.js'
 
 /**
  * Lifecycle of an {@link AsyncQueue}: `open` → `closed` (no new items, consumers drain what is
@@ -136,97 +122,19 @@ export interface QueueStats {
   readonly waitingProducers: number
 }
 
-// States and policies as small integers: the hot paths compare them on every call.
+// States as small integers: the hot paths compare them on every call.
 const OPEN = 0
 const CLOSED = 1
 const ABORTED = 2
 const STATE_NAMES: readonly QueueState[] = ['open', 'closed', 'aborted']
 
-const BLOCK = 0
-const DROP_OLDEST = 1
-const DROP_NEWEST = 2
-const ERROR = 3
-
-// Waiter kinds: what a waiting consumer is resolved with, or a blocked producer.
-const TAKE = 0 // the item
-const NEXT = 1 // { value: item, done: false }
-const BATCH = 2 // [item]
-const NEXT_BATCH = 3 // { value: [item], done: false }
-const SEND = 4 // void, once its item is accepted
-const SPACE = 5 // void, once fewer than `max` items are buffered (onSizeLessThan)
-
-const INITIAL_SLOTS = 16
-// After a whole-buffer swap the fresh ring starts no larger than this: a burst that grew the
-// ring does not pin its memory forever.
-const MAX_FRESH_SLOTS = 1024
-
 const RESOLVED: Promise<void> = Promise.resolve()
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
-
-const noop = (): void => {}
-
-/**
- * One waiting consumer or blocked producer. A single class for every kind keeps the hot
- * paths monomorphic; it is its own abort listener (`handleEvent`), so waiting with a signal
- * allocates no closure.
- */
-class Waiter<T> {
-  prev: Waiter<T> | null = null
-  next: Waiter<T> | null = null
-  linked = true
-  /** The array a waiting batch consumer is being handed, while it fills (see `filling`). */
-  batch: T[] | null = null
-  signal: AbortSignal | undefined = undefined
-  timer: ReturnType<typeof setTimeout> | undefined = undefined
-  timeout = 0
-
-  constructor(
-    readonly queue: AsyncQueue<T>,
-    readonly kind: number,
-    readonly max: number,
-    public item: T | undefined,
-    readonly owner: object | null,
-    public resolve: (value: never) => void,
-    public reject: (reason: unknown) => void,
-  ) {}
-
-  handleEvent(): void {
-    cancelWaiter(this, (this.signal as AbortSignal).reason)
-  }
-}
-
-function onWaiterTimeout<T>(w: Waiter<T>): void {
-  w.timer = undefined
-  const what = w.kind === SEND ? 'send' : w.kind === SPACE ? 'onSizeLessThan' : 'take'
-  cancelWaiter(w, new TimeoutError(w.timeout, `queue ${what} timed out after ${w.timeout} ms`))
-}
-
-function cancelWaiter<T>(w: Waiter<T>, reason: unknown): void {
-  // Bracket access reaches the private method without widening the public surface.
-  w.queue['cancel'](w, reason)
-}
 
 /** A rejected promise with a reason we pass through as is (a signal's reason may be anything). */
 function rejected<R>(reason: unknown): Promise<R> {
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- pass-through
   return Promise.reject(reason)
-}
-
-/**
- * A ring of `slots` empty slots, already of the generic elements kind. A fresh `new Array(n)`
- * starts as "holey small integers" and changes kind at the first `undefined` written back on
- * take: every new ring would then change shape under optimised code and deoptimise it.
- */
-function newRing<T>(slots: number): (T | undefined)[] {
-  const ring = new Array<T | undefined>(slots)
-  ring[0] = undefined
-  return ring
-}
-
-function nextPow2(n: number): number {
-  let p = 1
-  while (p < n) p *= 2
-  return p
 }
 
 function checkTimeout(timeout: number | undefined): void {
@@ -272,36 +180,24 @@ function checkMax(max: number): void {
 export class AsyncQueue<T> implements AsyncIterable<T> {
   /** Maximum number of buffered items (`Infinity` when unbounded). */
   readonly capacity: number
-  /** What a full queue does with new items. */
-  readonly policy: OverflowPolicy
 
-  private readonly policyCode: number
   private stateCode = OPEN
   private reason: unknown = undefined
 
-  // Ring buffer: items live at buf[(head + i) & mask] for 0 <= i < len.
-  private buf: (T | undefined)[]
-  private head = 0
-  private len = 0
-  private mask: number
-
-  // Waiting consumers and blocked producers: intrusive doubly linked lists, O(1) removal.
-  private cHead: Waiter<T> | null = null
-  private cTail: Waiter<T> | null = null
-  private cCount = 0
-  private pHead: Waiter<T> | null = null
-  private pTail: Waiter<T> | null = null
-  private pCount = 0
-  // onSizeLessThan waiters: unordered in effect (each has its own limit), kept in a list for
-  // O(1) removal on cancel.
-  private sHead: Waiter<T> | null = null
-  private sTail: Waiter<T> | null = null
+  /** Storage: the buffered items. */
+  private readonly ring: Ring<T>
+  /** The full-queue policy, with its own drop counters. */
+  private readonly overflow: Overflow
+  /** Waiting consumers (take, takeBatch, iterators), in the order they started waiting. */
+  private readonly consumers = new WaiterList<T>()
+  /** Blocked senders, in the order they called `send`. */
+  private readonly producers = new WaiterList<T>()
+  /** onSizeLessThan waiters: unordered in effect (each has its own limit). */
+  private readonly spaceWaiters = new WaiterList<T>()
 
   private enqueued = 0
   private dequeued = 0
   private fastPath = 0
-  private droppedOldest = 0
-  private droppedNewest = 0
   private droppedAborted = 0
   private highWater = 0
 
@@ -333,16 +229,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         `capacity must be a positive integer or Infinity, got ${String(capacity)}`,
       )
     }
-    const policy = options.policy ?? 'block'
-    const code = ['block', 'drop-oldest', 'drop-newest', 'error'].indexOf(policy)
-    if (code < 0)
-      throw new InvalidArgumentError(`unknown overflow policy ${JSON.stringify(policy)}`)
+    this.overflow = overflowStrategy(options.policy ?? 'block', capacity)
     this.capacity = capacity
-    this.policy = policy
-    this.policyCode = code
-    const slots = capacity < INITIAL_SLOTS ? nextPow2(capacity) : INITIAL_SLOTS
-    this.buf = newRing<T>(slots)
-    this.mask = slots - 1
+    this.ring = new Ring<T>(capacity)
+  }
+
+  /** What a full queue does with new items. */
+  get policy(): OverflowPolicy {
+    return this.overflow.policy
   }
 
   /**
@@ -354,7 +248,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   get size(): number {
-    return this.len
+    return this.ring.len
   }
 
   /**
@@ -397,14 +291,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       dequeued: this.dequeued + filling,
       fastPath: this.fastPath + filling,
       dropped: {
-        oldest: this.droppedOldest,
-        newest: this.droppedNewest,
+        oldest: this.overflow.oldest,
+        newest: this.overflow.newest,
         aborted: this.droppedAborted,
       },
-      size: this.len,
+      size: this.ring.len,
       highWater: this.highWater,
-      waitingConsumers: this.cCount,
-      waitingProducers: this.pCount,
+      waitingConsumers: this.consumers.count,
+      waitingProducers: this.producers.count,
     }
   }
 
@@ -425,36 +319,32 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    */
   push(item: T): boolean {
     // Kept small so it inlines into the caller's loop: the common cases (room in the buffer,
-    // a waiting consumer, drop-newest on a full buffer) are handled here, the rest in pushSlow.
-    const len = this.len
-    if (len >= this.capacity) {
-      // Full, so no consumer is waiting or filling (they only wait on an empty buffer).
-      if (this.policyCode === DROP_NEWEST && this.stateCode === OPEN) {
-        this.droppedNewest++
+    // a waiting consumer, a full open buffer) are handled here, the rest in pushSlow.
+    const ring = this.ring
+    const len = ring.len
+    if (this.stateCode === OPEN) {
+      if (len >= this.capacity) {
+        // Full, so no consumer is waiting or filling (they only wait on an empty buffer).
+        if (this.overflow.offer(ring, item)) {
+          this.enqueued++
+          return true
+        }
         return false
       }
-      return this.pushSlow(item)
-    }
-    const w = this.cHead
-    if (w === null) {
-      if (this.filling === null && this.stateCode === OPEN) {
-        if (len === this.buf.length) this.grow()
-        this.buf[(this.head + len) & this.mask] = item
-        this.len = len + 1
+      if (len > 0) {
+        ring.push(item)
         this.enqueued++
         if (len >= this.highWater) this.highWater = len + 1
         return true
       }
-    } else if (this.stateCode === OPEN) {
-      this.handOff(w, item)
-      return true
     }
     return this.pushSlow(item)
   }
 
+  /** `push` on an empty buffer (a consumer may be waiting or filling), or on a closed queue. */
   private pushSlow(item: T): boolean {
     if (this.stateCode !== OPEN) throw this.closedError()
-    const w = this.cHead
+    const w = this.consumers.head
     if (w !== null) {
       this.handOff(w, item)
       return true
@@ -463,11 +353,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       this.fill(this.filling, item)
       return true
     }
-    if (this.len < this.capacity) {
-      this.store(item)
-      return true
-    }
-    return this.overflow(item)
+    this.store(item)
+    return true
   }
 
   /**
@@ -497,22 +384,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       }
     }
     if (this.stateCode !== OPEN) return Promise.reject(this.closedError())
-    const w = this.cHead
-    if (w !== null) {
-      this.handOff(w, item)
+    if (this.ring.len < this.capacity) {
+      this.pushSlow(item)
       return RESOLVED
     }
-    if (this.filling !== null) {
-      this.fill(this.filling, item)
-      return RESOLVED
-    }
-    if (this.len < this.capacity) {
-      this.store(item)
-      return RESOLVED
-    }
-    if (this.policyCode !== BLOCK) {
+    if (!this.overflow.waits) {
       try {
-        this.overflow(item)
+        if (this.overflow.offer(this.ring, item)) this.enqueued++
       } catch (error) {
         return rejected(error)
       }
@@ -523,7 +401,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         new TimeoutError(0, 'queue send timed out after 0 ms: the queue is full'),
       )
     }
-    return this.wait<void>(SEND, 0, item, null, options)
+    return this.producers.wait<void>(SEND, 0, item, null, options)
   }
 
   /**
@@ -546,7 +424,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       checkTimeout(options.timeout)
       if (options.signal?.aborted === true) return rejected(options.signal.reason)
     }
-    if (this.len > 0) return Promise.resolve(this.shift())
+    if (this.ring.len > 0) return Promise.resolve(this.shift())
     return this.waitForItems<T>(TAKE, 1, null, options)
   }
 
@@ -574,7 +452,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       checkTimeout(options.timeout)
       if (options.signal?.aborted === true) return rejected(options.signal.reason)
     }
-    if (this.len > 0) return Promise.resolve(this.drain(max))
+    if (this.ring.len > 0) return Promise.resolve(this.drain(max))
     return this.waitForItems<T[]>(BATCH, max, null, options)
   }
 
@@ -591,7 +469,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   tryTake(): T | undefined {
-    return this.len > 0 ? this.shift() : undefined
+    return this.ring.len > 0 ? this.shift() : undefined
   }
 
   /**
@@ -606,7 +484,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    */
   tryTakeBatch(max: number = Infinity): T[] {
     checkMax(max)
-    return this.len > 0 ? this.drain(max) : []
+    return this.ring.len > 0 ? this.drain(max) : []
   }
 
   /**
@@ -639,11 +517,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     if (this.stateCode === CLOSED) {
       return Promise.reject(new QueueClosedError('queue closed: no more items can be pushed'))
     }
-    if (this.len < limit) return RESOLVED
+    if (this.ring.len < limit) return RESOLVED
     if (options !== undefined && options.timeout !== undefined && options.timeout <= 0) {
       return Promise.reject(new TimeoutError(0, 'queue onSizeLessThan timed out after 0 ms'))
     }
-    return this.wait<void>(SPACE, limit, undefined, null, options)
+    return this.spaceWaiters.wait<void>(SPACE, limit, undefined, null, options)
   }
 
   /**
@@ -661,13 +539,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   close(): void {
     if (this.stateCode !== OPEN) return
     this.stateCode = CLOSED
-    if (this.pHead !== null) {
-      const error = new QueueClosedError('queue closed while the send was waiting for room')
-      this.rejectAll(SEND, error)
+    if (this.producers.head !== null) {
+      this.producers.rejectAll(
+        new QueueClosedError('queue closed while the send was waiting for room'),
+      )
     }
-    if (this.cHead !== null) this.endConsumers()
-    if (this.sHead !== null) {
-      this.rejectAll(SPACE, new QueueClosedError('queue closed: no more items can be pushed'))
+    if (this.consumers.head !== null) this.endConsumers()
+    if (this.spaceWaiters.head !== null) {
+      this.spaceWaiters.rejectAll(new QueueClosedError('queue closed: no more items can be pushed'))
     }
     this.resolveClosed?.()
   }
@@ -690,15 +569,10 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const wasOpen = this.stateCode === OPEN
     this.stateCode = ABORTED
     this.reason = reason === undefined ? new AbortedError('queue aborted') : reason
-    this.droppedAborted += this.len
-    const slots = this.buf.length < INITIAL_SLOTS ? this.buf.length : INITIAL_SLOTS
-    this.buf = newRing<T>(slots)
-    this.mask = slots - 1
-    this.head = 0
-    this.len = 0
-    if (this.pHead !== null) this.rejectAll(SEND, this.reason)
-    if (this.cHead !== null) this.rejectAll(TAKE, this.reason)
-    if (this.sHead !== null) this.rejectAll(SPACE, this.reason)
+    this.droppedAborted += this.ring.clear()
+    if (this.producers.head !== null) this.producers.rejectAll(this.reason)
+    if (this.consumers.head !== null) this.consumers.rejectAll(this.reason)
+    if (this.spaceWaiters.head !== null) this.spaceWaiters.rejectAll(this.reason)
     if (wasOpen) this.resolveClosed?.()
   }
 
@@ -757,7 +631,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   /** Next step of an iterator; `max === 0` iterates items, otherwise batches. */
   private iterNext(owner: object, max: number): Promise<IteratorResult<unknown>> {
-    if (this.len > 0) {
+    if (this.ring.len > 0) {
       return Promise.resolve({ value: max === 0 ? this.shift() : this.drain(max), done: false })
     }
     return this.waitForItems(max === 0 ? NEXT : NEXT_BATCH, max, owner, undefined)
@@ -765,11 +639,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   /** Releases an iterator's pending `next()`, which resolves as done. */
   private release(owner: object): void {
-    let w = this.cHead
+    let w = this.consumers.head
     while (w !== null) {
       const next = w.next
       if (w.owner === owner) {
-        this.unlink(w)
+        this.consumers.remove(w)
         w.resolve(DONE as never)
       }
       w = next
@@ -792,127 +666,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         new TimeoutError(0, 'queue take timed out after 0 ms: the queue is empty'),
       )
     }
-    return this.wait<R>(kind, max, undefined, owner, options)
+    return this.consumers.wait<R>(kind, max, undefined, owner, options)
   }
 
-  private wait<R>(
-    kind: number,
-    max: number,
-    item: T | undefined,
-    owner: object | null,
-    options: WaitOptions | undefined,
-  ): Promise<R> {
-    // A fresh waiter and a closure executor measured faster than reusing waiters or a shared
-    // executor: stores into young objects skip the old-to-young write barrier.
-    const w = new Waiter<T>(this, kind, max, item, owner, noop, noop)
-    const promise = new Promise<R>((resolve, reject) => {
-      w.resolve = resolve
-      w.reject = reject
-    })
-    if (kind === SEND) {
-      const tail = this.pTail
-      if (tail === null) this.pHead = w
-      else {
-        tail.next = w
-        w.prev = tail
-      }
-      this.pTail = w
-      this.pCount++
-    } else if (kind === SPACE) {
-      const tail = this.sTail
-      if (tail === null) this.sHead = w
-      else {
-        tail.next = w
-        w.prev = tail
-      }
-      this.sTail = w
-    } else {
-      const tail = this.cTail
-      if (tail === null) this.cHead = w
-      else {
-        tail.next = w
-        w.prev = tail
-      }
-      this.cTail = w
-      this.cCount++
-    }
-    if (options !== undefined) {
-      const timeout = options.timeout
-      if (timeout !== undefined && timeout !== Infinity) {
-        w.timeout = timeout
-        w.timer = setTimeout(onWaiterTimeout, timeout, w)
-      }
-      const signal = options.signal
-      if (signal !== undefined) {
-        w.signal = signal
-        signal.addEventListener('abort', w)
-      }
-    }
-    return promise
-  }
-
-  /** Removes a waiter from its list and releases its timer and abort listener. */
-  private unlink(w: Waiter<T>): void {
-    w.linked = false
-    const prev = w.prev
-    const next = w.next
-    if (w.kind === SEND) {
-      if (prev === null) this.pHead = next
-      else prev.next = next
-      if (next === null) this.pTail = prev
-      else next.prev = prev
-      this.pCount--
-    } else if (w.kind === SPACE) {
-      if (prev === null) this.sHead = next
-      else prev.next = next
-      if (next === null) this.sTail = prev
-      else next.prev = prev
-    } else {
-      if (prev === null) this.cHead = next
-      else prev.next = next
-      if (next === null) this.cTail = prev
-      else next.prev = prev
-      this.cCount--
-    }
-    w.prev = null
-    w.next = null
-    if (w.timer !== undefined) {
-      clearTimeout(w.timer)
-      w.timer = undefined
-    }
-    if (w.signal !== undefined) {
-      w.signal.removeEventListener('abort', w)
-      w.signal = undefined
-    }
-  }
-
-  private cancel(w: Waiter<T>, reason: unknown): void {
-    if (!w.linked) return
-    this.unlink(w)
-    w.item = undefined
-    w.reject(reason)
-  }
-
-  /** Gives `item` to the first waiting consumer (the fast path). */
+  /** Gives `item` to the first waiting consumer `w` (the fast path). */
   private handOff(w: Waiter<T>, item: T): void {
-    // Unlink the head inline: this is the hottest path of a live stream.
-    const next = w.next
-    this.cHead = next
-    if (next === null) this.cTail = null
-    else {
-      next.prev = null
-      w.next = null
-    }
-    this.cCount--
-    w.linked = false
-    if (w.timer !== undefined) {
-      clearTimeout(w.timer)
-      w.timer = undefined
-    }
-    if (w.signal !== undefined) {
-      w.signal.removeEventListener('abort', w)
-      w.signal = undefined
-    }
+    this.consumers.shift()
     this.enqueued++
     this.dequeued++
     this.fastPath++
@@ -956,145 +715,62 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     w.resolve((w.kind === BATCH ? batch : { value: batch, done: false }) as never)
   }
 
+  /** Buffers an item there is room for. */
   private store(item: T): void {
-    let len = this.len
-    if (len === this.buf.length) this.grow()
-    this.buf[(this.head + len) & this.mask] = item
-    this.len = ++len
+    const ring = this.ring
+    ring.push(item)
     this.enqueued++
-    if (len > this.highWater) this.highWater = len
+    if (ring.len > this.highWater) this.highWater = ring.len
   }
 
-  /** Doubles the ring; only the wrapped prefix moves. */
-  private grow(): void {
-    const old = this.buf
-    const n = old.length
-    const head = this.head
-    const next = newRing<T>(n * 2)
-    for (let i = head; i < n; i++) next[i] = old[i]
-    for (let i = 0; i < head; i++) next[n + i] = old[i]
-    this.buf = next
-    this.mask = n * 2 - 1
-  }
-
+  /** Takes the oldest item (len > 0), then lets waiting producers into the freed room. */
   private shift(): T {
-    const buf = this.buf
-    const head = this.head
-    const item = buf[head] as T
-    buf[head] = undefined
+    const item = this.ring.shift()
     this.dequeued++
-    if (--this.len === 0) this.head = 0
-    else this.head = (head + 1) & this.mask
-    if (this.pHead !== null) this.admitSenders()
-    if (this.sHead !== null) this.wakeSpaceWaiters()
+    if (this.producers.head !== null) this.admitSenders()
+    if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
     return item
   }
 
-  /** Removes up to `max` items (len > 0) as an array, swapping the ring out when it can. */
+  /** Takes up to `max` items (len > 0), then lets waiting producers into the freed room. */
   private drain(max: number): T[] {
-    const len = this.len
-    const n = len <= max ? len : max
-    const buf = this.buf
-    const head = this.head
-    let out: T[]
-    if (n === len && head === 0) {
-      // The whole buffer, unwrapped: hand over the ring itself (the double-buffer swap).
-      // (Size the fresh ring before truncating: `out` is `buf`.)
-      const slots = buf.length <= MAX_FRESH_SLOTS ? buf.length : MAX_FRESH_SLOTS
-      this.buf = newRing<T>(slots)
-      this.mask = slots - 1
-      out = buf as T[]
-      out.length = n
-    } else if (head + n <= buf.length) {
-      out = buf.slice(head, head + n) as T[]
-      buf.fill(undefined, head, head + n)
-    } else {
-      out = new Array<T>(n)
-      const mask = this.mask
-      for (let i = 0; i < n; i++) {
-        const at = (head + i) & mask
-        out[i] = buf[at] as T
-        buf[at] = undefined
-      }
-    }
-    this.len = len - n
-    this.head = n === len ? 0 : (head + n) & this.mask
-    this.dequeued += n
-    if (this.pHead !== null) this.admitSenders()
-    if (this.sHead !== null) this.wakeSpaceWaiters()
+    const out = this.ring.take(max)
+    this.dequeued += out.length
+    if (this.producers.head !== null) this.admitSenders()
+    if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
     return out
   }
 
   /** Moves blocked senders' items into freed room, in the order they started waiting. */
   private admitSenders(): void {
-    let w = this.pHead
-    while (w !== null && this.len < this.capacity) {
+    const producers = this.producers
+    while (producers.head !== null && this.ring.len < this.capacity) {
+      const w = producers.shift() as Waiter<T>
       const item = w.item as T
-      this.unlink(w)
       w.item = undefined
       this.store(item)
       w.resolve(undefined as never)
-      w = this.pHead
-    }
-  }
-
-  /** The full-queue path of `push`/`send` for every policy. */
-  private overflow(item: T): boolean {
-    switch (this.policyCode) {
-      case DROP_OLDEST: {
-        // One out, one in: the length stays. On a full-sized ring the tail slot is the head's.
-        const buf = this.buf
-        const mask = this.mask
-        const head = this.head
-        buf[head] = undefined
-        const next = (head + 1) & mask
-        buf[(next + this.len - 1) & mask] = item
-        this.head = next
-        this.droppedOldest++
-        this.enqueued++
-        return true
-      }
-      case DROP_NEWEST:
-        this.droppedNewest++
-        return false
-      case ERROR:
-        throw new QueueFullError(this.capacity)
-      default:
-        return false
     }
   }
 
   /** At close with an empty buffer: iterators end, takes reject. */
   private endConsumers(): void {
     let error: QueueClosedError | undefined
-    let w = this.cHead
-    while (w !== null) {
-      this.unlink(w)
+    let w: Waiter<T> | null
+    while ((w = this.consumers.shift()) !== null) {
       if (w.kind === NEXT || w.kind === NEXT_BATCH) w.resolve(DONE as never)
       else w.reject((error ??= new QueueClosedError('queue closed while the take was waiting')))
-      w = this.cHead
-    }
-  }
-
-  private rejectAll(kind: number, reason: unknown): void {
-    const head = (): Waiter<T> | null =>
-      kind === SEND ? this.pHead : kind === SPACE ? this.sHead : this.cHead
-    let w = head()
-    while (w !== null) {
-      this.unlink(w)
-      w.item = undefined
-      w.reject(reason)
-      w = head()
     }
   }
 
   /** Resolves the onSizeLessThan waiters whose limit the buffer is now under. */
   private wakeSpaceWaiters(): void {
-    let w = this.sHead
+    const len = this.ring.len
+    let w = this.spaceWaiters.head
     while (w !== null) {
       const next = w.next
-      if (this.len < w.max) {
-        this.unlink(w)
+      if (len < w.max) {
+        this.spaceWaiters.remove(w)
         w.resolve(undefined as never)
       }
       w = next

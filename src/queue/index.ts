@@ -1,8 +1,3 @@
 export { AsyncQueue, QueueIterator } from './async-queue.js'
-export type {
-  AsyncQueueOptions,
-  OverflowPolicy,
-  QueueState,
-  QueueStats,
-  WaitOptions,
-} from './async-queue.js'
+export type { AsyncQueueOptions, QueueState, QueueStats, WaitOptions } from './async-queue.js'
+export type { OverflowPolicy } from './overflow.js'

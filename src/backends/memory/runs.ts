@@ -6,8 +6,10 @@
  *   (`head` indexes the first retained entry so trimming is O(1) amortised, no shift()).
  * - Watchers get each appended batch synchronously, before `append` resolves, in append
  *   order; the same (shared) array goes to every watcher, so fan-out copies nothing.
- * - Data is stored as `JSON.parse(draft.json)`: readers see exactly what a Redis backend
- *   would hand them, never the emitter's live object.
+ * - Readers see exactly what a Redis backend would hand them: data is `JSON.parse(draft.json)`,
+ *   or, when the core marked the draft `shared` (plain JSON data, deeply frozen at emit), the
+ *   emitter's frozen object itself — equal to the decoded JSON and immutable, so a reader in
+ *   the emitter's process pays no decode (docs/in-process-data.md).
  * - An ended run is deleted `ttlMs` after its end (one unref'd timer per ended run, cleared
  *   on close).
  */
@@ -198,7 +200,8 @@ export function createMemoryRunStore(
   }
 
   function toEvent(r: MemRun, seq: number, d: EventDraft): RunEvent {
-    return { id: idOfSeq(seq), run: r.id, seq, type: d.type, data: JSON.parse(d.json), ts: d.ts }
+    const data: unknown = d.shared === true ? d.data : JSON.parse(d.json)
+    return { id: idOfSeq(seq), run: r.id, seq, type: d.type, data, ts: d.ts }
   }
 
   function addWatcher<L>(map: Map<string, Set<L>>, run: string, l: L): Unsubscribe {
