@@ -6,7 +6,7 @@
  */
 export * from './events/errors.js'
 export * from './events/envelope.js'
-export { isEvent } from './events/builtin.js'
+export { isEvent } from './asks/builtin-events.js'
 export type {
   BuiltinEvent,
   BuiltinEventData,
@@ -15,7 +15,7 @@ export type {
   TextData,
   ToolCallData,
   ToolResultData,
-} from './events/builtin.js'
+} from './asks/builtin-events.js'
 export type * from './contract/contract.js'
 export * from './queue/index.js'
 export { createRunbus } from './runbus.js'

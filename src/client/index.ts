@@ -29,7 +29,7 @@ export type {
   GapData,
   InboxMessage,
 } from '../events/envelope.js'
-export { isEvent } from '../events/builtin.js'
+export { isEvent } from '../asks/builtin-events.js'
 export type {
   BuiltinEvent,
   BuiltinEventData,
@@ -38,7 +38,7 @@ export type {
   TextData,
   ToolCallData,
   ToolResultData,
-} from '../events/builtin.js'
+} from '../asks/builtin-events.js'
 export type { AnswerEventData, AskEventData, AskExpiredEventData } from '../asks/types.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export type {

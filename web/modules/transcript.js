@@ -12,7 +12,7 @@ import { el, rec, short, show, str } from './dom.js'
 
 /**
  * @typedef {import('../../src/events/envelope.js').RunEvent} RunEvent
- * @typedef {import('../../src/events/builtin.js').BuiltinEventData} Builtin
+ * @typedef {import('../../src/asks/builtin-events.js').BuiltinEventData} Builtin
  * @typedef {import('../../src/asks/types.js').AskEventData} AskEventData
  * @typedef {{ kind: string, body: HTMLElement, box: HTMLElement }} Block
  * @typedef {{ card: HTMLElement, status: HTMLElement, out: HTMLElement, result: HTMLElement }} ToolCard

@@ -9,8 +9,8 @@
  *
  * Events of other types (your own) keep `data: unknown`.
  */
-import type { GapData, RunEnd, RunEvent } from './envelope.js'
-import type { AnswerEventData, AskEventData, AskExpiredEventData } from '../asks/types.js'
+import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
+import type { AnswerEventData, AskEventData, AskExpiredEventData } from './types.js'
 
 /** `run.text(t)` and `run.thinking(t)`: `{ text }`. */
 export interface TextData {
