@@ -67,7 +67,7 @@ export async function tail(
   follow.on('state', (s) => {
     if (s.state === 'connected') connected = true
     if (s.state === 'reconnecting' && !connected) {
-      const cause = s.error instanceof Error ? causeText(s.error) : String(s.error ?? 'no answer')
+      const cause = s.error instanceof Error ? causeText(s.error) : 'no answer'
       unreachable.abort(new HubUnreachable(`could not reach the hub at ${args.url}: ${cause}`))
     } else if (s.state === 'reconnecting') {
       io.err(

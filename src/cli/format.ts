@@ -47,6 +47,7 @@ export function stylesFor(
  * ```
  */
 export function escapeControls(text: string, keepLines = false): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
     keepLines && (c === '\n' || c === '\t')
       ? c

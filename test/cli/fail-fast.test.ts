@@ -71,6 +71,7 @@ describe('runbus tail: event data cannot drive the terminal', () => {
   it('escapes C0 and C1 controls: ESC sequences, OSC 52, cursor moves, CSI (0x9b)', () => {
     const osc52 = '\u001b]52;c;aGVsbG8=\u0007'
     const line = formatEvent(ev('text', { text: `hi${osc52}\u001b[2J\u001b[H\u009b31m` }), st)
+    // eslint-disable-next-line no-control-regex -- no control character may be left
     expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
     expect(line).toContain('\\x1b]52;c;aGVsbG8=\\x07')
     expect(line).toContain('\\x9b31m')
