@@ -6,6 +6,16 @@
  */
 export * from './events/errors.js'
 export * from './events/envelope.js'
+export { isEvent } from './asks/builtin-events.js'
+export type {
+  BuiltinEvent,
+  BuiltinEventData,
+  ErrorData,
+  StatusData,
+  TextData,
+  ToolCallData,
+  ToolResultData,
+} from './asks/builtin-events.js'
 export type * from './contract/contract.js'
 export * from './queue/index.js'
 export { createRunbus } from './runbus.js'

@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url'
 import { createClient } from '../client/index.js'
 import type { RunEvent } from '../events/envelope.js'
 import { parseScopes, signToken, TokenVerifier } from '../hub/index.js'
-import { formatEvent, streamText, stylesFor, type Styles } from './format.js'
+import {
+  escapeC1,
+  escapeControls,
+  formatEvent,
+  streamText,
+  stylesFor,
+  type Styles,
+} from './format.js'
 import { UsageError } from './args.js'
 import { startDemoAgent } from './demo-agent.js'
 
@@ -45,14 +52,24 @@ export async function tail(
   },
   signal?: AbortSignal,
 ): Promise<number> {
+  checkUrl(args.url)
   const client = createClient({ baseUrl: args.url, ...(args.token ? { token: args.token } : {}) })
+  // A hub that never answered is a mistake (wrong URL, not started): say so and stop,
+  // instead of retrying forever. Once connected, cuts are retried as usual.
+  const unreachable = new AbortController()
+  const stop = signal ? AbortSignal.any([signal, unreachable.signal]) : unreachable.signal
+  let connected = false
   const follow = client.follow(args.run, {
     ...(args.after !== undefined ? { after: args.after } : {}),
     ...(args.live ? { live: true } : {}),
-    ...(signal ? { signal } : {}),
+    signal: stop,
   })
   follow.on('state', (s) => {
-    if (s.state === 'reconnecting') {
+    if (s.state === 'connected') connected = true
+    if (s.state === 'reconnecting' && !connected) {
+      const cause = s.error instanceof Error ? causeText(s.error) : 'no answer'
+      unreachable.abort(new HubUnreachable(`could not reach the hub at ${args.url}: ${cause}`))
+    } else if (s.state === 'reconnecting') {
       io.err(
         io.styles.yellow(`… connection lost, reconnecting in ${Math.round(s.delayMs ?? 0)} ms`),
       )
@@ -64,30 +81,36 @@ export async function tail(
   let last: RunEvent | undefined
   // Model text streams on one line per message; any other event starts a new line.
   let streaming: string | undefined
-  for await (const ev of follow) {
-    last = ev
-    if (args.json) {
-      io.out(JSON.stringify(ev))
-      continue
-    }
-    const piece = streamText(ev)
-    if (piece !== undefined) {
-      const done = (ev.data as { done?: unknown } | null)?.done === true
-      if (streaming === ev.type) io.write(ev.type === 'thinking' ? io.styles.dim(piece) : piece)
-      else {
-        if (streaming !== undefined) io.write('\n')
-        io.write(formatEvent(ev, io.styles))
+  try {
+    for await (const ev of follow) {
+      last = ev
+      if (args.json) {
+        io.out(escapeC1(JSON.stringify(ev)))
+        continue
       }
-      streaming = ev.type
-      if (done) {
-        io.write('\n')
-        streaming = undefined
+      const raw = streamText(ev)
+      const piece = raw === undefined ? undefined : escapeControls(raw, true)
+      if (piece !== undefined) {
+        const done = (ev.data as { done?: unknown } | null)?.done === true
+        if (streaming === ev.type) io.write(ev.type === 'thinking' ? io.styles.dim(piece) : piece)
+        else {
+          if (streaming !== undefined) io.write('\n')
+          io.write(formatEvent(ev, io.styles))
+        }
+        streaming = ev.type
+        if (done) {
+          io.write('\n')
+          streaming = undefined
+        }
+        continue
       }
-      continue
+      if (streaming !== undefined) io.write('\n')
+      streaming = undefined
+      io.out(formatEvent(ev, io.styles))
     }
-    if (streaming !== undefined) io.write('\n')
-    streaming = undefined
-    io.out(formatEvent(ev, io.styles))
+  } catch (err) {
+    if (unreachable.signal.aborted) throw unreachable.signal.reason
+    throw err
   }
   if (streaming !== undefined) io.write('\n')
   if (last?.type === 'end') {
@@ -95,6 +118,33 @@ export async function tail(
     if (s === 'failed') status = 1
   }
   return status
+}
+
+/** The hub at the given URL never answered. */
+class HubUnreachable extends Error {}
+
+/** An error's message with its deepest cause's code (fetch's "fetch failed" hides it). */
+function causeText(err: Error): string {
+  let inner: unknown = err
+  let code: string | undefined
+  for (let i = 0; i < 5 && inner instanceof Error; i++) {
+    const c = (inner as { code?: unknown }).code
+    if (typeof c === 'string' && /^E[A-Z]+$/.test(c)) code = `${c}: ${inner.message}`
+    inner = (inner as { cause?: unknown }).cause
+  }
+  return code !== undefined ? `${err.message} [${code}]` : err.message
+}
+
+/** Refuses a hub URL that is not an http(s) URL, naming it. */
+export function checkUrl(url: string): void {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new UsageError(`${JSON.stringify(url)} is not a URL (e.g. http://127.0.0.1:8787)`)
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UsageError(`${JSON.stringify(url)} is not an http(s) URL`)
 }
 
 /** Parses the `<json>` of `publish`: JSON when it parses, else the text as a string. */

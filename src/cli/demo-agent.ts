@@ -5,12 +5,14 @@
  * process or language would: it creates a run, streams its thinking and its answer word by
  * word, calls tools (`tool_call` / `tool_result`), asks a person to act as the model
  * (`human_as_model`, seed 000 scenario 2), then asks to approve a code merge showing the
- * diff (`confirm`, scenario 1), waits for the answer by following its own run, applies or
- * reverts, and ends the run. Steering and interrupts come through the run's inbox, polled
- * between steps; an interrupt cancels the run at once, even in the middle of an ask.
+ * diff (`confirm`, scenario 1), waits for the answer with a long poll on the ask (so it is
+ * not counted as one of the run's readers), applies or reverts, and ends the run. Steering
+ * and interrupts come through the run's inbox, polled between steps; an interrupt cancels
+ * the run at once, even in the middle of an ask.
  *
- * Event types it writes: `status` `{ phase, message }`, `thinking` / `text` `{ delta }`,
- * `tool_call` `{ id, name, args }`, `tool_result` `{ id, name, ok, output, ms }`,
+ * It writes the shapes runbus's own helpers write (so the console renders it like any
+ * other agent): `status` `{ status, phase }`, `thinking` / `text` `{ text }` (a word each),
+ * `tool_call` `{ id, name, args }`, `tool_result` `{ id, result, name, ok, ms }`, plus
  * `log` `{ level, message }`; the hub adds `ask`, `answer`, `ask_expired` and `end`.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -197,7 +199,6 @@ class DemoAgent {
   /** Trips on an inbox interrupt or the caller's signal: every wait of the story watches it. */
   readonly #stop = new AbortController()
   readonly #steers: string[] = []
-  #lastId: string | undefined
   #inboxAfter: string | undefined
   #toolSeq = 0
 
@@ -227,7 +228,7 @@ class DemoAgent {
         end = { status: 'cancelled', error: reason.reason }
         await this.#emit(
           'status',
-          { phase: 'cancelled', message: `Stopped: ${reason.reason}.` },
+          { phase: 'cancelled', status: `Stopped: ${reason.reason}.` },
           true,
         ).catch(() => undefined)
       } else {
@@ -248,7 +249,7 @@ class DemoAgent {
   // ---- the story ----
 
   async #story(): Promise<void> {
-    await this.#emit('status', { phase: 'planning', message: 'Reading the bug report' })
+    await this.#emit('status', { phase: 'planning', status: 'Reading the bug report' })
     await this.#say(
       'thinking',
       'The report says retry() calls the function one time too many. Before touching anything I want to see the loop and reproduce the failure with the existing tests.',
@@ -270,7 +271,7 @@ class DemoAgent {
       'I reproduced it: 4 calls instead of 3. This demo runs without a model key, so I will ask you to be the model for the fix.',
     )
 
-    await this.#emit('status', { phase: 'waiting', message: 'Waiting for the model (you)' })
+    await this.#emit('status', { phase: 'waiting', status: 'Waiting for the model (you)' })
     const pasted = await this.#ask<string>({
       kind: 'human_as_model',
       prompt:
@@ -289,7 +290,7 @@ class DemoAgent {
       await this.#say('text', `Taking your note into account: “${steer}”.`)
     }
 
-    await this.#emit('status', { phase: 'review', message: 'Waiting for approval to merge' })
+    await this.#emit('status', { phase: 'review', status: 'Waiting for approval to merge' })
     const files = filesOf(diff)
     const approved = await this.#ask<boolean>({
       kind: 'confirm',
@@ -324,7 +325,7 @@ class DemoAgent {
     }
     await this.#emit('status', {
       phase: 'done',
-      message: approved === true ? 'Merged' : 'Reverted',
+      status: approved === true ? 'Merged' : 'Reverted',
     })
   }
 
@@ -347,18 +348,16 @@ class DemoAgent {
 
   async #emit(type: string, data: unknown, evenIfStopped = false): Promise<void> {
     if (!evenIfStopped) this.#check()
-    const ids = await this.#client.append(this.#run, { type, data })
-    this.#lastId = ids.at(-1) ?? this.#lastId
+    await this.#client.append(this.#run, { type, data })
   }
 
   /** Streams a sentence word by word, as a model's tokens would arrive. */
   async #say(type: 'thinking' | 'text', sentence: string): Promise<void> {
     const words = sentence.split(' ')
     for (let i = 0; i < words.length; i++) {
-      await this.#emit(type, { delta: (i === 0 ? '' : ' ') + words[i] })
+      await this.#emit(type, { text: (i === 0 ? '' : ' ') + words[i] })
       await this.#pause(45 + ((i * 37) % 50))
     }
-    await this.#emit(type, { delta: '', done: true })
     await this.#pause(250)
   }
 
@@ -374,35 +373,38 @@ class DemoAgent {
     const started = Date.now()
     await this.#pause(ms)
     const output = await work()
-    await this.#emit('tool_result', { id, name, ok, output, ms: Math.round(Date.now() - started) })
+    await this.#emit('tool_result', {
+      id,
+      result: output,
+      name,
+      ok,
+      ms: Math.round(Date.now() - started),
+    })
     await this.#pause(200)
   }
 
-  /** Opens an ask and waits for its answer by following the run from just before it. */
+  /** Opens an ask and waits for its answer with a long poll on the ask. */
   async #ask<T>(ask: { kind: string; prompt: string; data?: unknown }): Promise<T> {
     this.#check()
-    const after = this.#lastId
     const created = await this.#client.ask(this.#run, ask)
-    const follow = this.#client.follow(this.#run, {
-      ...(after !== undefined ? { after } : {}),
-      signal: this.#stop.signal,
-    })
-    try {
-      for await (const ev of follow) {
-        const data = ev.data as { ask?: string; answer?: unknown; reason?: string } | null
-        if (ev.type === 'answer' && data?.ask === created.id) {
-          this.#lastId = ev.id
-          return data.answer as T
-        }
-        if (ev.type === 'ask_expired' && data?.ask === created.id)
-          throw new Error(`the ${ask.kind} ask expired (${data.reason ?? 'no reason'})`)
-        this.#lastId = ev.id
+    const signal = this.#stop.signal
+    for (;;) {
+      let info
+      try {
+        info = await this.#client.getAsk(created.id, { wait: 30, signal })
+      } catch (err) {
+        this.#check()
+        if (err instanceof HubError && err.status >= 400 && err.status < 500) throw err
+        await this.#rest(250) // a blip: ask again shortly
+        continue
       }
-    } finally {
-      await follow.close()
+      this.#check()
+      if (info.state === 'answered') return info.answer as T
+      if (info.state !== 'pending') {
+        const reason = typeof info.expiredReason === 'string' ? info.expiredReason : info.state
+        throw new Error(`the ${ask.kind} ask expired (${reason})`)
+      }
     }
-    this.#check()
-    throw new Error('the run ended while the agent was waiting for an answer')
   }
 
   /**

@@ -36,6 +36,33 @@ export function stylesFor(
   }
 }
 
+/**
+ * Makes text safe for a terminal: C0 and C1 control characters (ESC, CSI, OSC 52 clipboard
+ * writes, cursor moves, bells, DEL…) are shown as `\x1b`-style escapes instead of being
+ * obeyed. Newlines and tabs are kept when `keepLines` (streamed model text).
+ *
+ * @example
+ * ```ts
+ * escapeControls('\u001b]52;c;aGk=\u0007') // '\\x1b]52;c;aGk=\\x07'
+ * ```
+ */
+export function escapeControls(text: string, keepLines = false): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    keepLines && (c === '\n' || c === '\t')
+      ? c
+      : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  )
+}
+
+/** JSON text with C1 controls escaped (JSON.stringify escapes C0 only). */
+export function escapeC1(json: string): string {
+  return json.replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
 function short(value: unknown, max = 160): string {
   let s: string
   if (typeof value === 'string') s = value
@@ -46,7 +73,7 @@ function short(value: unknown, max = 160): string {
       s = String(value)
     }
   }
-  s = s.replace(/\s+/g, ' ')
+  s = escapeControls(s.replace(/\s+/g, ' '))
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
 
@@ -64,7 +91,7 @@ export function streamText(ev: RunEvent): string | undefined {
 
 function txt(v: unknown, dflt: string): string {
   if (v === undefined || v === null) return dflt
-  return typeof v === 'string' ? v : short(v, 80)
+  return typeof v === 'string' ? escapeControls(v) : short(v, 80)
 }
 
 function clock(ts: number): string {
@@ -81,14 +108,14 @@ function clock(ts: number): string {
  * ```
  */
 export function formatEvent(ev: RunEvent, st: Styles): string {
-  const head = `${st.dim(clock(ev.ts))} ${st.dim(('#' + ev.id).padStart(6))} `
+  const head = `${st.dim(clock(ev.ts))} ${st.dim(escapeControls('#' + ev.id).padStart(6))} `
   const d = (ev.data ?? {}) as Record<string, unknown>
   switch (ev.type) {
     case 'text':
     case 'token':
-      return head + (streamText(ev) ?? short(ev.data))
+      return head + escapeControls(streamText(ev) ?? short(ev.data), true)
     case 'thinking':
-      return head + st.dim(streamText(ev) ?? short(ev.data))
+      return head + st.dim(escapeControls(streamText(ev) ?? short(ev.data), true))
     case 'tool_call':
       return head + st.cyan(`→ ${txt(d.name, 'tool')}(${short(d.args ?? {}, 120)})`)
     case 'tool_result': {
@@ -125,6 +152,6 @@ export function formatEvent(ev: RunEvent, st: Styles): string {
       return head + st.bold(color(`■ ${status}${d.error ? `: ${txt(d.error, '')}` : ''}`))
     }
     default:
-      return head + `${st.bold(ev.type)} ${st.dim(short(ev.data))}`
+      return head + `${st.bold(escapeControls(ev.type))} ${st.dim(short(ev.data))}`
   }
 }

@@ -106,6 +106,28 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[]
   }
 }
 
+/** Refuses positionals beyond `max` (`token --ttl 3 days` must not mean 3 seconds). */
+function noExtra(positionals: string[], max: number, what: string): void {
+  if (positionals.length > max)
+    throw new UsageError(
+      `unexpected ${positionals
+        .slice(max)
+        .map((p) => JSON.stringify(p))
+        .join(
+          ' ',
+        )} (runbus ${what} takes ${max === 0 ? 'no' : max} positional argument${max === 1 ? '' : 's'})`,
+    )
+}
+
+/** Runs a parser of an option's text; its refusal is a usage error (exit 2) naming the option. */
+function usage_<T>(fn: () => T, option: string): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw new UsageError(`${option}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
 function need(value: string | undefined, what: string): string {
   if (value === undefined || value === '') throw new UsageError(`missing ${what}`)
   return value
@@ -217,6 +239,7 @@ export async function main(
           json: { type: 'boolean', default: false },
         })
         if (values.help) return usage(io, 'tail')
+        noExtra(positionals, 1, 'tail <run>')
         const tok = values.token ?? env.RUNBUS_TOKEN
         return await tail(io, {
           run: need(positionals[0], 'the run id (runbus tail <run>)'),
@@ -242,7 +265,7 @@ export async function main(
         })
       }
       case 'token': {
-        const { values } = parse(rest, {
+        const { values, positionals } = parse(rest, {
           run: { type: 'string', multiple: true },
           scope: { type: 'string', default: 'read' },
           ttl: { type: 'string', default: '24h' },
@@ -251,6 +274,7 @@ export async function main(
           help: { type: 'boolean', short: 'h' },
         })
         if (values.help) return usage(io, 'token')
+        noExtra(positionals, 0, 'token')
         const runs = (values.run ?? [])
           .flatMap((r) => r.split(','))
           .map((r) => r.trim())
@@ -259,13 +283,14 @@ export async function main(
           secret: values.secret ?? env.RUNBUS_SECRET,
           runs,
           scope: values.scope,
-          ttlSeconds: parseDuration(values.ttl),
+          ttlSeconds: usage_(() => parseDuration(values.ttl), '--ttl'),
           ...(values.sub !== undefined ? { sub: values.sub } : {}),
         })
       }
       case 'demo': {
-        const { values } = parse(rest, { ...URL_TOKEN, speed: { type: 'string' } })
+        const { values, positionals } = parse(rest, { ...URL_TOKEN, speed: { type: 'string' } })
         if (values.help) return usage(io, 'demo')
+        noExtra(positionals, 0, 'demo')
         const tok = values.token ?? env.RUNBUS_TOKEN
         const speed = values.speed === undefined ? undefined : Number(values.speed)
         if (speed !== undefined && !(speed > 0))
@@ -273,6 +298,7 @@ export async function main(
         const ac = new AbortController()
         const onSignal = (): void => ac.abort(new Error('interrupted'))
         process.once('SIGINT', onSignal)
+        process.once('SIGTERM', onSignal) // ends the run (cancelled) before exiting
         try {
           return await demo(
             io,
@@ -285,6 +311,7 @@ export async function main(
           )
         } finally {
           process.off('SIGINT', onSignal)
+          process.off('SIGTERM', onSignal)
         }
       }
       case 'bench': {
@@ -328,6 +355,12 @@ function invokedDirectly(): boolean {
 }
 
 if (invokedDirectly()) {
+  // `runbus tail … | head`: the reader went away; end quietly, as other CLIs do.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0)
+      throw err
+    })
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code

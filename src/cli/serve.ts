@@ -140,19 +140,22 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     opts.err(bar)
     opts.out(`demo page: ${url}/`)
   } else {
-    const admin = await signToken(secret!, {
-      sub: 'admin',
-      scope: ['admin'],
-      ttlSeconds: 7 * 86400,
-    })
     if (generated) {
+      // Only a secret of its own: nobody else can sign a token for this hub.
+      const admin = await signToken(secret!, {
+        sub: 'admin',
+        scope: ['admin'],
+        ttlSeconds: 7 * 86400,
+      })
       opts.out(
         'No --secret or RUNBUS_SECRET given: made a random secret that lives until this hub stops.',
       )
+      opts.out(`demo page: ${url}/#token=${admin}`)
+      opts.out('admin token (7 days):')
+      opts.out(admin)
+    } else {
+      opts.out(`demo page: ${url}/ (the page asks for a token: runbus token --scope admin)`)
     }
-    opts.out(`demo page: ${url}/?token=${admin}`)
-    opts.out('admin token (7 days):')
-    opts.out(admin)
   }
 
   let closing: Promise<void> | undefined

@@ -4,8 +4,9 @@
  * `POST /demo/runs` (starts a simulated agent run on this hub).
  *
  * The page is plain ES modules with no build step. It imports the client from
- * `/assets/client/index.js`, which imports `../events/*.js` and `../protocol/*.js`, so
- * those folders are served from the same tree as this module: `dist/` when running the built package, and when
+ * `/assets/client/index.js`, which imports `../events/*.js`, `../protocol/*.js` (and
+ * `../asks/builtin-events.js`), so they are served from the same tree as this module:
+ * `dist/` when running the built package, and when
  * running from `src/` under tsx, the `.ts` sources transpiled on the fly (TypeScript is a
  * dev dependency then). `eventsource-parser` is served from `node_modules` at
  * `/assets/vendor/eventsource-parser.js`, mapped by the page's import map.
@@ -243,7 +244,10 @@ export function createWebRoutes(
     if (rel === '/' || rel === '/index.html') return fileResponse(join(webDir, 'index.html'), head)
     if (rel === '/assets/vendor/eventsource-parser.js')
       return vendor ? fileResponse(vendor, head) : undefined
-    const asset = /^\/assets\/(client|events|protocol)\/(.+)$/.exec(rel)
+    // The client's modules, and the one asks module it imports (the built-in event shapes).
+    const asset =
+      /^\/assets\/(client|events|protocol)\/(.+)$/.exec(rel) ??
+      /^\/assets\/(asks)\/(builtin-events\.js(?:\.map)?)$/.exec(rel)
     if (asset) return moduleResponse(asset[1], asset[2], head)
     if (
       rel.startsWith('/v1/') ||

@@ -29,6 +29,17 @@ export type {
   GapData,
   InboxMessage,
 } from '../events/envelope.js'
+export { isEvent } from '../asks/builtin-events.js'
+export type {
+  BuiltinEvent,
+  BuiltinEventData,
+  ErrorData,
+  StatusData,
+  TextData,
+  ToolCallData,
+  ToolResultData,
+} from '../asks/builtin-events.js'
+export type { AnswerEventData, AskEventData, AskExpiredEventData } from '../asks/types.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export type {
   ConnectionState,
@@ -164,15 +175,19 @@ export interface Client {
   publish(channel: string, data: unknown, call?: CallOptions): Promise<void>
   /** Opens an ask on a run (`write` scope); it shows up in the run as an `ask` event. */
   ask(run: string, ask: AskRequest, call?: CallOptions): Promise<AskInfo>
-  /** Reads one ask, with its state and answer. */
-  getAsk(askId: string, call?: CallOptions): Promise<AskInfo>
+  /**
+   * Reads one ask, with its state and answer. With `wait` (seconds) the hub holds the
+   * request until the ask is no longer pending or the time is up (a long poll).
+   */
+  getAsk(askId: string, call?: CallOptions & { wait?: number }): Promise<AskInfo>
   /** Lists a run's asks, optionally only the `pending` ones. */
   listAsks(run: string, options?: { state?: string }, call?: CallOptions): Promise<AskInfo[]>
   /**
    * Answers an ask (`answer` scope). The first valid answer wins: a second one is refused
    * with 409 `ask_answered`, a late one with 410 `ask_expired`, a wrong shape with 400.
+   * `by` labels who answers (kept in the `answer` event; the token's subject otherwise).
    */
-  answer(askId: string, value: unknown, call?: CallOptions): Promise<AskInfo>
+  answer(askId: string, value: unknown, call?: CallOptions & { by?: string }): Promise<AskInfo>
 }
 
 function listOf<T>(body: unknown, key: string): T[] {
@@ -293,7 +308,10 @@ export function createClient(options: ClientOptions): Client {
       return askOf(await call('POST', `/v1/runs/${seg(need(run, 'run'))}/asks`, ask, opts))
     },
     async getAsk(askId, opts) {
-      return askOf(await call('GET', `/v1/asks/${seg(need(askId, 'askId'))}`, undefined, opts))
+      const wait = opts?.wait
+      const query = wait !== undefined ? { wait: String(Math.max(0, Math.floor(wait))) } : undefined
+      const path = `/v1/asks/${seg(need(askId, 'askId'))}`
+      return askOf(await call('GET', path, undefined, opts, query))
     },
     async listAsks(run, listOptions = {}, opts) {
       const query = listOptions.state ? { state: listOptions.state } : undefined
@@ -307,9 +325,8 @@ export function createClient(options: ClientOptions): Client {
       return listOf<AskInfo>(body, 'asks')
     },
     async answer(askId, value, opts) {
-      return askOf(
-        await call('POST', `/v1/asks/${seg(need(askId, 'askId'))}/answer`, { answer: value }, opts),
-      )
+      const body = opts?.by !== undefined ? { answer: value, by: opts.by } : { answer: value }
+      return askOf(await call('POST', `/v1/asks/${seg(need(askId, 'askId'))}/answer`, body, opts))
     },
   }
 }

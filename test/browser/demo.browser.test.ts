@@ -82,6 +82,7 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     const page = await context.newPage()
     page.on('pageerror', (err) => pageErrors.push(err.message))
     await page.goto(`${server.url}/?speed=6`)
+    await page.waitForSelector('body.ready')
     await page.click('#start-demo')
 
     // Tokens stream in, word by word.
@@ -137,17 +138,17 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     expect(rendered).toEqual(events.map((e) => e.id))
     const answers = events.filter((e) => e.type === 'answer').map((e) => e.data)
     expect(answers).toMatchObject([{ answer: REPLY }, { answer: true }])
-    // The transcript reads like the run: each streamed answer is one bubble, word for word.
+    // The transcript reads like the run: consecutive `text` events are one bubble, word for word.
     const bubbles: string[] = []
-    let current = ''
-    for (const e of events.filter((ev) => ev.type === 'text')) {
-      const d = e.data as { delta: string; done?: boolean }
-      current += d.delta
-      if (d.done) {
+    let current: string | undefined
+    for (const e of events) {
+      if (e.type === 'text') current = (current ?? '') + (e.data as { text: string }).text
+      else if (current !== undefined) {
         bubbles.push(current)
-        current = ''
+        current = undefined
       }
     }
+    if (current !== undefined) bubbles.push(current)
     expect(await page.locator('.msg-text .bubble').allTextContents()).toEqual(bubbles)
     expect(await text(page, '#run-status')).toBe('completed')
     expect(Number(await text(page, '#stat-dups'))).toBe(0)
@@ -159,6 +160,7 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     const page = await context.newPage()
     page.on('pageerror', (err) => pageErrors.push(err.message))
     await page.goto(`${server.url}/?speed=4`)
+    await page.waitForSelector('body.ready')
     await page.click('#start-demo')
     await page.waitForFunction(() => document.querySelectorAll('.tok').length >= 3)
     await page.fill('#steer-text', 'keep the public API unchanged')
@@ -167,7 +169,7 @@ describe.runIf(hasChromium)('browser: the demo page', () => {
     expect(await text(page, '.log-info')).toContain('keep the public API unchanged')
     await page.click('#interrupt')
     await page.waitForSelector('.end.end-cancelled')
-    expect(await text(page, '.end')).toContain('interrupted from the demo page')
+    expect(await text(page, '.end')).toContain('interrupted from the console')
     expect(await text(page, '#run-status')).toBe('cancelled')
     expect(pageErrors).toEqual([])
     await page.close()

@@ -73,7 +73,7 @@ describe('runbus CLI', () => {
     await serve.until(() => /admin token[^\n]*\n\S+\n/.test(serve.out), 'admin token')
     const url = serve.url()
     const admin = /admin token[^\n]*\n(\S+)\n/.exec(serve.out)![1]
-    expect(serve.out).toContain(`demo page: ${url}/?token=${admin}`)
+    expect(serve.out).toContain(`demo page: ${url}/#token=${admin}`)
     expect(serve.out).toMatch(/random secret/)
     const auth = { authorization: `Bearer ${admin}` }
     expect((await fetch(`${url}/v1/runs`, { headers: auth })).status).toBe(200)

@@ -9,13 +9,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
-import { createRunbus } from '../../src/index.js'
+import { createRunbus, type Runbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
 import { createWebRoutes } from '../../src/cli/web-routes.js'
 
 /** A running demo server. */
 export interface DemoServer {
   url: string
+  /** The runbus the hub serves (scripts make runs on it directly, as the README does). */
+  rb: Runbus
   /** Destroys every open run-stream connection (readers must resume by themselves). */
   dropStreams(): number
   /** Open run-stream connections right now. */
@@ -57,9 +59,11 @@ function toRequest(req: IncomingMessage, base: string): Request {
 
 /** Starts the hub, its web routes and a node:http server on `port` (0: any free port). */
 export async function startDemoServer(
-  options: { port?: number; speed?: number } = {},
+  options: { port?: number; speed?: number; maxEvents?: number } = {},
 ): Promise<DemoServer> {
-  const rb = createRunbus()
+  const rb = createRunbus(
+    options.maxEvents !== undefined ? { retention: { maxEvents: options.maxEvents } } : {},
+  )
   const hub = createHub({ runbus: rb, insecure: true, pingIntervalMs: 5000 })
   const stop = new AbortController()
   const streams = new Set<ServerResponse>()
@@ -94,6 +98,7 @@ export async function startDemoServer(
   })
   return {
     url: base,
+    rb,
     dropStreams() {
       const n = streams.size
       for (const res of streams) res.socket?.destroy()
