@@ -285,8 +285,8 @@ export class LogReader {
    * After the connection failed, the server may not be the one we read from (Redis
    * restarted empty, a failover to a replica that lagged) and a run may have been created
    * again. For each stream: when its last entry is now before our cursor, the stream was
-   * replaced: read it again from its start. Then tell every listener to re-read from its
-   * own position (`onGap`), where the core checks that its run is still the same one.
+   * replaced: read it again from its start and tell its listeners to re-read from their
+   * own positions (`onGap`), where the core checks that the run is still the same one.
    */
   private async resync(): Promise<void> {
     for (const t of [...this.tails.values()]) {
@@ -294,10 +294,11 @@ export class LogReader {
         RawEntry[] | null
       const top = last?.[0]?.[0]
       const seq = top === undefined ? 0 : (seqOfStreamId(top) ?? 0)
-      if (seq < t.lastSeq) {
-        t.lastId = '0-0'
-        t.lastSeq = 0
-      }
+      // Same stream, still at or past our cursor: the cursor re-reads it with no loss, so
+      // nothing is reported (a reconnect alone is not a gap).
+      if (seq >= t.lastSeq) continue
+      t.lastId = '0-0'
+      t.lastSeq = 0
       this.stats.gaps++
       for (const l of [...t.listeners]) {
         try {
