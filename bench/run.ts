@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- <name> [filter…]` runs `bench/<name>.ts` (queue, fanout, redis, work,
- * hub, ai-sdk). With no name it lists them. Each benchmark prints a table and writes JSON to
+ * hub, ai-sdk, postgres). With no name it lists them. Each benchmark prints a table and writes JSON to
  * `bench/results/<name>.json`, with our code and its peers side by side in the same run.
  */
 import { spawnSync } from 'node:child_process'

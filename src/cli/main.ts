@@ -26,15 +26,20 @@ Commands:
   bench      run a benchmark (from the source tree)
 
 Run "runbus <command> --help" for a command's options.`,
-  serve: `Usage: runbus serve [--port 8787] [--host 127.0.0.1] [--redis URL] [--secret S | --insecure]
+  serve: `Usage: runbus serve [--port 8787] [--host 127.0.0.1] [--data DIR | --memory | --redis URL | --postgres URL] [--secret S | --insecure]
 
 Runs the hub: the HTTP/SSE protocol of PROTOCOL.md and the demo page at /.
 
 Options:
   --port N        port to listen on (default 8787; 0 picks a free one)
   --host H        address to bind (default 127.0.0.1)
-  --redis URL     keep everything in Redis (redis://host:port/db); default: in memory
+  --data DIR      keep everything in PGlite (embedded Postgres) in DIR (default ./.runbus):
+                  runs, pending asks and jobs survive a restart. The default backend.
+  --memory        keep everything in memory (gone when the hub stops)
+  --redis URL     keep everything in Redis (redis://host:port/db)
+  --postgres URL  keep everything in Postgres (postgres://user@host:port/db)
   --prefix P      Redis key prefix (default runbus)
+  --schema S      Postgres/PGlite schema (default runbus)
   --secret S      HS256 secret for tokens (default: RUNBUS_SECRET; else a random one,
                   and an admin token is printed)
   --insecure      accept requests without a token (local development only)
@@ -88,7 +93,7 @@ Options:
   -h, --help      this help`,
   bench: `Usage: runbus bench [name] [filter]
 
-Runs bench/<name>.ts (queue, fanout, redis, work, hub) from the source tree; with no name
+Runs bench/<name>.ts (queue, fanout, redis, work, hub, postgres) from the source tree; with no name
 lists them.`,
 }
 
@@ -156,7 +161,11 @@ export async function main(
           port: { type: 'string', default: env.PORT ?? '8787' },
           host: { type: 'string', default: '127.0.0.1' },
           redis: { type: 'string' },
+          postgres: { type: 'string' },
+          data: { type: 'string' },
+          memory: { type: 'boolean', default: false },
           prefix: { type: 'string' },
+          schema: { type: 'string' },
           secret: { type: 'string' },
           insecure: { type: 'boolean', default: false },
           'max-connections': { type: 'string' },
@@ -201,7 +210,11 @@ export async function main(
           port: parsePort(values.port),
           host: values.host,
           ...(values.redis !== undefined ? { redis: values.redis } : {}),
+          ...(values.postgres !== undefined ? { postgres: values.postgres } : {}),
+          ...(values.data !== undefined ? { data: values.data } : {}),
+          ...(values.memory ? { memory: true } : {}),
           ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+          ...(values.schema !== undefined ? { schema: values.schema } : {}),
           ...(secret !== undefined && secret !== '' ? { secret } : {}),
           insecure: values.insecure,
           limits,

@@ -1,12 +1,15 @@
 /**
- * `runbus serve`: one runbus instance (memory, or Redis with `--redis`), the hub on
+ * `runbus serve`: one runbus instance (durable by default: PGlite in `--data`, default
+ * `./.runbus`; `--memory`, `--redis URL`, `--postgres URL` pick the others), the hub on
  * `node:http` through `hub.node` (the benchmark's faster adapter), and the demo page's routes
  * beside it. Never open by accident: without a secret it makes one and prints an admin
  * token and a clickable demo URL; `--insecure` opens it and says so loudly on every start.
  */
 import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolve as resolvePath } from 'node:path'
 import type { Backend } from '../contract/contract.js'
 import { createRunbus } from '../runbus.js'
 import { createHub, signToken } from '../hub/index.js'
@@ -18,10 +21,18 @@ import { createWebRoutes } from './web-routes.js'
 export interface ServeOptions {
   port: number
   host: string
-  /** Redis URL; memory when absent. */
+  /** Redis URL. */
   redis?: string
+  /** Postgres URL. */
+  postgres?: string
+  /** PGlite data directory (the default backend; default `./.runbus`). */
+  data?: string
+  /** Keep everything in memory. */
+  memory?: boolean
   /** Redis key prefix (default `runbus`). */
   prefix?: string
+  /** Postgres/PGlite schema (default `runbus`). */
+  schema?: string
   /** HS256 secret (at least 16 characters). */
   secret?: string
   insecure?: boolean
@@ -39,6 +50,61 @@ export interface Serving {
   close(): Promise<void>
 }
 
+/**
+ * The backend `serve` runs on: exactly one of `--memory`, `--redis`, `--postgres`, `--data`
+ * (none: PGlite in `./.runbus`). Resolves once it answers, with a line saying what and where.
+ */
+async function openBackend(opts: ServeOptions): Promise<{ backend?: Backend; where: string }> {
+  const picked = [
+    opts.memory === true ? '--memory' : undefined,
+    opts.redis !== undefined ? '--redis' : undefined,
+    opts.postgres !== undefined ? '--postgres' : undefined,
+    opts.data !== undefined ? '--data' : undefined,
+  ].filter((x) => x !== undefined)
+  if (picked.length > 1) throw new Error(`give one of ${picked.join(', ')}, not several`)
+  if (opts.memory === true) return { where: 'memory (nothing survives a restart)' }
+  if (opts.redis !== undefined) {
+    const { redisBackend } = await import('../backends/redis/index.js')
+    const backend = redisBackend({
+      url: opts.redis,
+      ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+    })
+    await backend.ping()
+    return { backend, where: `redis at ${redactUrl(opts.redis)}` }
+  }
+  const { postgresBackend } = await import('../backends/postgres/index.js')
+  const schema = opts.schema !== undefined ? { schema: opts.schema } : {}
+  if (opts.postgres !== undefined) {
+    const backend = postgresBackend({ url: opts.postgres, ...schema })
+    await backend.ping()
+    return { backend, where: `postgres at ${redactUrl(opts.postgres)}` }
+  }
+  const dir = resolvePath(opts.data ?? '.runbus')
+  mkdirSync(dir, { recursive: true })
+  const backend = postgresBackend({ pglite: dir, ...schema })
+  try {
+    await backend.ping()
+  } catch (err) {
+    await backend.close()
+    throw new Error(
+      `cannot open the PGlite data directory ${dir} (is another runbus serve using it?): ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    )
+  }
+  return { backend, where: `pglite, data in ${dir}` }
+}
+
+/** A URL without its password, for printing. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(the given URL)'
+  }
+}
+
 const HUB_PATH = /^\/(v1\/|api\/event\/|healthz$|metrics$|healthz\?|metrics\?)/
 
 function isHubPath(url: string | undefined): boolean {
@@ -53,15 +119,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
   if (opts.secret !== undefined && opts.secret.length < 16) {
     throw new Error('the secret must be at least 16 characters long')
   }
-  let backend: Backend | undefined
-  if (opts.redis !== undefined) {
-    const { redisBackend } = await import('../backends/redis/index.js')
-    backend = redisBackend({
-      url: opts.redis,
-      ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
-    })
-    await backend.ping()
-  }
+  const { backend, where } = await openBackend(opts)
   const rb = createRunbus(backend ? { backend } : {})
   const generated = !opts.insecure && opts.secret === undefined
   const secret = opts.insecure ? undefined : (opts.secret ?? randomBytes(32).toString('base64url'))
@@ -128,7 +186,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     signal: stop.signal,
   })
 
-  opts.out(`runbus hub listening on ${url} (backend: ${rb.backend.name})`)
+  opts.out(`runbus hub listening on ${url} (backend: ${where})`)
   if (opts.insecure) {
     const bar = '!'.repeat(78)
     opts.err(bar)

@@ -68,7 +68,7 @@ describe('runbus CLI', () => {
   })
 
   it('serve without a secret prints an admin token and the demo URL; publish and tail work; SIGTERM stops it', async () => {
-    const serve = new Proc(['serve', '--port', '0'])
+    const serve = new Proc(['serve', '--port', '0', '--memory'])
     procs.push(serve)
     await serve.until(() => /admin token[^\n]*\n\S+\n/.test(serve.out), 'admin token')
     const url = serve.url()
@@ -110,7 +110,7 @@ describe('runbus CLI', () => {
   })
 
   it('serve: SIGTERM stops a running demo agent, which ends its run before the hub closes', async () => {
-    const serve = new Proc(['serve', '--port', '0', '--insecure'])
+    const serve = new Proc(['serve', '--port', '0', '--insecure', '--memory'])
     procs.push(serve)
     await serve.until(() => serve.out.includes('demo page'), 'start')
     const started = await fetch(`${serve.url()}/demo/runs`, {
@@ -150,7 +150,7 @@ describe('runbus CLI', () => {
   })
 
   it('serve --insecure says so loudly and accepts requests without a token', async () => {
-    const serve = new Proc(['serve', '--port', '0', '--insecure'])
+    const serve = new Proc(['serve', '--port', '0', '--insecure', '--memory'])
     procs.push(serve)
     await serve.until(
       () => serve.out.includes('demo page') && /INSECURE/.test(serve.err),
@@ -164,7 +164,7 @@ describe('runbus CLI', () => {
   })
 
   it('serve uses RUNBUS_SECRET: tokens from `runbus token` work against it', async () => {
-    const serve = new Proc(['serve', '--port', '0'], { RUNBUS_SECRET: SECRET })
+    const serve = new Proc(['serve', '--port', '0', '--memory'], { RUNBUS_SECRET: SECRET })
     procs.push(serve)
     await serve.until(() => serve.out.includes('demo page'), 'start')
     expect(serve.out).not.toMatch(/random secret/)

@@ -52,6 +52,8 @@ export interface Driver {
   listen(): Promise<void>
   /** Whether the listening connection is up now. */
   readonly listening: boolean
+  /** Statements sent so far (for benchmarks and metrics). */
+  readonly statements: number
   /** Stops everything; closes what the driver opened (never a pool or PGlite you passed). */
   close(): Promise<void>
 }
@@ -170,6 +172,22 @@ function race<T>(
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** Pooled clients that already have our 'error' listener. */
+const guarded = new WeakSet<PoolClient>()
+
+/**
+ * A checked-out client whose connection dies emits 'error'; the pool only listens while the
+ * client is idle, and an unheard 'error' would crash the process. The query that was running
+ * fails on its own; this listener only keeps the event from going unheard.
+ */
+function guard(c: PoolClient): PoolClient {
+  if (!guarded.has(c)) {
+    guarded.add(c)
+    c.on('error', () => {})
+  }
+  return c
+}
+
 /** Options shared by both engines. */
 export interface DriverOptions {
   timeoutMs: number
@@ -193,6 +211,7 @@ export class PgDriver implements Driver {
   private downSince: number | undefined
   private reconnecting = false
   private readonly onPoolError = () => {}
+  statements = 0
 
   constructor(
     pool: Pool,
@@ -223,9 +242,10 @@ export class PgDriver implements Driver {
       let client: PoolClient | undefined
       let connecting = true
       try {
-        client = await race(this.pool.connect(), d, what, false, (c) => c.release())
+        client = guard(await race(this.pool.connect(), d, what, false, (c) => c.release()))
         connecting = false
         const c = client
+        this.statements++
         const res = await race(c.query(text, params), d, what, true)
         c.release()
         client = undefined
@@ -253,7 +273,7 @@ export class PgDriver implements Driver {
     const d = new Deadline(Math.max(this.opts.timeoutMs, 30_000))
     let client: PoolClient
     try {
-      client = await race(this.pool.connect(), d, what, false, (c) => c.release())
+      client = guard(await race(this.pool.connect(), d, what, false, (c) => c.release()))
     } catch (err) {
       throw mapError(err, what)
     }
@@ -372,6 +392,9 @@ export class PgDriver implements Driver {
   }
 }
 
+/** How long PGlite may take to start. */
+const OPEN_MS = 120_000
+
 /** A driver over a PGlite instance. */
 export class PgliteDriver implements Driver {
   readonly engine = 'pglite' as const
@@ -382,6 +405,7 @@ export class PgliteDriver implements Driver {
   private unlisten: (() => Promise<void>) | undefined
   private listenReady: Promise<void> | undefined
   private up = false
+  statements = 0
 
   constructor(db: Promise<PGliteInterface>, owns: boolean, opts: DriverOptions) {
     this.db = db
@@ -394,9 +418,11 @@ export class PgliteDriver implements Driver {
     return this.up
   }
 
-  private async open(what: string, d: Deadline): Promise<PGliteInterface> {
+  private async open(what: string): Promise<PGliteInterface> {
     if (this.closed) throw new ClosedError('the Postgres backend is closed')
-    const db = await race(this.db, d, what, false).catch((err: unknown) => {
+    // Starting PGlite (compiling the WASM, opening the data directory) is local work that
+    // can take long on a busy machine: it gets its own, generous bound.
+    const db = await race(this.db, new Deadline(OPEN_MS), what, false).catch((err: unknown) => {
       throw mapError(err, what)
     })
     if (db.closed) throw new BackendUnavailableError('PGlite is closed')
@@ -405,8 +431,9 @@ export class PgliteDriver implements Driver {
 
   async query(text: string, params: unknown[], what: string, run?: string): Promise<Row[]> {
     const d = new Deadline(this.opts.timeoutMs)
-    const db = await this.open(what, d)
+    const db = await this.open(what)
     try {
+      this.statements++
       const res = await race(db.query<Row>(text, params), d, what, true)
       return res.rows
     } catch (err) {
@@ -416,8 +443,7 @@ export class PgliteDriver implements Driver {
   }
 
   async transaction<T>(fn: (s: Session) => Promise<T>, what: string): Promise<T> {
-    const d = new Deadline(Math.max(this.opts.timeoutMs, 30_000))
-    const db = await this.open(what, d)
+    const db = await this.open(what)
     try {
       return await db.transaction(async (tx) =>
         fn({
@@ -435,7 +461,7 @@ export class PgliteDriver implements Driver {
   listen(): Promise<void> {
     if (this.up) return Promise.resolve()
     this.listenReady ??= (async () => {
-      const db = await this.open('LISTEN', new Deadline(this.opts.timeoutMs))
+      const db = await this.open('LISTEN')
       const off = await db.listen(this.opts.channel, (payload) =>
         this.opts.events.onNotify(payload),
       )

@@ -105,6 +105,8 @@ export interface PostgresBackend extends Backend {
   readonly followStats: PostgresFollowStats
   /** The bus's counters. */
   readonly busStats: PostgresBusStats
+  /** Statements sent to the database so far (every call is one; the migration some). */
+  readonly statements: number
   /** Runs the sweep (expired runs, kv records, bus rows) now; resolves with runs removed. */
   sweep(): Promise<number>
 }
@@ -149,6 +151,10 @@ class LazyDriver implements Driver {
 
   get listening(): boolean {
     return this.inner?.listening ?? false
+  }
+
+  get statements(): number {
+    return this.inner?.statements ?? 0
   }
 
   async query(text: string, params: unknown[], what: string, run?: string): Promise<Row[]> {
@@ -321,6 +327,9 @@ export function postgresBackend(options: PostgresBackendOptions): PostgresBacken
     },
     get busStats() {
       return broadcast.stats()
+    },
+    get statements() {
+      return db.statements
     },
     sweep,
     async ping() {
