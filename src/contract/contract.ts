@@ -101,6 +101,12 @@ export interface LogListener {
   onEvents(events: RunEvent[]): void
   /** Some events could not be delivered; the caller should re-read from `afterSeq`. */
   onGap?(afterSeq: number): void
+  /**
+   * The backend's connection came back and it may now talk to another server (Redis
+   * restarted empty, a failover): nothing is known lost, but the caller should re-read from
+   * its position to check that the run is still the one it followed (its epoch).
+   */
+  onResync?(): void
   /** A stored entry could not be decoded; it was skipped, and this reports it. */
   onError?(err: Error): void
 }

@@ -136,6 +136,7 @@ export class RunFeed {
       .watch(run, {
         onEvents: (events) => this.#deliver(events),
         onGap: () => this.#gap(),
+        onResync: () => this.#gap(),
       })
       .then((unwatch) => {
         if (this.#stopped) unwatch()

@@ -421,9 +421,16 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const limit = this.ctx.pageSize
     this.stats.reads++
     const before = feed.nextRead
-    const page = await feed.read(this.last, limit, this.notBefore)
+    let page = await feed.read(this.last, limit, this.notBefore)
     if (feed.nextRead === before) this.stats.shared++
     if (this.finished || this.failure !== undefined) return
+    if (this.last > page.lastSeq) {
+      // A shared read can be older than our position (it began before the events we already
+      // took were appended): ask the backend itself before calling the run reset.
+      this.stats.reads++
+      page = await this.ctx.backend.runs.read(this.run, this.last, limit)
+      if (this.finished || this.failure !== undefined) return
+    }
     // Never join two runs: a log that now ends before our position, or a run of another
     // incarnation (recreated after its TTL, Redis restarted empty), is not the one we follow.
     if (page.epoch !== undefined) {

@@ -36,6 +36,8 @@ export type RawEntry = [id: string, fields: string[]]
 export interface StreamListener {
   onEvents(events: RunEvent[]): void
   onGap?(afterSeq: number): void
+  /** The connection came back: re-check the run (see `LogListener.onResync`). */
+  onResync?(): void
   onError?(err: Error): void
 }
 
@@ -294,15 +296,18 @@ export class LogReader {
         RawEntry[] | null
       const top = last?.[0]?.[0]
       const seq = top === undefined ? 0 : (seqOfStreamId(top) ?? 0)
-      // Same stream, still at or past our cursor: the cursor re-reads it with no loss, so
-      // nothing is reported (a reconnect alone is not a gap).
-      if (seq >= t.lastSeq) continue
-      t.lastId = '0-0'
-      t.lastSeq = 0
-      this.stats.gaps++
+      // A stream still at or past our cursor lost nothing (a reconnect alone is not a gap),
+      // but it may be another incarnation of the run: listeners that can check say so.
+      const replaced = seq < t.lastSeq
+      if (replaced) {
+        t.lastId = '0-0'
+        t.lastSeq = 0
+        this.stats.gaps++
+      }
       for (const l of [...t.listeners]) {
         try {
-          l.onGap?.(t.lastSeq)
+          if (replaced) l.onGap?.(t.lastSeq)
+          else l.onResync?.()
         } catch {
           // a listener's failure is its own
         }
