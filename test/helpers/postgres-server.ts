@@ -102,7 +102,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         '-t',
         '30',
         '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=1000`,
         'start',
       ],
       'pg_ctl start',
