@@ -487,7 +487,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       this.queue.push(REREAD)
       return
     }
-    const top = events[events.length - 1]!
+    const top = events[events.length - 1]
     if (top.seq > this.seen) this.seen = top.seq
     this.buffered += events.length
     this.queue.push(events)
