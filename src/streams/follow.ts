@@ -23,7 +23,6 @@
  *
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
  */
-import type { LogPage } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
@@ -128,8 +127,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private readonly readyP: Promise<void>
   /** The incarnation of the run this follower follows (from its first read). */
   private epoch: number | undefined = undefined
-  /** The highest seq the backend has shown this cursor (a start position is not proof). */
-  private seen = 0
   private readonly queue = new AsyncQueue<Item>()
   private buffered = 0
   private batch: readonly RunEvent[] | undefined = undefined
@@ -416,8 +413,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const recent = feed.recentAfter(this.last)
     if (recent !== undefined) {
       this.stats.shared++
-      const top = recent[recent.length - 1]
-      if (top !== undefined && top.seq > this.seen) this.seen = top.seq
       this.batch = recent
       this.idx = 0
       this.needRead = false
@@ -426,29 +421,16 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const limit = this.ctx.pageSize
     this.stats.reads++
     const before = feed.nextRead
-    let page = await feed.read(this.last, limit, this.notBefore)
+    const page = await feed.read(this.last, limit, this.notBefore)
     if (feed.nextRead === before) this.stats.shared++
     if (this.finished || this.failure !== undefined) return
-    // Never join two runs: a log that now ends before what this cursor saw is not the run it
-    // followed. (A caller's own start position is no proof: an emitter knows an event's id
-    // before it is stored, and ids do not carry the incarnation yet.)
-    const pastEnd = (p: LogPage): boolean => this.seen > p.lastSeq
-    if (pastEnd(page)) {
-      // A shared read can be older than what we saw (it began before those events were
-      // appended): ask the backend itself before calling the run reset.
-      this.stats.reads++
-      page = await this.ctx.backend.runs.read(this.run, this.last, limit)
-      if (this.finished || this.failure !== undefined) return
-    }
-    // Never join two runs: a log that now ends before our position, or a run of another
-    // incarnation (recreated after its TTL, Redis restarted empty), is not the one we follow.
+    // Never join two runs: a run of another incarnation (recreated after its TTL, Redis
+    // restarted empty and written again) is not the one we follow. Backends report the
+    // incarnation as `page.epoch`; a vanished run fails the read with RunNotFoundError.
     if (page.epoch !== undefined) {
       if (this.epoch === undefined) this.epoch = page.epoch
       else if (page.epoch !== this.epoch) throw runReset(this.run)
     }
-    if (pastEnd(page)) throw runReset(this.run)
-    const top = page.events[page.events.length - 1]
-    if (top !== undefined && top.seq > this.seen) this.seen = top.seq
     if (first && this.start === 'start' && !this.gapAtStart && this.last + 1 < page.firstSeq) {
       this.last = page.firstSeq - 1
     }
@@ -487,8 +469,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       this.queue.push(REREAD)
       return
     }
-    const top = events[events.length - 1]
-    if (top.seq > this.seen) this.seen = top.seq
     this.buffered += events.length
     this.queue.push(events)
   }
