@@ -24,7 +24,7 @@ afterEach(async () => {
 
 async function realHub(maxEvents = 10_000): Promise<{ url: string; cut(): number }> {
   const rb = createRunbus({ retention: { maxEvents } })
-  const hub = createHub({ runbus: rb, insecure: true, runLimits: { maxEvents } })
+  const hub = createHub({ runbus: rb, insecure: true })
   const streams = new Set<ServerResponse>()
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.includes('/events')) {

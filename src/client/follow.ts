@@ -22,6 +22,7 @@ import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
 import { idOfSeq, seqOfId } from '../events/envelope.js'
 import { HubError, InvalidArgumentError } from '../events/errors.js'
 import { SseParser, decodeRunFrame, type SseMessage } from '../protocol/framing.js'
+import { errorFromWire, statusOfCode } from '../protocol/errors.js'
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import {
   abortReason,
@@ -516,6 +517,15 @@ class RunFollow implements Follow {
   /** Handles one SSE frame; returns true on the run's end. */
   #onFrame(message: SseMessage): boolean {
     const frame = decodeRunFrame(message.event, message.data)
+    if (frame.kind === 'error') {
+      // The hub's side of the stream failed. A backend outage is retried like a dropped
+      // connection (the stream closes next); anything else (the run reset, created again or
+      // gone) is the typed error, as in-process.
+      const retryable =
+        frame.error.code === 'backend_unavailable' || frame.error.code === 'internal'
+      if (retryable) return false
+      throw errorFromWire(statusOfCode(frame.error.code), { error: frame.error })
+    }
     if (frame.kind === 'end') {
       this.end = frame.end
       const event = frame.event ?? this.#synthetic('end', frame.end, message.id ?? this.lastId)

@@ -60,6 +60,7 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'ask',
   'answer',
   'ask_expired',
+  'stream_error',
 ])
 
 /** Turns a seq into the event id the backends hand out. Ids are opaque to users. */

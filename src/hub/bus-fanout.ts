@@ -7,7 +7,7 @@
  */
 import type { Unsubscribe } from '../contract/contract.js'
 import { BUS_READY, busFrame, pingOf, type StreamFormat } from '../protocol/framing.js'
-import type { HubOps } from './ops.js'
+import type { Runbus } from '../runbus.js'
 import type { StreamSink } from './sink.js'
 
 interface Conn {
@@ -25,15 +25,32 @@ class PatternFeed {
     readonly owner: BusFanout,
     readonly pattern: string,
   ) {
-    this.ready = owner.ops
-      .subscribe(pattern, {
-        onMessage: (channel, data, ts) => this.send('message', { channel, data, ts }),
-        onInterrupted: (info) => this.send('interrupted', { ...info }),
-      })
-      .then((unsub) => {
-        if (this.stopped) unsub()
-        else this.unsub = unsub
-      })
+    this.ready = this.#subscribe().then((unsub) => {
+      if (this.stopped) unsub()
+      else this.unsub = unsub
+    })
+  }
+
+  /** One `rb.bus` subscription for every connection on the pattern. */
+  async #subscribe(): Promise<Unsubscribe> {
+    const ac = new AbortController()
+    const sub = this.owner.rb.bus.subscribe(this.pattern, {
+      signal: ac.signal,
+      bufferSize: 10_000,
+      onInterrupted: (info) => this.send('interrupted', { ...info }),
+    })
+    await sub.ready
+    void (async () => {
+      try {
+        for await (const m of sub)
+          this.send('message', { channel: m.channel, data: m.data, ts: m.ts })
+      } catch {
+        // aborted, or the instance closed: the connections end with the feed
+      }
+      // Ended on its own (the instance closed): end the connections too.
+      this.stop()
+    })()
+    return () => ac.abort()
   }
 
   send(event: 'message' | 'interrupted', body: Record<string, unknown>): void {
@@ -65,7 +82,7 @@ export class BusFanout {
   readonly #feeds = new Map<string, PatternFeed>()
 
   constructor(
-    readonly ops: HubOps,
+    readonly rb: Runbus,
     readonly maxQueuedBytes: number,
   ) {}
 

@@ -7,10 +7,10 @@
  * Cursors live in this hub process (bounded LRU). A client that switches hubs starts again
  * from the beginning of the run; the seed protocol has no way to say where it was.
  */
-import type { RunEvent } from '../events/envelope.js'
+import { idOfSeq, type RunEvent } from '../events/envelope.js'
 import { AskNotFoundError, InvalidArgumentError } from '../events/errors.js'
+import type { Runbus } from '../runbus.js'
 import { json, type HubResponse } from './http.js'
-import type { AskWire, HubOps } from './ops.js'
 
 /** Options of the compatibility routes. */
 export interface CompatOptions {
@@ -61,11 +61,11 @@ function askIdOf(event: unknown): string | undefined {
 /** The two compatibility routes. */
 export class CompatRoutes {
   readonly #cursors = new Map<string, number>()
-  readonly #ops: HubOps
+  readonly #rb: Runbus
   readonly #opts: Required<CompatOptions>
 
-  constructor(ops: HubOps, options: CompatOptions) {
-    this.#ops = ops
+  constructor(rb: Runbus, options: CompatOptions) {
+    this.#rb = rb
     this.#opts = { maxCursors: options.maxCursors ?? 10_000, waitMs: options.waitMs }
   }
 
@@ -87,54 +87,39 @@ export class CompatRoutes {
     }
   }
 
-  /** `POST /api/event/get`. */
+  /**
+   * `POST /api/event/get`: a cursor of the follow engine from the caller's position, held
+   * for one event or `waitMs` (204), whichever comes first.
+   */
   async get(run: string, signal: AbortSignal): Promise<HubResponse> {
-    const runs = this.#ops.backend.runs
-    await this.#ops.getRun(run)
     const after = this.#cursor(run)
-    let wake: (() => void) | undefined
-    let arrived = false
-    const unwatch = await runs.watch(run, {
-      onEvents: (evs) => {
-        if (evs.some((e) => e.seq > after)) {
-          arrived = true
-          wake?.()
-        }
-      },
-      onGap: () => {
-        arrived = true
-        wake?.()
-      },
+    const ac = new AbortController()
+    const stop = (): void => ac.abort()
+    const timer = setTimeout(stop, this.#opts.waitMs)
+    signal.addEventListener('abort', stop, { once: true })
+    const f = this.#rb.runs.follow(run, {
+      after: after === 0 ? 'start' : idOfSeq(after),
+      gapAtStart: false,
+      bufferSize: 16,
+      signal: ac.signal,
     })
     try {
-      const deadline = Date.now() + this.#opts.waitMs
+      await f.ready
       for (;;) {
-        const page = await runs.read(run, after, 1)
-        const ev = page.events[0]
-        if (ev) {
-          this.#advance(run, ev.seq)
-          return json(200, seedEvent(ev))
-        }
-        if (page.ended) return { status: 204 }
-        const left = deadline - Date.now()
-        if (left <= 0 || signal.aborted) return { status: 204 }
-        if (!arrived) {
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(done, left)
-            function done(): void {
-              clearTimeout(t)
-              signal.removeEventListener('abort', done)
-              wake = undefined
-              resolve()
-            }
-            wake = done
-            signal.addEventListener('abort', done, { once: true })
-          })
-        }
-        arrived = false
+        const r = await f.next()
+        if (r.done) return { status: 204 }
+        // The seed's clients know no gaps: what was trimmed is skipped, the cursor moves on.
+        if (r.value.type === 'gap') continue
+        this.#advance(run, r.value.seq)
+        return json(200, seedEvent(r.value))
       }
+    } catch (err) {
+      if (ac.signal.aborted) return { status: 204 }
+      throw err
     } finally {
-      unwatch()
+      clearTimeout(timer)
+      signal.removeEventListener('abort', stop)
+      f.close()
     }
   }
 
@@ -147,7 +132,7 @@ export class CompatRoutes {
   ): Promise<HubResponse> {
     let askId = askIdOf(event)
     if (askId === undefined) {
-      const pending = await this.#ops.listAsks(run, true)
+      const pending = await this.#rb.asks.pending({ run })
       if (pending.length === 0) throw new AskNotFoundError(`(any pending ask of run ${run})`)
       if (pending.length > 1) {
         throw new InvalidArgumentError(
@@ -156,9 +141,9 @@ export class CompatRoutes {
       }
       askId = pending[0].id
     }
-    const ask: AskWire = await this.#ops.getAsk(askId)
+    const ask = await this.#rb.asks.get(askId)
     if (ask.run !== run) throw new AskNotFoundError(askId)
-    const answered = await this.#ops.answer(askId, response, by)
+    const answered = await this.#rb.asks.answer(askId, response, by === undefined ? {} : { by })
     return json(200, { ok: true, ask: answered })
   }
 }

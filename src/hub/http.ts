@@ -38,6 +38,8 @@ export interface HubStreamResponse {
   readonly headers?: Readonly<Record<string, string>>
   /** Begins writing into `sink`; the sink closes when the stream is done. */
   start(sink: StreamSink): void
+  /** Releases what the handler holds for the stream when it will never start (the peer left). */
+  cancel?(): void
 }
 
 /** What a route returns. */

@@ -1,6 +1,9 @@
 /**
- * `createHub`: wires the routes, the run and bus fan-outs, auth, metrics and the 15 s
- * keep-alive into one object with a Web `fetch` handler and a `node:http` listener.
+ * `createHub`: wires the routes, the run readers and bus streams, auth, metrics and the 15 s
+ * keep-alive into one object with a Web `fetch` handler and a `node:http` listener. The hub
+ * takes a runbus instance and acts only through its public API: the instance's limits,
+ * budgets and retention apply to what HTTP callers do, and its followers are the hub's
+ * readers (`rb.stats()` counts them, `rb.close()` ends them).
  */
 import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
@@ -9,9 +12,8 @@ import { TokenVerifier } from './auth.js'
 import { BusFanout } from './bus-fanout.js'
 import { CompatRoutes } from './compat.js'
 import type { RouteContext } from './route.js'
-import { RunFanout } from './fanout.js'
 import type { HubRequest, HubResponse } from './http.js'
-import { HubMetrics } from './metrics.js'
+import { HubMetrics, type CoreStats } from './metrics.js'
 import { hubServerOptions, nodeListener } from './node.js'
 import {
   ConnectionLimiter,
@@ -19,7 +21,8 @@ import {
   type ConnectionStats,
   type HubLimits,
 } from './limits.js'
-import type { HubOps } from './ops.js'
+import { RunReaders } from './run-readers.js'
+import type { Runbus } from '../runbus.js'
 import { handle, Router } from './router.js'
 import { ROUTES } from './routes/index.js'
 import { webHandler } from './web.js'
@@ -52,8 +55,6 @@ export interface HubSettings {
   runTokenTtlSeconds?: number
   /** Answer CORS preflights and allow every origin (default true). */
   cors?: boolean
-  /** Events per page when a reader catches up (default 500). */
-  pageSize?: number
   /** Called with unexpected errors (those that became a 500). Default: `console.error`. */
   onError?: (err: unknown) => void
   /**
@@ -63,11 +64,39 @@ export interface HubSettings {
   limits?: HubLimits
 }
 
+/** Options of {@link createHub}. */
+export interface HubOptions extends HubSettings {
+  /**
+   * The runbus instance the hub serves. Its limits, budgets and retention apply to runs
+   * created and written over HTTP. The hub never closes it; closing it ends the hub's streams.
+   */
+  runbus: Runbus
+  /** Work queues whose depth, redeliveries and dead letters `/metrics` reports. */
+  workQueues?: readonly string[]
+}
+
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'runbus',
+  'workQueues',
+  'secret',
+  'insecure',
+  'basePath',
+  'maxBodyBytes',
+  'maxQueuedBytes',
+  'pingIntervalMs',
+  'compatWaitMs',
+  'maxAskWaitSeconds',
+  'runTokenTtlSeconds',
+  'cors',
+  'onError',
+  'limits',
+])
+
 /** Counters of a hub, exact at every moment. */
 export interface HubStats {
   /** Connections following runs. */
   readers: number
-  /** Runs with a shared follower on this hub. */
+  /** Runs followed by at least one connection of this hub. */
   runFeeds: number
   /** Connections following bus channels. */
   busSubscribers: number
@@ -75,6 +104,8 @@ export interface HubStats {
   framesOut: number
   /** Readers cut for falling behind. */
   cuts: number
+  /** Run streams that ended with an error frame (run reset or gone, backend failure). */
+  failedStreams: number
 }
 
 /**
@@ -103,8 +134,36 @@ export interface Hub {
   close(): Promise<void>
 }
 
-/** @internal Builds a hub over the narrow operations interface. */
-export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
+/**
+ * Creates a hub over a runbus instance.
+ *
+ * Needs `secret` (HS256, at least 16 bytes) unless `insecure: true`; it never runs open by
+ * accident. Unknown option names are refused (`InvalidArgumentError`). Gotchas: `close()`
+ * ends the hub's streams but not the runbus instance nor your HTTP server; one hub per
+ * server (its metrics registry is its own).
+ *
+ * @example
+ * ```ts
+ * const hub = createHub({ runbus: rb, secret })
+ * Bun.serve({ fetch: hub.fetch })
+ * ```
+ */
+export function createHub(options: HubOptions): Hub {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('createHub takes an options object')
+  for (const k of Object.keys(options)) {
+    if (!OPTION_NAMES.has(k)) {
+      const hint = k === 'runLimits' ? ' (limits and retention now come from createRunbus)' : ''
+      throw new InvalidArgumentError(
+        `unknown option ${JSON.stringify(k)} of createHub${hint} (known: ${[...OPTION_NAMES].join(', ')})`,
+      )
+    }
+  }
+  const { runbus: rb, workQueues = [], ...settings } = options
+  if (typeof rb !== 'object' || rb === null || typeof rb.runs?.follow !== 'function')
+    throw new InvalidArgumentError('createHub needs { runbus } (a createRunbus() instance)')
+  if (!Array.isArray(workQueues) || !workQueues.every((q) => typeof q === 'string'))
+    throw new InvalidArgumentError('workQueues must be an array of queue names')
   if (settings.secret === undefined && settings.insecure !== true) {
     throw new InvalidArgumentError(
       'a hub needs a secret (or insecure: true, for local development only)',
@@ -119,18 +178,15 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
     settings.insecure === true && settings.secret === undefined
       ? undefined
       : new TokenVerifier(settings.secret!)
-  const fanout = new RunFanout(ops.backend.runs, {
-    maxQueuedBytes,
-    ...(settings.pageSize !== undefined ? { pageSize: settings.pageSize } : {}),
-  })
-  const bus = new BusFanout(ops, maxQueuedBytes)
+  const readers = new RunReaders(rb, maxQueuedBytes)
+  const bus = new BusFanout(rb, maxQueuedBytes)
   const metrics = new HubMetrics({
-    readers: () => fanout.totalReaders,
-    runFeeds: () => fanout.feeds,
+    readers: () => readers.total,
+    runFeeds: () => readers.runs,
     busSubscribers: () => bus.subscribers,
-    framesOut: () => fanout.stats.framesOut + bus.stats.framesOut,
-    cuts: () => fanout.stats.cuts + bus.stats.cuts,
-    core: () => ops.stats(),
+    framesOut: () => readers.stats.framesOut + bus.stats.framesOut,
+    cuts: () => readers.stats.cuts + bus.stats.cuts,
+    core: () => coreStats(rb, workQueues),
   })
   const onError =
     settings.onError ??
@@ -141,11 +197,11 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
   if (basePath.endsWith('/')) basePath = basePath.slice(0, -1)
   if (basePath !== '' && !basePath.startsWith('/')) basePath = '/' + basePath
   const ctx: RouteContext = {
-    ops,
-    fanout,
+    rb,
+    readers,
     bus,
     metrics,
-    compat: new CompatRoutes(ops, { waitMs: settings.compatWaitMs ?? 30_000 }),
+    compat: new CompatRoutes(rb, { waitMs: settings.compatWaitMs ?? 30_000 }),
     verifier,
     secret: verifier ? settings.secret : undefined,
     maxBodyBytes: settings.maxBodyBytes ?? 2 * 1024 * 1024,
@@ -158,7 +214,7 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
   const router = new Router(ROUTES)
   const route = (req: HubRequest): Promise<HubResponse> => handle(router, req, ctx)
   const ping = setInterval(() => {
-    fanout.ping()
+    readers.ping()
     bus.ping()
   }, settings.pingIntervalMs ?? 15_000)
   ping.unref?.()
@@ -168,21 +224,52 @@ export function createHubWithOps(ops: HubOps, settings: HubSettings): Hub {
     node: nodeListener(route, maxQueuedBytes, onError, limiter),
     serverOptions: hubServerOptions(limits),
     connections: () => limiter.stats(),
-    readers: (run) => fanout.readers(run),
+    readers: (run) => readers.readers(run),
     stats: () => ({
-      readers: fanout.totalReaders,
-      runFeeds: fanout.feeds,
+      readers: readers.total,
+      runFeeds: readers.runs,
       busSubscribers: bus.subscribers,
-      framesOut: fanout.stats.framesOut + bus.stats.framesOut,
-      cuts: fanout.stats.cuts + bus.stats.cuts,
+      framesOut: readers.stats.framesOut + bus.stats.framesOut,
+      cuts: readers.stats.cuts + bus.stats.cuts,
+      failedStreams: readers.stats.failed,
     }),
     registry: metrics.registry,
     async close() {
       if (closed) return
       closed = true
       clearInterval(ping)
-      fanout.close()
+      readers.close()
       bus.close()
     },
   }
+}
+
+/** What `/metrics` reads from the instance: its live counters, and the backend's truth. */
+async function coreStats(rb: Runbus, workQueues: readonly string[]): Promise<CoreStats> {
+  const s = rb.stats()
+  const [running, pending] = await Promise.all([
+    rb.runs.list({ status: 'running', limit: 1000 }),
+    rb.asks.pending(),
+  ])
+  const out: CoreStats = {
+    runs: running.length,
+    subscribers: s.followers + s.subscriptions,
+    queueDrops: s.followerOverflows + s.busDecodeErrors,
+    asksPending: pending.length,
+  }
+  if (workQueues.length > 0) {
+    let depth = 0
+    let redeliveries = 0
+    let dead = 0
+    for (const q of workQueues) {
+      const w = await rb.backend.work.stats(q)
+      depth += w.waiting + w.delayed + w.inFlight
+      redeliveries += w.redelivered
+      dead += w.dead
+    }
+    out.workDepth = depth
+    out.redeliveries = redeliveries
+    out.deadLetters = dead
+  }
+  return out
 }

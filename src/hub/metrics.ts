@@ -4,7 +4,19 @@
  * Gauges are computed when scraped (collect callbacks), so they cost nothing between scrapes.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { CoreStats } from './ops.js'
+
+/** Gauges and counters the metrics endpoint pulls from the runbus instance at scrape time. */
+export interface CoreStats {
+  /** Running runs in the backend (every process's, up to 1,000). */
+  runs?: number
+  subscribers?: number
+  queueDrops?: number
+  /** Pending asks of running runs (with or without a timeout). */
+  asksPending?: number
+  workDepth?: number
+  redeliveries?: number
+  deadLetters?: number
+}
 
 /** What the hub's gauges read at scrape time. */
 export interface MetricsSources {
@@ -127,7 +139,7 @@ export class HubMetrics {
         },
       })
     }
-    fromCore('runbus_runs', 'Runs known to the backend (running)', (s) => s.runs)
+    fromCore('runbus_runs', 'Running runs in the backend (up to 1,000)', (s) => s.runs)
     fromCore(
       'runbus_subscribers',
       'Live followers and bus subscriptions in the core',
@@ -138,7 +150,11 @@ export class HubMetrics {
       'Events dropped by bounded queues (followers falling back to the log)',
       (s) => s.queueDrops,
     )
-    fromCore('runbus_asks_pending', 'Asks waiting for an answer', (s) => s.asksPending)
+    fromCore(
+      'runbus_asks_pending',
+      'Asks of running runs waiting for an answer',
+      (s) => s.asksPending,
+    )
     fromCore('runbus_work_queue_depth', 'Jobs waiting in work queues', (s) => s.workDepth)
     fromCore(
       'runbus_work_redeliveries',

@@ -174,7 +174,10 @@ export function nodeListener(
         return
       }
       const r = await handle(hreq)
-      if (res.destroyed) return
+      if (res.destroyed) {
+        if (isStream(r)) r.cancel?.()
+        return
+      }
       if (isStream(r)) {
         res.writeHead(200, { ...r.headers, 'content-type': r.contentType })
         res.flushHeaders()

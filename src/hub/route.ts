@@ -6,10 +6,10 @@
 import type { Scope, TokenClaims, TokenVerifier } from './auth.js'
 import type { BusFanout } from './bus-fanout.js'
 import type { CompatRoutes } from './compat.js'
-import type { RunFanout } from './fanout.js'
 import type { HubRequest, HubResponse } from './http.js'
 import type { HubMetrics } from './metrics.js'
-import type { HubOps } from './ops.js'
+import type { RunReaders } from './run-readers.js'
+import type { Runbus } from '../runbus.js'
 
 /** The path parameters a template may name, each checked by the router before the handler. */
 export interface RouteParams {
@@ -53,8 +53,9 @@ export interface Route {
 
 /** What the routes are wired to. */
 export interface RouteContext {
-  readonly ops: HubOps
-  readonly fanout: RunFanout
+  /** The runbus instance the hub serves: every route acts through its public API. */
+  readonly rb: Runbus
+  readonly readers: RunReaders
   readonly bus: BusFanout
   readonly metrics: HubMetrics
   readonly compat: CompatRoutes

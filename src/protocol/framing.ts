@@ -10,7 +10,8 @@
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { idOfSeq, type GapData, type RunEnd, type RunEvent } from '../events/envelope.js'
-import { DecodeError } from '../events/errors.js'
+import { DecodeError, type RunbusError } from '../events/errors.js'
+import { errorBody, type WireError } from './errors.js'
 
 /** Wire formats of a followed run (and of a bus subscription). */
 export type StreamFormat = 'sse' | 'ndjson'
@@ -79,6 +80,22 @@ export function gapFrame(
     to,
   })
   return encoder.encode(format === 'sse' ? `id: ${to}\nevent: gap\ndata: ${body}\n\n` : `${body}\n`)
+}
+
+/**
+ * The last frame of a stream that failed under its reader (the run was reset, created again
+ * or vanished; the backend failed): `event: stream_error` with `{ "error": { code, message,
+ * run } }` (the protocol's error body), or an NDJSON line `{ "type": "stream_error", "error" }`.
+ * The client rebuilds the typed error from it; the name is reserved, so no event has it.
+ */
+export function errorFrame(run: string, err: RunbusError, format: StreamFormat): Uint8Array {
+  const error = { ...errorBody(err).body.error }
+  error.run ??= run
+  return encoder.encode(
+    format === 'sse'
+      ? `event: stream_error\ndata: ${JSON.stringify({ error })}\n\n`
+      : `${JSON.stringify({ type: 'stream_error', error })}\n`,
+  )
 }
 
 /** The SSE keep-alive comment. */
@@ -161,6 +178,7 @@ export type RunFrame =
   | { kind: 'event'; event: RunEvent }
   | { kind: 'gap'; gap: GapData; event: RunEvent | undefined }
   | { kind: 'end'; end: RunEnd; event: RunEvent | undefined }
+  | { kind: 'error'; error: WireError }
 
 /** Whether `value` has the shape of a run event envelope. */
 export function isEnvelope(value: unknown): value is RunEvent {
@@ -183,6 +201,15 @@ export function decodeRunFrame(event: string | undefined, data: string): RunFram
     })
   }
   const envelope = isEnvelope(parsed) ? parsed : undefined
+  if (
+    envelope === undefined &&
+    (event === 'stream_error' || (parsed as { type?: unknown } | null)?.type === 'stream_error')
+  ) {
+    const error = (parsed as { error?: Partial<WireError> } | null)?.error
+    if (typeof error?.code !== 'string')
+      throw new DecodeError('the hub sent a stream_error frame without an error code')
+    return { kind: 'error', error: { ...error, code: error.code, message: error.message ?? '' } }
+  }
   const type = event ?? envelope?.type
   if (type === 'end' || envelope?.type === 'end') {
     return { kind: 'end', end: (envelope ? envelope.data : parsed) as RunEnd, event: envelope }

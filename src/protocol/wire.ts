@@ -2,8 +2,8 @@
  * The JSON bodies of the hub's routes (PROTOCOL.md), as both ends type them: the hub builds
  * them, the client reads them.
  */
-import type { RunInfo } from '../contract/contract.js'
-import { idOfSeq, type RunStatus } from '../events/envelope.js'
+import type { RunStatus } from '../events/envelope.js'
+import type { RunSummary } from '../agent/runs.js'
 import type { AskInfo } from '../asks/types.js'
 
 /** A run as `GET /v1/runs/{run}` describes it. */
@@ -38,12 +38,12 @@ export interface AppendedWire {
 }
 
 /** The wire form of a run. */
-export function runWire(info: RunInfo, readers?: number): RunWire {
+export function runWire(info: RunSummary, readers?: number): RunWire {
   return {
     id: info.id,
     status: info.status,
-    lastId: info.lastSeq > 0 ? idOfSeq(info.lastSeq) : null,
-    events: info.lastSeq - info.trimmed,
+    lastId: info.lastId ?? null,
+    events: info.events - info.trimmed,
     createdAt: info.createdAt,
     ...(info.endedAt !== undefined ? { endedAt: info.endedAt } : {}),
     ...(info.error !== undefined ? { error: info.error } : {}),

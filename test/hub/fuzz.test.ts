@@ -14,14 +14,13 @@ let hub: Hub
 let tokens: string[]
 
 beforeAll(async () => {
-  rb = createRunbus()
+  rb = createRunbus({ limits: { maxPayloadBytes: 2048 } })
   hub = createHub({
     runbus: rb,
     secret: SECRET,
     maxBodyBytes: 4096,
     compatWaitMs: 5,
     maxAskWaitSeconds: 0,
-    runLimits: { maxPayloadBytes: 2048 },
     onError: (err) => {
       throw err
     },

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createRunbus, type Runbus } from '../../src/index.js'
+import { createRunbus, type Runbus, type RunbusOptions } from '../../src/index.js'
 import type { Backend } from '../../src/contract/contract.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
 import { fetchListener } from '../../src/hub/bridge.js'
@@ -33,10 +33,15 @@ export interface TestHub {
 }
 
 export async function startHub(
-  opts: Partial<HubOptions> & { backend?: Backend; adapter?: 'node' | 'web' } = {},
+  opts: Partial<HubOptions> & {
+    backend?: Backend
+    adapter?: 'node' | 'web'
+    /** Options of the instance the hub serves (its limits, retention, follow settings). */
+    core?: Omit<RunbusOptions, 'backend'>
+  } = {},
 ): Promise<TestHub> {
-  const { backend, adapter, ...hubOpts } = opts
-  const rb = createRunbus(backend ? { backend } : {})
+  const { backend, adapter, core, ...hubOpts } = opts
+  const rb = createRunbus({ ...core, ...(backend ? { backend } : {}) })
   const hub = createHub({
     runbus: rb,
     secret: SECRET,

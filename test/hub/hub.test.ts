@@ -177,7 +177,11 @@ for (const adapter of ['node', 'web'] as const) {
     })
 
     it('answers bad input with JSON errors and the protocol statuses', async () => {
-      h = await startHub({ adapter, maxBodyBytes: 10_000, runLimits: { maxPayloadBytes: 1000 } })
+      h = await startHub({
+        adapter,
+        maxBodyBytes: 10_000,
+        core: { limits: { maxPayloadBytes: 1000 } },
+      })
       const run = await newRun('r')
       const check = async (res: Response, status: number, code: string) => {
         expect(res.status).toBe(status)

@@ -44,8 +44,8 @@ describe('hub streams', () => {
       await h?.close()
     })
 
-    it('cuts a reader that stops reading once its connection holds more than the limit; others are unaffected', async () => {
-      h = await startHub({ maxQueuedBytes: 256 * 1024 })
+    it('paces a reader that stops reading (the hub holds at most its limit for it) and cuts it once it took nothing for a keep-alive period; others are unaffected', async () => {
+      h = await startHub({ maxQueuedBytes: 256 * 1024, pingIntervalMs: 100 })
       await h.call('POST', '/v1/runs', { id: 'big' })
       // A reader that never reads: its socket and the hub's buffer fill up.
       const port = Number(new URL(h.url).port)

@@ -1,5 +1,7 @@
 /** Ask routes: a run's asks, one ask (with a long-poll `?wait=`), and answering it. */
-import { InvalidArgumentError } from '../../events/errors.js'
+import type { AskInfo, AskKind } from '../../asks/types.js'
+import { AskNotFoundError, InvalidArgumentError } from '../../events/errors.js'
+import type { Runbus } from '../../runbus.js'
 import { requireScope } from '../auth.js'
 import { body } from '../context.js'
 import { json } from '../http.js'
@@ -14,6 +16,31 @@ import {
   type JsonObject,
 } from '../validate.js'
 
+/** Every ask of `run` (pending or decided), found through its `ask` events. */
+async function allAsks(rb: Runbus, run: string): Promise<AskInfo[]> {
+  const ids: string[] = []
+  let after = 'start'
+  for (;;) {
+    const page = await rb.runs.read(run, { after, limit: 1000 })
+    for (const e of page.events) {
+      const d = e.data as { ask?: unknown } | null
+      if (e.type === 'ask' && typeof d?.ask === 'string') ids.push(d.ask)
+    }
+    const last = page.events.at(-1)
+    if (!last || page.events.length < 1000) break
+    after = last.id
+  }
+  const out: AskInfo[] = []
+  for (const id of ids) {
+    try {
+      out.push(await rb.asks.get(id))
+    } catch (err) {
+      if (!(err instanceof AskNotFoundError)) throw err
+    }
+  }
+  return out
+}
+
 /** The ask routes. */
 export const ASK_ROUTES: readonly Route[] = [
   {
@@ -26,8 +53,10 @@ export const ASK_ROUTES: readonly Route[] = [
       if (state !== null && state !== '' && state !== 'pending' && state !== 'all') {
         throw new InvalidArgumentError('?state must be pending or all')
       }
-      await ctx.ops.getRun(run)
-      return json(200, { asks: await ctx.ops.listAsks(run, state === 'pending') })
+      await ctx.rb.runs.get(run)
+      const asks =
+        state === 'pending' ? await ctx.rb.asks.pending({ run }) : await allAsks(ctx.rb, run)
+      return json(200, { asks })
     },
   },
   {
@@ -49,12 +78,16 @@ export const ASK_ROUTES: readonly Route[] = [
       ) {
         throw new InvalidArgumentError('"choices" must be a non-empty array of at most 100 items')
       }
+      if (choices !== undefined && !choices.every((c) => typeof c === 'string'))
+        throw new InvalidArgumentError('"choices" must be strings')
       const timeout = optNumber(b, 'timeout', 1, 7 * 24 * 3600 * 1000)
-      const ask = await ctx.ops.createAsk(params.run!, {
-        kind: str(b, 'kind', 64),
+      // `rb.asks.create` holds nothing per ask in the hub: the ask is pending at once and its
+      // timeout is armed in the core until it is decided.
+      const ask = await ctx.rb.asks.create(params.run!, {
+        kind: str(b, 'kind', 64) as AskKind,
         prompt: optText(b, 'prompt', 100_000) ?? '',
         ...(b.data !== undefined ? { data: b.data } : {}),
-        ...(choices !== undefined ? { choices: choices as unknown[] } : {}),
+        ...(choices !== undefined ? { choices } : {}),
         ...(timeout !== undefined ? { timeout } : {}),
       })
       return json(201, ask)
@@ -67,10 +100,15 @@ export const ASK_ROUTES: readonly Route[] = [
     handler: async ({ req, params, claims, ctx }) => {
       const id = params.ask!
       const waitS = queryInt(req.url, 'wait', 0, 0, ctx.maxAskWaitSeconds)
-      const ask = await ctx.ops.getAsk(id)
+      const ask = await ctx.rb.asks.get(id)
       requireScope(claims, 'read', ask.run)
       if (waitS === 0 || ask.state !== 'pending') return json(200, ask)
-      return json(200, await ctx.ops.waitAsk(id, waitS * 1000, req.signal))
+      try {
+        await ctx.rb.asks.wait(id, { timeout: waitS * 1000, signal: req.signal })
+      } catch {
+        // timed out, aborted or expired: the ask's state says which
+      }
+      return json(200, await ctx.rb.asks.get(id))
     },
   },
   {
@@ -81,10 +119,10 @@ export const ASK_ROUTES: readonly Route[] = [
       const id = params.ask!
       const b = objectBody(await body(req, ctx), ['answer', 'by'])
       if (!('answer' in b)) throw new InvalidArgumentError('"answer" is required')
-      const ask = await ctx.ops.getAsk(id)
+      const ask = await ctx.rb.asks.get(id)
       requireScope(claims, 'answer', ask.run)
       const by = optStr(b, 'by', 200) ?? (claims.sub || undefined)
-      const answered = await ctx.ops.answer(id, b.answer, by)
+      const answered = await ctx.rb.asks.answer(id, b.answer, by === undefined ? {} : { by })
       ctx.metrics.asksAnswered.inc()
       return json(200, answered)
     },

@@ -13,7 +13,7 @@ export const CHANNEL_ROUTES: readonly Route[] = [
     access: { scope: 'write', allRuns: true },
     handler: async ({ req, params, ctx }) => {
       const b = objectBody(await body(req, ctx), ['data'])
-      await ctx.ops.publish(params.channel!, b.data === undefined ? null : b.data)
+      await ctx.rb.bus.publish(params.channel!, b.data === undefined ? null : b.data)
       ctx.metrics.published.inc()
       return json(202, { ok: true })
     },

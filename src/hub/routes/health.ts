@@ -10,8 +10,8 @@ export const HEALTH_ROUTES: readonly Route[] = [
     access: 'public',
     handler: async ({ ctx }) => {
       try {
-        await ctx.ops.backend.ping()
-        return json(200, { ok: true, backend: ctx.ops.backend.name })
+        await ctx.rb.backend.ping()
+        return json(200, { ok: true, backend: ctx.rb.backend.name })
       } catch (err) {
         return json(503, {
           error: {

@@ -7,42 +7,11 @@ import { runWire, type CreatedRunWire } from '../../protocol/wire.js'
 import { signToken } from '../auth.js'
 import { body, formatOf, startOf } from '../context.js'
 import { STREAM_HEADERS, json } from '../http.js'
-import type { Route, RouteContext } from '../route.js'
+import type { Route } from '../route.js'
 import { eventType, objectBody, oneOf, optObject, optText, queryInt, str } from '../validate.js'
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled']
 const END_STATUSES = ['completed', 'failed', 'cancelled'] as const
-
-/** Inbox messages after `after`; with `waitMs`, waits (long poll) until at least one arrives. */
-async function readInbox(
-  ctx: RouteContext,
-  run: string,
-  after: number,
-  limit: number,
-  waitMs: number,
-  signal: AbortSignal,
-): Promise<unknown[]> {
-  const runs = ctx.ops.backend.runs
-  const first = await runs.readInbox(run, after, limit)
-  if (first.length > 0 || waitMs === 0 || signal.aborted) return first
-  let wake!: () => void
-  const woken = new Promise<void>((r) => (wake = r))
-  const unwatch = await runs.watchInbox(run, { onMessages: () => wake() })
-  const timer = setTimeout(() => wake(), waitMs)
-  const onAbort = (): void => wake()
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    // A message that came between the read and the watch is caught by this second read.
-    const again = await runs.readInbox(run, after, limit)
-    if (again.length > 0) return again
-    await woken
-    return await runs.readInbox(run, after, limit)
-  } finally {
-    clearTimeout(timer)
-    signal.removeEventListener('abort', onAbort)
-    unwatch()
-  }
-}
 
 /** The run routes. */
 export const RUN_ROUTES: readonly Route[] = [
@@ -57,7 +26,14 @@ export const RUN_ROUTES: readonly Route[] = [
       if (claims.runs !== '*' && (id === undefined || !claims.runs.includes(id))) {
         throw new ForbiddenError('this token may only create the runs it names (give their "id")')
       }
-      const info = await ctx.ops.createRun(id, optObject(b, 'meta'))
+      const meta = optObject(b, 'meta')
+      // Created through the instance: the size check of `meta`, retention, and the running
+      // runs quota of the token's subject (`limits.maxRunningRunsPerOwner`) apply.
+      const info = await ctx.rb.runs.add({
+        ...(id !== undefined ? { id } : {}),
+        ...(meta !== undefined ? { meta } : {}),
+        ...(claims.sub !== '' ? { owner: claims.sub } : {}),
+      })
       ctx.metrics.runsCreated.inc()
       const out: CreatedRunWire = { run: runWire(info, 0) }
       if (ctx.secret !== undefined) {
@@ -94,12 +70,12 @@ export const RUN_ROUTES: readonly Route[] = [
         status = s as RunStatus
       }
       const limit = queryInt(req.url, 'limit', 100, 1, 1000)
-      let runs = await ctx.ops.listRuns(status, limit)
+      let runs = await ctx.rb.runs.list(status === undefined ? { limit } : { status, limit })
       if (claims.runs !== '*') {
         const allowed = claims.runs
         runs = runs.filter((r) => allowed.includes(r.id))
       }
-      return json(200, { runs: runs.map((r) => runWire(r, ctx.fanout.readers(r.id))) })
+      return json(200, { runs: runs.map((r) => runWire(r, ctx.readers.readers(r.id))) })
     },
   },
   {
@@ -108,8 +84,8 @@ export const RUN_ROUTES: readonly Route[] = [
     access: 'read',
     handler: async ({ params, ctx }) => {
       const run = params.run!
-      const info = await ctx.ops.getRun(run)
-      return json(200, runWire(info, ctx.fanout.readers(run)))
+      const info = await ctx.rb.runs.get(run)
+      return json(200, runWire(info, ctx.readers.readers(run)))
     },
   },
   {
@@ -125,7 +101,7 @@ export const RUN_ROUTES: readonly Route[] = [
         const o = objectBody(item, ['type', 'data'], Array.isArray(raw) ? `event ${i}` : 'body')
         return { type: eventType(o, RESERVED_TYPES), data: o.data === undefined ? null : o.data }
       })
-      const events = await ctx.ops.append(params.run!, drafts)
+      const events = await ctx.rb.runs.append(params.run!, drafts)
       ctx.metrics.eventsIn.inc(events.length)
       return json(201, { ids: events.map((e) => e.id) })
     },
@@ -138,15 +114,15 @@ export const RUN_ROUTES: readonly Route[] = [
       const run = params.run!
       const format = formatOf(req)
       const start = startOf(req)
-      const info = await ctx.ops.getRun(run)
-      const afterSeq = start.after === 'now' ? info.lastSeq : start.after
+      // The cursor's position is fixed before the response starts (a missing run is a 404):
+      // once a client sees the stream open, whatever is appended reaches it.
+      const follower = await ctx.readers.open(run, start, req.signal)
       return {
         status: 200,
         contentType: CONTENT_TYPE[format],
         headers: STREAM_HEADERS,
-        start: (sink) => {
-          void ctx.fanout.attach(run, sink, format, { afterSeq, explicit: start.explicit })
-        },
+        start: (sink) => ctx.readers.attach(follower, sink, format, start),
+        cancel: () => follower.close(),
       }
     },
   },
@@ -158,7 +134,7 @@ export const RUN_ROUTES: readonly Route[] = [
       const b = objectBody(await body(req, ctx), ['status', 'error'])
       const status = oneOf(b, 'status', END_STATUSES)
       const error = optText(b, 'error', 10_000)
-      const ev = await ctx.ops.end(
+      const ev = await ctx.rb.runs.end(
         params.run!,
         error === undefined ? { status } : { status, error },
       )
@@ -172,19 +148,18 @@ export const RUN_ROUTES: readonly Route[] = [
     handler: async ({ req, params, ctx }) => {
       const run = params.run!
       const raw = req.url.searchParams.get('after')
-      let after = 0
-      if (raw !== null && raw !== '') {
-        const seq = seqOfId(raw)
-        if (seq === undefined)
-          throw new InvalidArgumentError(`${JSON.stringify(raw)} is not an inbox message id`)
-        after = seq
-      }
+      if (raw !== null && raw !== '' && seqOfId(raw) === undefined)
+        throw new InvalidArgumentError(`${JSON.stringify(raw)} is not an inbox message id`)
       const limit = queryInt(req.url, 'limit', 100, 1, 1000)
       const waitS = queryInt(req.url, 'wait', 0, 0, ctx.maxAskWaitSeconds)
-      await ctx.ops.getRun(run)
-      return json(200, {
-        messages: await readInbox(ctx, run, after, limit, waitS * 1000, req.signal),
+      await ctx.rb.runs.get(run)
+      const messages = await ctx.rb.runs.readInbox(run, {
+        ...(raw !== null && raw !== '' ? { after: raw } : {}),
+        limit,
+        wait: waitS * 1000,
+        signal: req.signal,
       })
+      return json(200, { messages })
     },
   },
   {
@@ -193,11 +168,10 @@ export const RUN_ROUTES: readonly Route[] = [
     access: 'answer',
     handler: async ({ req, params, ctx }) => {
       const b = objectBody(await body(req, ctx), ['type', 'data'])
-      const msg = await ctx.ops.sendInbox(
-        params.run!,
-        str(b, 'type'),
-        b.data === undefined ? null : b.data,
-      )
+      const msg = await ctx.rb.runs.send(params.run!, {
+        type: str(b, 'type'),
+        data: b.data === undefined ? null : b.data,
+      })
       return json(202, { id: msg.id, seq: msg.seq })
     },
   },

@@ -1,0 +1,234 @@
+/**
+ * The hub's SSE/NDJSON readers of runs: each connection is one cursor of the follow engine
+ * (`rb.runs.follow`, `src/streams/follow.ts`), written into the connection's sink.
+ *
+ * Why no fan-out of its own: the engine already keeps ONE backend watch per run per
+ * process, shares history reads and a window of recent events between every cursor of a
+ * run (hub readers, in-process followers and ask waits alike), and hands every cursor the
+ * same event objects; `frameOf` serializes each object once per format, so 10,000 readers
+ * of one run cost one watch and one serialization per event. What this file adds is the
+ * wire: frames, pacing by the socket, the keep-alive and the slow-reader cut.
+ *
+ * Per reader:
+ * - positions come from the engine (history, then live, no duplicate at the seam, a `gap`
+ *   frame for history that is gone, a run that was reset or created again is an error);
+ * - writes are paced by the socket: past half of `maxQueuedBytes` unread, the reader waits
+ *   for the peer to drain before taking more from its cursor (the cursor falls back to the
+ *   log when its live buffer overflows, so the hub holds nothing extra for a slow reader);
+ * - a reader that took nothing for a whole keep-alive period while it had bytes waiting is
+ *   cut (counted): it resumes from its last id;
+ * - after the `end` frame the stream closes cleanly; a reader that resumes after the end
+ *   gets the `end` frame again, so an `EventSource` stops instead of reconnecting;
+ * - the run failing under the reader (reset, vanished, backend down) ends the stream with
+ *   an `error` frame carrying the typed error, never silence.
+ *
+ * The readers are followers of the runbus instance: they count in `rb.stats().followers`
+ * and `rb.close()` ends them.
+ */
+import type { RunEvent } from '../events/envelope.js'
+import { idOfSeq } from '../events/envelope.js'
+import { RunbusError } from '../events/errors.js'
+import { errorFrame, frameOf, pingOf, type StreamFormat } from '../protocol/framing.js'
+import type { Runbus } from '../runbus.js'
+import type { Follower } from '../streams/follow.js'
+import type { StreamSink } from './sink.js'
+
+/** Where a reader starts. */
+export interface ReaderStart {
+  /** After this seq (0: from the start of what is retained), or only what comes from now. */
+  after: number | 'now'
+  /** Whether the position was asked for (trimmed history is then announced as a gap). */
+  explicit: boolean
+}
+
+/** Counters of the run readers of one hub. */
+export interface RunReaderStats {
+  /** Frames written to readers (events, gaps, ends, errors). */
+  framesOut: number
+  /** Readers cut for not taking what was written to them for a keep-alive period. */
+  cuts: number
+  /** Readers whose stream ended with an error frame (run reset or vanished, backend down). */
+  failed: number
+}
+
+/** The live buffer of a hub reader's cursor (events; past it the cursor re-reads the log). */
+const READER_BUFFER = 1024
+
+/** Every run reader of one hub. */
+export class RunReaders {
+  readonly stats: RunReaderStats = { framesOut: 0, cuts: 0, failed: 0 }
+  readonly #byRun = new Map<string, Set<RunReader>>()
+  readonly #rb: Runbus
+  readonly #maxQueuedBytes: number
+  #closed = false
+
+  constructor(rb: Runbus, maxQueuedBytes: number) {
+    this.#rb = rb
+    this.#maxQueuedBytes = maxQueuedBytes
+  }
+
+  /** Readers following `run` on this hub. */
+  readers(run: string): number {
+    return this.#byRun.get(run)?.size ?? 0
+  }
+
+  /** Readers following any run on this hub. */
+  get total(): number {
+    let n = 0
+    for (const set of this.#byRun.values()) n += set.size
+    return n
+  }
+
+  /** Runs followed by at least one reader of this hub. */
+  get runs(): number {
+    return this.#byRun.size
+  }
+
+  /**
+   * A cursor on `run` from `start`, with its position fixed (`ready` awaited), so that what
+   * is appended once the response has started is delivered. Rejects like `follower.ready`
+   * (`RunNotFoundError`, `ClosedError`); `signal` is the request's.
+   */
+  async open(run: string, start: ReaderStart, signal: AbortSignal): Promise<Follower> {
+    const f = this.#rb.runs.follow(run, {
+      after: start.after === 'now' ? 'now' : start.after === 0 ? 'start' : idOfSeq(start.after),
+      gapAtStart: start.explicit,
+      bufferSize: READER_BUFFER,
+      signal,
+    })
+    try {
+      await f.ready
+    } catch (err) {
+      f.close()
+      throw err
+    }
+    return f
+  }
+
+  /** Streams the cursor into `sink` until the run ends, the peer leaves or the hub closes. */
+  attach(follower: Follower, sink: StreamSink, format: StreamFormat, start: ReaderStart): void {
+    if (this.#closed) {
+      follower.close()
+      sink.abort()
+      return
+    }
+    const reader = new RunReader(this, follower, sink, format, start)
+    let set = this.#byRun.get(follower.run)
+    if (set === undefined) this.#byRun.set(follower.run, (set = new Set()))
+    set.add(reader)
+    sink.onClose(() => {
+      follower.close()
+      const s = this.#byRun.get(follower.run)
+      s?.delete(reader)
+      if (s?.size === 0) this.#byRun.delete(follower.run)
+    })
+    void reader.pump()
+  }
+
+  /** @internal */
+  get maxQueuedBytes(): number {
+    return this.#maxQueuedBytes
+  }
+
+  /** @internal */
+  get runbus(): Runbus {
+    return this.#rb
+  }
+
+  /** The keep-alive tick: a ping to every reader, and the cut of those that stalled. */
+  ping(): void {
+    for (const set of this.#byRun.values()) for (const r of [...set]) r.tick()
+  }
+
+  /** Ends every reader's stream (their cursors close). */
+  close(): void {
+    this.#closed = true
+    for (const set of [...this.#byRun.values()]) for (const r of [...set]) r.abort()
+    this.#byRun.clear()
+  }
+}
+
+class RunReader {
+  /** Whether the reader waited on a full socket through the last keep-alive tick. */
+  #waitingSinceTick = false
+  #waiting = false
+  #wrote = false
+
+  constructor(
+    readonly owner: RunReaders,
+    readonly follower: Follower,
+    readonly sink: StreamSink,
+    readonly format: StreamFormat,
+    readonly start: ReaderStart,
+  ) {}
+
+  async pump(): Promise<void> {
+    const { sink, follower, owner } = this
+    const high = owner.maxQueuedBytes / 2
+    try {
+      for (;;) {
+        if (sink.queuedBytes > high) {
+          this.#waiting = true
+          await sink.waitDrain()
+          this.#waiting = false
+          this.#waitingSinceTick = false
+        }
+        if (sink.closed) return
+        const r = await follower.nextBatch()
+        if (sink.closed) return
+        if (r.done) break
+        this.#write(r.value)
+      }
+      // Finished without an `end` frame written: the reader resumed at or after the end of
+      // an ended run. Say the end again so the client stops instead of reconnecting.
+      if (!this.#wrote && !sink.closed) await this.#repeatEnd()
+      sink.end()
+    } catch (err) {
+      if (sink.closed) return
+      owner.stats.failed++
+      const wire =
+        err instanceof RunbusError
+          ? err
+          : new RunbusError('internal', 'the stream failed on the hub', { cause: err })
+      sink.write(errorFrame(follower.run, wire, this.format))
+      owner.stats.framesOut++
+      sink.end()
+    }
+  }
+
+  #write(events: readonly RunEvent[]): void {
+    for (const ev of events) this.sink.write(frameOf(ev, this.format))
+    this.owner.stats.framesOut += events.length
+    this.#wrote = true
+  }
+
+  async #repeatEnd(): Promise<void> {
+    const last = this.follower.position
+    if (last < 1) return
+    const page = await this.owner.runbus.runs.read(this.follower.run, {
+      after: last > 1 ? idOfSeq(last - 1) : 'start',
+      limit: 1,
+    })
+    const end = page.events.find((e) => e.type === 'end')
+    if (end !== undefined && !this.sink.closed) this.sink.write(frameOf(end, this.format))
+  }
+
+  tick(): void {
+    if (this.sink.closed) return
+    if (this.#waiting) {
+      if (this.#waitingSinceTick) {
+        this.owner.stats.cuts++
+        this.abort()
+        return
+      }
+      this.#waitingSinceTick = true
+      return
+    }
+    this.sink.write(pingOf(this.format))
+  }
+
+  abort(): void {
+    this.follower.close()
+    this.sink.abort()
+  }
+}
