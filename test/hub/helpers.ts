@@ -122,6 +122,7 @@ export class StreamReader {
         const res = await fetch(url, { headers, signal: this.ac.signal })
         this.status = res.status
         this.headers = res.headers
+        this.#wake()
         if (!res.ok || !res.body) {
           this.frames.push({ event: 'http-error', data: await res.json().catch(() => null) })
           return

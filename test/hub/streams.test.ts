@@ -92,6 +92,44 @@ describe('hub streams', () => {
       expect((await h.call('GET', '/v1/runs/agent/inbox?after=x')).status).toBe(400)
     })
 
+    it("fixes a reader's position before the stream opens: ?live=1 then an append at once is never missed (50 times)", async () => {
+      h = await startHub()
+      await h.call('POST', '/v1/runs', { id: 'now' })
+      for (let i = 0; i < 50; i++) {
+        const reader = new StreamReader(`${h.url}/v1/runs/now/events?live=1`, {
+          authorization: `Bearer ${h.admin}`,
+        })
+        await reader.until((r) => r.headers !== undefined, 'the stream head')
+        await h.call('POST', '/v1/runs/now/events', { type: 'tick', data: i })
+        await reader.until((r) => r.frames.length >= 1, `tick ${i}`)
+        expect(reader.frames[0]).toMatchObject({ event: 'tick', data: { data: i } })
+        reader.close()
+        await reader.done
+      }
+    })
+
+    it("its readers are the instance's followers: rb.stats() counts them, rb.close() ends them", async () => {
+      h = await startHub()
+      await h.call('POST', '/v1/runs', { id: 'counted' })
+      const before = h.rb.stats().followers
+      const readers = Array.from(
+        { length: 3 },
+        () =>
+          new StreamReader(`${h.url}/v1/runs/counted/events`, {
+            authorization: `Bearer ${h.admin}`,
+          }),
+      )
+      await eventually(() => h.hub.readers('counted') === 3, 'three readers')
+      expect(h.rb.stats().followers).toBe(before + 3)
+      // One backend watch for the three of them.
+      expect(h.rb.stats().feeds).toBe(1)
+      await h.rb.close()
+      for (const r of readers) await r.done
+      expect(readers.every((r) => r.closed)).toBe(true)
+      expect(h.rb.stats().followers).toBe(0)
+      expect(h.hub.readers('counted')).toBe(0)
+    })
+
     it('mounts under a base path', async () => {
       h = await startHub({ basePath: '/runbus/' })
       expect((await h.call('POST', '/runbus/v1/runs', { id: 'p' })).status).toBe(201)
