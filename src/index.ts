@@ -42,7 +42,7 @@ export type {
 } from './bus/subscription.js'
 export type { BusApi, BusStats, Channel, PendingWait, WaitForOptions } from './bus/bus.js'
 export { matchPattern } from './contract/patterns.js'
-export type { AsksApi, AskCreateOptions, AskWaitOptions } from './asks/asks.js'
+export type { AsksApi, AskCreateOptions, AskWaitOptions, AnswerOptions } from './asks/asks.js'
 export type * from './asks/types.js'
 export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'
 export { WorkQueue, backoffDelay, DEFAULT_BACKOFF } from './work/index.js'

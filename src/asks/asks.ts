@@ -83,10 +83,45 @@ interface AskRecord {
   ttlMs: number
 }
 
+/**
+ * Who answers, as `rb.asks.answer` records it.
+ *
+ * @example
+ * ```ts
+ * await rb.asks.answer(id, true, { by: 'user:42', label: 'Ada' })
+ * ```
+ */
+export interface AnswerOptions {
+  /** Who answered (the hub passes its token's subject). At most 200 characters. */
+  by?: string
+  /** A label of the answerer's choosing, kept beside `by`. At most 200 characters. */
+  label?: string
+}
+
+/**
+ * Control, format and bidi-override characters (C0, C1, U+200B–U+200F, U+202A–U+202E,
+ * U+2060–U+206F, U+FEFF): a name with them could be made to read as another on screen.
+ */
+// eslint-disable-next-line no-control-regex
+const DISGUISING = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]/u
+
+/** Checks `by` / `label` of an answer: a short plain string. */
+function checkAnswerer(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200)
+    throw new InvalidArgumentError(`${name} must be a string of 1 to 200 characters`)
+  if (DISGUISING.test(value))
+    throw new InvalidArgumentError(
+      `${name} must not contain control, format or bidi-override characters`,
+    )
+  return value
+}
+
 interface AskResult {
   state: 'answered' | 'expired'
   answer?: unknown
   by?: string
+  label?: string
   reason?: AskExpiryReason
   at: number
 }
@@ -160,7 +195,7 @@ export interface AsksApi {
    * Answers an ask; the first valid answer wins.
    * @throws AskNotFoundError, AskAnsweredError, AskExpiredError, ValidationError (with issues).
    */
-  answer(askId: string, value: unknown, options?: { by?: string }): Promise<AskInfo>
+  answer(askId: string, value: unknown, options?: AnswerOptions): Promise<AskInfo>
   /** @throws AskNotFoundError */
   get(askId: string): Promise<AskInfo>
   /** Pending asks of a run, or of every running run. */
@@ -214,6 +249,7 @@ export function createAsks(
       if (result.state === 'answered') {
         out.answer = result.answer
         if (result.by !== undefined) out.answeredBy = result.by
+        if (result.label !== undefined) out.answerLabel = result.label
       } else if (result.reason !== undefined) out.expiredReason = result.reason
     } else if (rec.expiresAt !== undefined && rec.expiresAt <= Date.now()) {
       out.state = 'expired'
@@ -340,6 +376,7 @@ export function createAsks(
             const a = e.data as AnswerEventData
             const result: AskResult = { state: 'answered', answer: a.answer, at: e.ts }
             if (a.by !== undefined) result.by = a.by
+            if (a.label !== undefined) result.label = a.label
             return { kind: 'result', result }
           }
           if (e.type === 'ask_expired' && d?.ask === rec.id) {
@@ -629,14 +666,15 @@ export function createAsks(
       }
       checkAnswer(rec, value)
       const answer = rec.hasSchema === true ? await checks.check(askId, value) : value
-      const by = options.by
-      if (by !== undefined && typeof by !== 'string')
-        throw new InvalidArgumentError('by must be a string')
-      const eventData: AnswerEventData =
-        by === undefined ? { ask: askId, answer } : { ask: askId, answer, by }
+      const by = checkAnswerer('by', options.by)
+      const label = checkAnswerer('label', options.label)
+      const eventData: AnswerEventData = { ask: askId, answer }
+      if (by !== undefined) eventData.by = by
+      if (label !== undefined) eventData.label = label
       const d = draft('answer', eventData)
       const mine: AskResult = { state: 'answered', answer, at: Date.now() }
       if (by !== undefined) mine.by = by
+      if (label !== undefined) mine.label = label
       const won = await kv.setIfAbsent(resultKey(askId), JSON.stringify(mine), rec.ttlMs)
       // Decided either way: release the expiry timer and schema hold `create` armed here.
       disarm(askId)

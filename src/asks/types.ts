@@ -109,7 +109,10 @@ export interface AskEventData {
 export interface AnswerEventData {
   ask: string
   answer: unknown
+  /** Who answered: over HTTP, the token's subject (the hub records it, not the caller). */
   by?: string
+  /** The answerer's own label (e.g. a person's name a shared token cannot tell). */
+  label?: string
 }
 
 /**
@@ -156,6 +159,8 @@ export interface AskInfo {
   state: AskState
   answer?: unknown
   answeredBy?: string
+  /** The label the answerer gave (`answer(id, value, { label })`), next to `answeredBy`. */
+  answerLabel?: string
   /** When it was answered or expired. */
   decidedAt?: number
   expiredReason?: AskExpiryReason

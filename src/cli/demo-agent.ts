@@ -21,6 +21,9 @@ import { HubError } from '../events/errors.js'
 import { createClient, type Client } from '../client/index.js'
 
 /** Where the demo agent runs. */
+/** How long a demo ask waits for a person before it expires (10 minutes). */
+export const DEMO_ASK_TIMEOUT_MS = 10 * 60_000
+
 export interface DemoAgentOptions {
   /** The hub's base URL, e.g. `http://127.0.0.1:8787`. */
   baseUrl: string
@@ -383,10 +386,11 @@ class DemoAgent {
     await this.#pause(200)
   }
 
-  /** Opens an ask and waits for its answer with a long poll on the ask. */
+  /** Opens an ask (expiring after {@link DEMO_ASK_TIMEOUT_MS}) and long-polls its answer. */
   async #ask<T>(ask: { kind: string; prompt: string; data?: unknown }): Promise<T> {
     this.#check()
-    const created = await this.#client.ask(this.#run, ask)
+    // Bounded: an ask nobody answers expires, the run ends and its demo slot is free again.
+    const created = await this.#client.ask(this.#run, { ...ask, timeout: DEMO_ASK_TIMEOUT_MS })
     const signal = this.#stop.signal
     for (;;) {
       let info

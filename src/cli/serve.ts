@@ -183,6 +183,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     },
     baseUrl: url,
     ...(agentToken ? { agentToken } : {}),
+    ...(secret !== undefined ? { secret } : {}),
     signal: stop.signal,
   })
 

@@ -18,11 +18,17 @@ import { createRequire } from 'node:module'
 import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDemoAgent } from './demo-agent.js'
+import { hasScope, tokenOf, TokenVerifier, type TokenClaims } from '../hub/auth.js'
 
 /** What the web routes need from `runbus serve`. */
 export interface WebRoutesOptions {
   /** This hub's own base URL, for the demo agent to talk to. */
   baseUrl: string
+  /**
+   * The hub's secret: `POST /demo/runs` then needs a token with `write` scope for every run
+   * (the demo agent acts with that authority). Absent on an `--insecure` hub.
+   */
+  secret?: string
   /** A token with write scope for the demo agent (absent on an `--insecure` hub). */
   agentToken?: string
   /** Aborting it stops every demo agent still running (for a clean shutdown). */
@@ -143,6 +149,30 @@ async function moduleResponse(
   })
 }
 
+/** The largest body `POST /demo/runs` reads (it takes at most `{ "speed": n }`). */
+const DEMO_BODY_LIMIT = 1024
+
+/** The body as text, or `undefined` once it passes `limit` bytes (the rest is not read). */
+async function boundedText(request: Request, limit: number): Promise<string | undefined> {
+  const declared = Number(request.headers.get('content-length') ?? '0')
+  if (declared > limit) return undefined
+  if (!request.body) return ''
+  const reader = request.body.getReader()
+  const parts: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined)
+      return undefined
+    }
+    parts.push(value)
+  }
+  return Buffer.concat(parts).toString('utf8')
+}
+
 function jsonResponse(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -173,25 +203,30 @@ export function createWebRoutes(
   options: WebRoutesOptions,
 ): (request: Request) => Promise<Response | undefined> {
   const vendor = vendorFile()
+  const verifier = options.secret !== undefined ? new TokenVerifier(options.secret) : undefined
   const maxDemoRuns = options.maxDemoRuns ?? 20
   let demoRuns = 0
 
   async function startDemo(request: Request): Promise<Response> {
-    if (options.agentToken !== undefined) {
-      // Ask the hub whether the caller's token is good for anything at all.
-      const auth = request.headers.get('authorization')
-      const check = await fetch(new URL('/v1/runs?limit=1', options.baseUrl), {
-        headers: auth ? { authorization: auth } : {},
-      }).catch(() => undefined)
-      if (!check) return errorResponse(503, 'backend_unavailable', 'the hub did not answer')
-      if (!check.ok)
-        return new Response(check.body, { status: check.status, headers: check.headers })
-      await check.body?.cancel()
+    if (verifier !== undefined) {
+      // The agent writes with `*` authority: only a caller who could do that may start it.
+      const token = tokenOf(request.headers.get('authorization'), new URL(request.url))
+      if (token === undefined) return errorResponse(401, 'unauthorized', 'a token is required')
+      let claims: TokenClaims
+      try {
+        claims = await verifier.verify(token)
+      } catch (err) {
+        return errorResponse(401, 'unauthorized', err instanceof Error ? err.message : 'bad token')
+      }
+      if (!hasScope(claims, 'write') || claims.runs !== '*')
+        return errorResponse(403, 'forbidden', 'starting a demo run needs write scope on every run')
     }
     if (demoRuns >= maxDemoRuns)
       return errorResponse(429, 'too_many', `at most ${maxDemoRuns} demo runs at once`)
     let speed = options.speed ?? 1
-    const text = await request.text()
+    const text = await boundedText(request, DEMO_BODY_LIMIT)
+    if (text === undefined)
+      return errorResponse(413, 'payload_too_large', `the body is over ${DEMO_BODY_LIMIT} bytes`)
     if (text.trim() !== '') {
       let body: unknown
       try {

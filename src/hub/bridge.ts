@@ -28,7 +28,10 @@ export function toRequest(req: IncomingMessage, res: ServerResponse): Request {
     init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>
     init.duplex = 'half'
   }
-  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init)
+  // The URL is built from the request's path only: the Host header is the caller's to
+  // write, and must not decide which file or route answers.
+  const path = req.url !== undefined && req.url.startsWith('/') ? req.url : '/'
+  return new Request(`http://localhost${path}`, init)
 }
 
 /** Writes a Web `Response` to a Node response, streaming its body with back-pressure. */

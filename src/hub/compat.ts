@@ -4,8 +4,9 @@
  * event (waiting up to 30 s, 204 when none came) and advances the caller's cursor;
  * `POST /api/event/response` answers the pending ask the event refers to.
  *
- * Cursors live in this hub process (bounded LRU). A client that switches hubs starts again
- * from the beginning of the run; the seed protocol has no way to say where it was.
+ * Cursors live in this hub process (bounded LRU), one per caller (token subject) and run. A
+ * client that switches hubs starts again from the beginning of the run; the seed protocol
+ * has no way to say where it was.
  */
 import { idOfSeq, type RunEvent } from '../events/envelope.js'
 import { AskNotFoundError, InvalidArgumentError } from '../events/errors.js'
@@ -69,18 +70,18 @@ export class CompatRoutes {
     this.#opts = { maxCursors: options.maxCursors ?? 10_000, waitMs: options.waitMs }
   }
 
-  #cursor(run: string): number {
-    const c = this.#cursors.get(run)
+  #cursor(key: string): number {
+    const c = this.#cursors.get(key)
     if (c !== undefined) {
-      this.#cursors.delete(run)
-      this.#cursors.set(run, c)
+      this.#cursors.delete(key)
+      this.#cursors.set(key, c)
     }
     return c ?? 0
   }
 
-  #advance(run: string, seq: number): void {
-    this.#cursors.delete(run)
-    this.#cursors.set(run, seq)
+  #advance(key: string, seq: number): void {
+    this.#cursors.delete(key)
+    this.#cursors.set(key, seq)
     if (this.#cursors.size > this.#opts.maxCursors) {
       const oldest = this.#cursors.keys().next()
       if (!oldest.done) this.#cursors.delete(oldest.value)
@@ -91,8 +92,11 @@ export class CompatRoutes {
    * `POST /api/event/get`: a cursor of the follow engine from the caller's position, held
    * for one event or `waitMs` (204), whichever comes first.
    */
-  async get(run: string, signal: AbortSignal): Promise<HubResponse> {
-    const after = this.#cursor(run)
+  async get(run: string, caller: string, signal: AbortSignal): Promise<HubResponse> {
+    // One cursor per caller (token subject) and run: a read-only watcher does not consume
+    // the events meant for the real client.
+    const key = `${caller}\u0000${run}`
+    const after = this.#cursor(key)
     const ac = new AbortController()
     const stop = (): void => ac.abort()
     const timer = setTimeout(stop, this.#opts.waitMs)
@@ -110,7 +114,7 @@ export class CompatRoutes {
         if (r.done) return { status: 204 }
         // The seed's clients know no gaps: what was trimmed is skipped, the cursor moves on.
         if (r.value.type === 'gap') continue
-        this.#advance(run, r.value.seq)
+        this.#advance(key, r.value.seq)
         return json(200, seedEvent(r.value))
       }
     } catch (err) {

@@ -55,6 +55,12 @@ export interface HubSettings {
   runTokenTtlSeconds?: number
   /** Answer CORS preflights and allow every origin (default true). */
   cors?: boolean
+  /**
+   * A bearer token `GET /metrics` requires (at least 16 characters). Default: none, the
+   * endpoint is open (keep it behind your proxy then). `/healthz` stays open and says only
+   * whether the backend answers.
+   */
+  metricsToken?: string
   /** Called with unexpected errors (those that became a 500). Default: `console.error`. */
   onError?: (err: unknown) => void
   /**
@@ -90,6 +96,7 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'cors',
   'onError',
   'limits',
+  'metricsToken',
 ])
 
 /** Counters of a hub, exact at every moment. */
@@ -169,6 +176,11 @@ export function createHub(options: HubOptions): Hub {
       'a hub needs a secret (or insecure: true, for local development only)',
     )
   }
+  if (
+    settings.metricsToken !== undefined &&
+    (typeof settings.metricsToken !== 'string' || settings.metricsToken.length < 16)
+  )
+    throw new InvalidArgumentError('metricsToken must be a string of at least 16 characters')
   const limits = resolveHubLimits(settings.limits)
   const limiter = new ConnectionLimiter(limits)
   const maxQueuedBytes = settings.maxQueuedBytes ?? 1024 * 1024
@@ -209,6 +221,8 @@ export function createHub(options: HubOptions): Hub {
     basePath,
     cors: settings.cors ?? true,
     maxAskWaitSeconds: settings.maxAskWaitSeconds ?? 60,
+    metricsToken: settings.metricsToken,
+    limiter,
     onError,
   }
   const router = new Router(ROUTES)

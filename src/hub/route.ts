@@ -8,6 +8,7 @@ import type { BusFanout } from './bus-fanout.js'
 import type { CompatRoutes } from './compat.js'
 import type { HubRequest, HubResponse } from './http.js'
 import type { HubMetrics } from './metrics.js'
+import type { ConnectionLimiter } from './limits.js'
 import type { RunReaders } from './run-readers.js'
 import type { Runbus } from '../runbus.js'
 
@@ -70,6 +71,10 @@ export interface RouteContext {
   readonly cors: boolean
   /** Longest `?wait=` on long polls, in seconds. */
   readonly maxAskWaitSeconds: number
+  /** Counts open requests per token subject (the per-address and global caps are the adapter's). */
+  readonly limiter?: ConnectionLimiter
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string | undefined
   /** Called with errors that became 500s. */
   readonly onError: (err: unknown) => void
   /**

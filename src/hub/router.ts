@@ -13,7 +13,8 @@ import { checkChannel, checkPattern } from '../contract/patterns.js'
 import { MethodNotAllowedError } from '../protocol/errors.js'
 import { OPEN_CLAIMS, requireScope, tokenOf, type TokenClaims } from './auth.js'
 import type { Route, RouteAccess, RouteContext, RouteParams } from './route.js'
-import { CORS_HEADERS, errorResponse, type HubRequest, type HubResponse } from './http.js'
+import { CORS_HEADERS, errorResponse, isStream, type HubRequest, type HubResponse } from './http.js'
+import { ConnectionLimitError } from './limits.js'
 
 type ParamName = keyof RouteParams
 
@@ -148,6 +149,25 @@ function methodLabel(m: string): string {
   return METHODS.has(m) ? m : 'other'
 }
 
+/** `res` with `release` called once it is done: at once, or when its stream closes. */
+function holdUntilDone(res: HubResponse, release: () => void): HubResponse {
+  if (!isStream(res)) {
+    release()
+    return res
+  }
+  return {
+    ...res,
+    start(sink) {
+      sink.onClose(release)
+      res.start(sink)
+    },
+    cancel() {
+      release()
+      res.cancel?.()
+    },
+  }
+}
+
 /**
  * Answers one request: routing, the pre-route guard, auth, CORS, error mapping and request
  * metrics. Never throws.
@@ -175,13 +195,26 @@ export async function handle(
       routeName = route.path
       if (ctx.guard) await ctx.guard(req, route)
       const claims = await authorize(req, route.access, m.params, ctx)
-      res = await route.handler({ req, params: m.params, claims, ctx })
+      // One slot per open request of the token's subject, held by a stream until it closes.
+      const release =
+        route.access !== 'public' && ctx.verifier !== undefined && ctx.limiter !== undefined
+          ? ctx.limiter.acquireSubject(claims.sub)
+          : undefined
+      try {
+        res = await route.handler({ req, params: m.params, claims, ctx })
+      } catch (err) {
+        release?.()
+        throw err
+      }
+      if (release !== undefined) res = holdUntilDone(res, release)
     }
   } catch (err) {
     res = errorResponse(err)
     if (res.status >= 500 && res.status !== 503 && res.status !== 504) ctx.onError(err)
     if (err instanceof MethodNotAllowedError)
       res = { ...res, headers: { allow: err.allow.join(', ') } }
+    if (err instanceof ConnectionLimitError)
+      res = { ...res, headers: { 'retry-after': String(err.retryAfter) } }
   }
   if (ctx.cors) res = { ...res, headers: { ...CORS_HEADERS, ...res.headers } }
   ctx.metrics.requests.inc({

@@ -17,6 +17,18 @@ describe.skipIf(!redisAvailable())('redis run log', () => {
     redis = fixture.redis
   })
 
+  it('trims the inbox to maxInboxMessages (not maxEvents)', async () => {
+    const b = backend()
+    await b.runs.createRun({ id: 'ibx', maxEvents: 100, maxInboxMessages: 3, ts: 1 })
+    for (let i = 1; i <= 5; i++) await b.runs.sendInbox('ibx', draft('m', i))
+    const kept = await b.runs.readInbox('ibx', 0, 100)
+    expect(kept.map((m) => [m.seq, m.data])).toEqual([
+      [3, 3],
+      [4, 4],
+      [5, 5],
+    ])
+  })
+
   it('creates, appends with consecutive seqs, reads, ends once', async () => {
     const b = backend()
     const info = await b.runs.createRun({ id: 'r1', maxEvents: 100, ts: 1000, meta: { a: 1 } })

@@ -174,7 +174,9 @@ export class Transcript {
         return this.ask(ev, /** @type {AskEventData} */ (/** @type {unknown} */ (d)))
       case 'answer': {
         const line = this.asks.get(String(d.ask))
-        const by = str(d.by)
+        // The answerer's own label first, then who the token says it was.
+        const by =
+          str(d.label) && str(d.by) ? `${str(d.label)} (${str(d.by)})` : str(d.label) || str(d.by)
         const label = answerLabel(d.answer, line?.kind)
         return this.settle(ev, String(d.ask), 'answered', label, by)
       }

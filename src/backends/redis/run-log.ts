@@ -80,7 +80,12 @@ export class RedisRunLog implements RunLogStore {
     const metaJson = init.meta === undefined ? '' : JSON.stringify(init.meta)
     await this.call(
       'createRun',
-      () => this.scripts.create.run(this.ctx.client, [k.meta], [init.ts, init.maxEvents, metaJson]),
+      () =>
+        this.scripts.create.run(
+          this.ctx.client,
+          [k.meta],
+          [init.ts, init.maxEvents, metaJson, init.maxInboxMessages ?? init.maxEvents],
+        ),
       init.id,
     )
     await this.call('createRun (index)', () =>

@@ -117,12 +117,17 @@ export const ASK_ROUTES: readonly Route[] = [
     access: 'answer',
     handler: async ({ req, params, claims, ctx }) => {
       const id = params.ask!
-      const b = objectBody(await body(req, ctx), ['answer', 'by'])
+      const b = objectBody(await body(req, ctx), ['answer', 'by', 'label'])
       if (!('answer' in b)) throw new InvalidArgumentError('"answer" is required')
       const ask = await ctx.rb.asks.get(id)
       requireScope(claims, 'answer', ask.run)
-      const by = optStr(b, 'by', 200) ?? (claims.sub || undefined)
-      const answered = await ctx.rb.asks.answer(id, b.answer, by === undefined ? {} : { by })
+      // `by` is who the token says answered; what the caller writes is only its label
+      // (`label`, or `by` as older clients send it).
+      const label = optStr(b, 'label', 200) ?? optStr(b, 'by', 200)
+      const answered = await ctx.rb.asks.answer(id, b.answer, {
+        ...(claims.sub !== '' ? { by: claims.sub } : {}),
+        ...(label !== undefined ? { label } : {}),
+      })
       ctx.metrics.asksAnswered.inc()
       return json(200, answered)
     },

@@ -19,7 +19,7 @@ export const COMPAT_ROUTES: readonly Route[] = [
       const b = objectBody(await body(req, ctx), ['request_id'])
       const run = checkRunId(b.request_id)
       requireScope(claims, 'read', run)
-      return ctx.compat.get(run, req.signal)
+      return ctx.compat.get(run, claims.sub, req.signal)
     },
   },
   {

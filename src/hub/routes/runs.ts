@@ -1,6 +1,7 @@
 /** Run routes: create, list, read, append, follow (SSE/NDJSON), end, and the inbox. */
 import { RESERVED_TYPES, seqOfId, type RunStatus } from '../../events/envelope.js'
-import { ForbiddenError, InvalidArgumentError } from '../../events/errors.js'
+import { ForbiddenError, InvalidArgumentError, RunNotFoundError } from '../../events/errors.js'
+import type { RunSummary } from '../../agent/runs.js'
 import { checkRunId } from '../../events/ids.js'
 import { CONTENT_TYPE } from '../../protocol/framing.js'
 import { runWire, type CreatedRunWire } from '../../protocol/wire.js'
@@ -40,13 +41,13 @@ export const RUN_ROUTES: readonly Route[] = [
         const ttlSeconds = ctx.runTokenTtlSeconds
         out.tokens = {
           read: await signToken(ctx.secret, {
-            sub: 'run-reader',
+            sub: `run-reader:${info.id}`,
             runs: [info.id],
             scope: ['read'],
             ttlSeconds,
           }),
           answer: await signToken(ctx.secret, {
-            sub: 'run-answerer',
+            sub: `run-answerer:${info.id}`,
             runs: [info.id],
             scope: ['read', 'answer'],
             ttlSeconds,
@@ -70,10 +71,23 @@ export const RUN_ROUTES: readonly Route[] = [
         status = s as RunStatus
       }
       const limit = queryInt(req.url, 'limit', 100, 1, 1000)
-      let runs = await ctx.rb.runs.list(status === undefined ? { limit } : { status, limit })
-      if (claims.runs !== '*') {
-        const allowed = claims.runs
-        runs = runs.filter((r) => allowed.includes(r.id))
+      let runs: RunSummary[]
+      if (claims.runs === '*') {
+        runs = await ctx.rb.runs.list(status === undefined ? { limit } : { status, limit })
+      } else {
+        // A run-scoped token lists its own runs, looked up by id: filtering a page of the
+        // newest runs would hide them behind `limit` newer ones of other callers.
+        runs = []
+        for (const id of claims.runs) {
+          try {
+            const r = await ctx.rb.runs.get(id)
+            if (status === undefined || r.status === status) runs.push(r)
+          } catch (err) {
+            if (!(err instanceof RunNotFoundError)) throw err
+          }
+        }
+        runs.sort((a, b) => b.createdAt - a.createdAt)
+        runs = runs.slice(0, limit)
       }
       return json(200, { runs: runs.map((r) => runWire(r, ctx.readers.readers(r.id))) })
     },

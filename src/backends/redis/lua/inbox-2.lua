@@ -1,6 +1,7 @@
 --[[
   Appends one message to a running run's inbox with the inbox's next seq (stream id
-  `<seq>-0`), trimmed to the run's maxEvents.
+  `<seq>-0`), trimmed to the run's maxInboxMessages (its maxEvents for runs created
+  before that was stored).
 
   KEYS[1] meta hash     <prefix>:{<run>}:meta
   KEYS[2] inbox stream  <prefix>:{<run>}:inbox
@@ -10,7 +11,7 @@
 
   Result: the message's seq; errors RUNBUS_RUN_NOT_FOUND, RUNBUS_RUN_ENDED.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'iseq', 'max')
+local st = redis.call('HMGET', KEYS[1], 'status', 'iseq', 'max', 'imax')
 if not st[1] then
   return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
 end
@@ -18,7 +19,7 @@ if st[1] ~= 'running' then
   return redis.error_reply('RUNBUS_RUN_ENDED')
 end
 local seq = tonumber(st[2]) + 1
-redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[4] or st[3], string.format('%d-0', seq),
   't', ARGV[1], 'd', ARGV[2], 'ts', ARGV[3])
 redis.call('HSET', KEYS[1], 'iseq', seq)
 return seq
