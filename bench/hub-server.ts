@@ -33,7 +33,14 @@ interface Variant {
 
 function runbusVariant(web: boolean): Variant {
   const rb = createRunbus({ retention: { maxEvents: 100_000 } })
-  const hub = createHub({ runbus: rb, insecure: true, onError: (e) => console.error(e) })
+  // Every reader comes from one address (and no token): lift the connection caps, which
+  // would otherwise admit 256 readers per address.
+  const hub = createHub({
+    runbus: rb,
+    insecure: true,
+    onError: (e) => console.error(e),
+    limits: { maxConnections: 1_000_000, maxConnectionsPerAddress: 1_000_000 },
+  })
   let run: Run | undefined
   return {
     listener: web ? fetchListener(hub.fetch) : hub.node,

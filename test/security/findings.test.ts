@@ -241,7 +241,7 @@ describe('the demo route of runbus serve', () => {
     })
     let pending: Array<{ expiresAt?: number }> = []
     for (let i = 0; i < 500 && pending.length === 0; i++) {
-      pending = (await h.rb.asks.pending({ run: runId })) as Array<{ expiresAt?: number }>
+      pending = await h.rb.asks.pending({ run: runId })
       if (pending.length === 0) await new Promise((r) => setTimeout(r, 20))
     }
     expect(pending).toHaveLength(1)
