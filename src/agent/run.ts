@@ -167,7 +167,7 @@ export class Run {
   /** Set while the handle has events to store: only then does `rb.close()` need it. */
   private untrack: (() => void) | undefined = undefined
 
-  /** Internal: use `rb.runs.create()` or `rb.runs.open()`. */
+  /** @internal Use `rb.runs.create()` or `rb.runs.open()`. */
   constructor(ctx: Context, id: string, askFn: AskFn) {
     this.ctx = ctx
     this.id = id
@@ -246,7 +246,7 @@ export class Run {
     }
   }
 
-  /** Internal: starts the inbox watch now and waits until it is in place. */
+  /** @internal Starts the inbox watch now and waits until it is in place. */
   watchInbox(): Promise<void> {
     return this.inbox_().ready
   }
@@ -308,7 +308,7 @@ export class Run {
     return Promise.all(events.map((e) => this.appendRaw(e.type, e.data)))
   }
 
-  /** Internal: appends a reserved event (asks). */
+  /** @internal Appends a reserved event (asks): not for users, it could forge answers. */
   async appendReserved(type: string, data: unknown): Promise<RunEvent> {
     return this.appendRaw(type, data)
   }
@@ -589,7 +589,7 @@ export class Run {
   }
 
   /**
-   * Internal: on `rb.close()`, tries to store what is pending, for at most `DRAIN_MS`: a
+   * @internal On `rb.close()`, tries to store what is pending, for at most `DRAIN_MS`: a
    * backend that hangs must not hang `close()`. What could not be stored is counted in
    * `stats.pending` (and the failure in `stats.failures`).
    */

@@ -178,7 +178,7 @@ export function toSummary(info: RunInfo): RunSummary {
   return s
 }
 
-/** Builds `rb.runs`. Internal: called by `createRunbus`. */
+/** @internal Builds `rb.runs`; called by `createRunbus`. */
 export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
   const runs = ctx.backend.runs
   async function createRun(options: CreateRunOptions): Promise<string> {

@@ -207,7 +207,7 @@ export interface AsksApi {
   wait(askId: string, options?: AskWaitOptions): Promise<unknown>
 }
 
-/** Builds `rb.asks` and the ask function of run handles. Internal. */
+/** @internal Builds `rb.asks` and the ask function of run handles. */
 export function createAsks(
   ctx: Context,
   bus: BusApi,

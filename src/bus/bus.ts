@@ -159,7 +159,7 @@ export interface BusStats {
   published: number
 }
 
-/** Builds `rb.bus`. Internal: called by `createRunbus`. */
+/** @internal Builds `rb.bus`; called by `createRunbus`. */
 export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
   const entries = new Map<string, Entry>()
   const counts = { decodeErrors: 0, published: 0 }

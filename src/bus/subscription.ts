@@ -126,7 +126,7 @@ export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
   private resolveClosed!: () => void
   private readonly onAbort = (): void => this.end(this.options.signal?.reason)
 
-  /** Internal: use `rb.bus.subscribe()`. */
+  /** @internal Use `rb.bus.subscribe()`. */
   constructor(
     ctx: Context,
     pattern: string,
@@ -154,7 +154,7 @@ export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
     return { ...this.counts, dropped: this.queue.stats.dropped.oldest }
   }
 
-  /** Internal: a matching message arrived. */
+  /** @internal A matching message arrived. */
   deliver(msg: BusMessage<T>): void {
     if (this.ended) return
     const schema = this.options.schema
@@ -219,7 +219,7 @@ export class Subscription<T = unknown> implements AsyncIterable<BusMessage<T>> {
     }
   }
 
-  /** Internal: the backend reported an interruption. */
+  /** @internal The backend reported an interruption. */
   interrupted(info: InterruptionInfo): void {
     if (this.ended) return
     this.counts.interrupted++

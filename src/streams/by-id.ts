@@ -39,7 +39,7 @@ export function checkEventType(type: unknown): string {
 }
 
 /**
- * Checks and encodes run metadata (a plain JSON object, within the payload limit).
+ * @internal Checks and encodes run metadata (a plain JSON object, within the payload limit).
  *
  * @throws InvalidArgumentError, PayloadTooLargeError
  */
@@ -51,7 +51,7 @@ export function checkMeta(ctx: Context, meta: unknown): Record<string, unknown> 
   return meta as Record<string, unknown>
 }
 
-/** Appends a batch to a run by id, atomically (all or none). */
+/** @internal Appends a batch to a run by id, atomically (all or none). */
 export async function appendById(
   ctx: Context,
   runId: string,
@@ -75,7 +75,7 @@ export async function appendById(
   return ctx.backend.runs.append(runId, drafts)
 }
 
-/** Ends a run by id (once): appends its `end` event; it expires after the instance's TTL. */
+/** @internal Ends a run by id (once): appends its `end` event; it expires after the instance's TTL. */
 export async function endById(
   ctx: Context,
   runId: string,
@@ -110,7 +110,7 @@ export interface ReadInboxOptions {
 }
 
 /**
- * Reads a run's inbox by id; with `wait`, a long poll: the watch is in place before the
+ * @internal Reads a run's inbox by id; with `wait`, a long poll: the watch is in place before the
  * second read, so a message sent between the first read and the watch is not missed.
  */
 export async function readInboxById(

@@ -144,7 +144,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private resolveClosed!: () => void
   private readonly onAbort = (): void => this.fail(this.signal?.reason)
 
-  /** Internal: use `rb.runs.follow()`. */
+  /** @internal Use `rb.runs.follow()`. */
   constructor(ctx: Context, run: string, options: FollowOptions = {}) {
     this.ctx = ctx
     this.run = run

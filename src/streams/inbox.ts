@@ -39,6 +39,7 @@ export class InboxReader {
   /** Resolves once the watch is in place and history was read. */
   readonly ready: Promise<void>
 
+  /** @internal Made by the run handle. */
   constructor(
     private readonly ctx: Context,
     private readonly run: string,

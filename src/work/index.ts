@@ -53,7 +53,7 @@ export interface WorkApiOptions {
 }
 
 /**
- * Builds `rb.work` over a backend. Internal: called by `createRunbus`. `close()` stops every
+ * @internal Builds `rb.work` over a backend; called by `createRunbus`. `close()` stops every
  * worker still running (abandoning jobs in hand to redelivery: call
  * `worker.stop({ drain: true })` first for a graceful stop).
  */
