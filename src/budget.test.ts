@@ -153,6 +153,8 @@ describe('budgets', () => {
     )
     expect(() => createRunbus({ limits: { runIdleMs: 0 } })).toThrow(InvalidArgumentError)
     expect(() => memoryBackend({ max: 1 } as never)).toThrow(InvalidArgumentError)
+    // The documented follow options are known (they were refused as unknown once).
+    expect(() => createRunbus({ follow: { recent: 0, lingerMs: 100 } })).not.toThrow()
   })
 
   it('ownBackend closes the backend with the instance', async () => {

@@ -208,7 +208,7 @@ const KNOWN: Readonly<Record<string, readonly string[]>> = {
   ],
   retention: ['maxEvents', 'maxInboxMessages', 'ttlMs'],
   asks: ['verdictTimeoutMs'],
-  follow: ['pageSize', 'bufferSize'],
+  follow: ['pageSize', 'bufferSize', 'recent', 'lingerMs'],
 }
 
 /** Unknown option names are errors (a typo must not silently fall back to a default). */
