@@ -9,7 +9,7 @@ import { BEAT_TYPE, startWatchdog } from './liveness.js'
 /** One item of {@link readRunChunks}. */
 export type RunChunkItem<T> =
   | { readonly kind: 'chunk'; readonly id: string; readonly data: T }
-  | { readonly kind: 'gap'; readonly from: string; readonly to: string }
+  | { readonly kind: 'gap'; readonly id: string; readonly from: string; readonly to: string }
   | { readonly kind: 'end'; readonly id: string; readonly end: RunEnd }
 
 /** Options of {@link readRunChunks}. */
@@ -44,7 +44,7 @@ export async function* readRunChunks<T>(
       } else if (e.type === 'gap') {
         const g = e.data as { from: string; to: string }
         watchdog.seen(e.id)
-        yield { kind: 'gap', from: g.from, to: g.to }
+        yield { kind: 'gap', id: e.id, from: g.from, to: g.to }
       } else if (e.type === 'end') {
         yield { kind: 'end', id: e.id, end: e.data as RunEnd }
         return

@@ -11,12 +11,14 @@
  *   `resumeStreamIsReplay` (ours does, so does `DefaultChatTransport`): a clean restart,
  *   never duplicated parts;
  * - when the chunks asked for are no longer retained (`retention.maxEvents` trimmed them):
- *   an `error` chunk saying so, then the end; never a splice of what is left.
+ *   a clean restart of the message from the first retained chunk (see `restart.ts`); never
+ *   a splice onto what the reader holds, never a part twice.
  */
 import { UI_MESSAGE_STREAM_HEADERS, type UIMessageChunk } from 'ai'
 import { RunNotFoundError, type Run, type RunEndStatus, type Runbus } from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
 import { readRunChunks } from './read.js'
+import { Restart, RESTART_CHUNK } from './restart.js'
 import { checkOptions, positiveMs } from './options.js'
 
 /** The event type of stored UI message chunks. */
@@ -233,6 +235,9 @@ function serveChunks(
   })
   let ping: ReturnType<typeof setInterval> | undefined
   let last: string | undefined
+  /** Whether a chunk of the message went out in this response (then a gap cannot restart it). */
+  let delivered = false
+  let restart: Restart | undefined
   let finished = false
   let quiet = false
   const cleanup = (): void => {
@@ -260,16 +265,26 @@ function serveChunks(
         const item = r.value
         if (item.kind === 'chunk') {
           last = item.data.type
-          return controller.enqueue(frame(item.id, item.data))
+          if (restart === undefined) {
+            delivered = true
+            return controller.enqueue(frame(item.id, item.data))
+          }
+          const out = restart.repair(item.data)
+          for (let i = 0; i < out.length; i++) {
+            // Only the stored chunk carries its id: a resume after it continues right there.
+            controller.enqueue(frame(i === out.length - 1 ? item.id : undefined, out[i]))
+          }
+          return
         }
         if (item.kind === 'gap') {
+          if (!delivered && restart === undefined) {
+            // Nothing of the message went out yet: start it over from what is retained.
+            restart = new Restart()
+            delivered = true
+            return controller.enqueue(frame(item.id, RESTART_CHUNK))
+          }
           cleanup()
-          controller.enqueue(
-            frame(undefined, {
-              type: 'error',
-              errorText: `the start of this answer is no longer retained (events ${item.from}–${item.to})`,
-            }),
-          )
+          controller.enqueue(frame(undefined, lostChunk(item)))
           controller.enqueue(encoder.encode('data: [DONE]\n\n'))
           await items.return(undefined)
           return controller.close()
@@ -320,16 +335,28 @@ export function readUIMessageChunks(
     signal: ac.signal,
     staleAfterMs: positiveMs('staleAfterMs', options.staleAfterMs, DEFAULT_STALE_AFTER_MS),
   })
+  let delivered = false
+  let restart: Restart | undefined
   return new ReadableStream<UIMessageChunk>({
     async pull(controller) {
       const r = await items.next()
       if (r.done) return controller.close()
-      if (r.value.kind === 'chunk') return controller.enqueue(r.value.data)
-      if (r.value.kind === 'gap') {
-        controller.enqueue({
-          type: 'error',
-          errorText: 'part of this answer is no longer retained',
-        })
+      const item = r.value
+      if (item.kind === 'chunk') {
+        if (restart === undefined) {
+          delivered = true
+          return controller.enqueue(item.data)
+        }
+        for (const c of restart.repair(item.data)) controller.enqueue(c)
+        return
+      }
+      if (item.kind === 'gap') {
+        if (!delivered && restart === undefined) {
+          restart = new Restart()
+          delivered = true
+          return controller.enqueue(RESTART_CHUNK)
+        }
+        controller.enqueue(lostChunk(item))
         await items.return(undefined)
         return controller.close()
       }
@@ -340,6 +367,14 @@ export function readUIMessageChunks(
       await items.return(undefined)
     },
   })
+}
+
+/** The `error` chunk for history lost after part of the message went out (see restart.ts). */
+function lostChunk(gap: { from: string; to: string }): UIMessageChunk {
+  return {
+    type: 'error',
+    errorText: `part of this answer is no longer retained (events ${gap.from}–${gap.to}); resume to restart it`,
+  }
 }
 
 function errorText(err: unknown): string {
