@@ -78,6 +78,22 @@ describe('runbus/ai-sdk UI message streams', () => {
     expect(textOf(message)).toBe(numberedReply(20))
   })
 
+  it('many readers of a live answer each get every chunk once, the same bytes', async () => {
+    rb = createRunbus()
+    const { run, piped } = await answer({ words: 300, chunkChars: 2, delayMs: 1 })
+    const readers = await Promise.all(
+      Array.from({ length: 20 }, () => uiMessageStreamResponse(rb, run.id)),
+    )
+    const all = await Promise.all(readers.map((r) => readFrames(r)))
+    const { chunks } = await piped
+    const stored = (await rb.runs.read(run.id)).events.filter((e) => e.type === UI_CHUNK_TYPE)
+    expect(stored).toHaveLength(chunks)
+    for (const frames of all) {
+      expect(frames.at(-1)).toEqual({ done: true })
+      expect(frames.slice(0, -1)).toEqual(stored.map((e) => ({ id: e.id, chunk: e.data })))
+    }
+  })
+
   it('resumes after an id with exactly the chunks after it', async () => {
     rb = createRunbus()
     const { run, piped } = await answer()
