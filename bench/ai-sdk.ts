@@ -4,7 +4,7 @@
  * resumed it while it was being produced, runbus against `resumable-stream` on the same
  * redis-server in the same invocation.
  *
- *   npm run bench -- ai-sdk [--runs=3] [--n=10000] [--readers=1,100]
+ *   npm run bench -- ai-sdk [--runs=3] [--n=10000] [--readers=1,100] [--only=runbus UI]
  *
  * - resumable-stream: `createResumableStreamContext` from `resumable-stream/ioredis` (its own
  *   publisher and subscriber connections); the producer's `resumableStream(id, makeStream)`,
@@ -46,6 +46,8 @@ const arg = (name: string): string | undefined =>
 const RUNS = Math.max(1, Number(arg('runs') ?? 3))
 const N = Number(arg('n') ?? 10_000)
 const READERS = (arg('readers') ?? '1,100').split(',').map(Number)
+/** Run only these implementations (comma-separated names; for profiling one path). */
+const ONLY = arg('only')?.split(',')
 
 /** An answer of exactly N UI chunks: N - 6 one-character deltas plus start/step/text framing. */
 const TEXT = Array.from({ length: N - 6 }, (_, i) => String(i % 10)).join('')
@@ -263,6 +265,7 @@ async function main(): Promise<void> {
     for (const readers of READERS) {
       for (let r = 0; r < RUNS; r++) {
         for (const [name, fn] of Object.entries(impls)) {
+          if (ONLY !== undefined && !ONLY.includes(name)) continue
           const s = await fn(redis, readers)
           ;((results[name] ??= {})[readers] ??= []).push(s)
           console.error(`  ${name} readers=${readers} run ${r + 1}: ${s.chunksPerSec} chunks/s`)
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
   )
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const readers of READERS) {
+    if (ONLY !== undefined) break
     const m = (name: string, k: keyof Sample) => median(results[name][readers].map((s) => s[k]))
     const peerRate = m('resumable-stream', 'chunksPerSec')
     const ours = m('runbus', 'chunksPerSec')

@@ -24,7 +24,12 @@ const chatId =
     return id
   })()
 
+/** What the server said to this tab's answer, per ask (kept across renders). */
+const results = new Map<string, string>()
+let shown: PlainChat | undefined
+
 function render(chat: PlainChat): void {
+  shown = chat
   $('#status').textContent = chat.status
   const list = $('#messages')
   list.replaceChildren(
@@ -53,8 +58,6 @@ function render(chat: PlainChat): void {
   $<HTMLButtonElement>('#stop').disabled =
     chat.status !== 'streaming' && chat.status !== 'submitted'
 }
-
-const results = new Map<string, string>()
 
 function card(part: ApprovalPart): HTMLElement {
   const box = document.createElement('div')
@@ -85,7 +88,9 @@ function card(part: ApprovalPart): HTMLElement {
         body: JSON.stringify({ approved }),
       })
       results.set(part.data.ask, res.ok ? 'your answer counted' : `refused (${res.status})`)
-      result.textContent = results.get(part.data.ask) ?? ''
+      // Render again rather than write into `result`: the chunks that arrived while the
+      // request was out re-rendered the card, so `result` may be a detached element.
+      if (shown !== undefined) render(shown)
     }
     box.append(b)
   }

@@ -20,7 +20,7 @@ import {
   type Runbus,
 } from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
-import { readRunChunks } from './read.js'
+import { readRunBatches } from './read.js'
 import { checkOptions, positiveMs } from './options.js'
 
 /** The event type of a text stream's chunks. */
@@ -142,36 +142,44 @@ export function createResumableStreamContext(
   const resume = (runId: string, skip: number | undefined): ReadableStream<string> => {
     let toSkip = checkSkip(skip)
     const ac = new AbortController()
-    const items = readRunChunks<string>(rb, runId, TEXT_CHUNK_TYPE, {
-      signal: ac.signal,
-      staleAfterMs,
-    })
+    const reader = readRunBatches(rb, runId, { signal: ac.signal, staleAfterMs })
     return new ReadableStream<string>({
       async pull(controller) {
+        // One string per batch of stored chunks (a text stream: its chunk boundaries carry
+        // no meaning), so 100 readers cost 100 enqueues per batch, not per chunk. Enqueue
+        // something before returning: a pull that enqueues nothing is not repeated.
         for (;;) {
-          const r = await items.next()
-          if (r.done || r.value.kind === 'end') return controller.close()
-          // A text stream that lost its start cannot be repaired: say so rather than splice.
-          if (r.value.kind === 'gap') {
-            return controller.error(
-              new InvalidArgumentError(
-                `stream ${runId}: chunks ${r.value.from}–${r.value.to} are no longer retained`,
-              ),
-            )
+          const events = await reader.next()
+          if (events === undefined) return controller.close()
+          let text = ''
+          let ended = false
+          for (const e of events) {
+            if (e.type === TEXT_CHUNK_TYPE) text += e.data as string
+            else if (e.type === 'end') ended = true
+            else if (e.type === 'gap') {
+              // A text stream that lost its start cannot be repaired: say so rather than splice.
+              const g = e.data as { from: string; to: string }
+              reader.close()
+              return controller.error(
+                new InvalidArgumentError(
+                  `stream ${runId}: chunks ${g.from}–${g.to} are no longer retained`,
+                ),
+              )
+            }
           }
-          let text = r.value.data
           if (toSkip > 0) {
             const cut = Math.min(toSkip, text.length)
             text = text.slice(cut)
             toSkip -= cut
-            if (text.length === 0) continue
           }
-          return controller.enqueue(text)
+          if (text.length > 0) controller.enqueue(text)
+          if (ended) return controller.close()
+          if (text.length > 0) return
         }
       },
-      async cancel() {
+      cancel() {
         ac.abort()
-        await items.return(undefined)
+        reader.close()
       },
     })
   }

@@ -53,6 +53,8 @@ export interface ChatPosition {
 interface ChatState extends ChatPosition {
   /** Bumped by each request of this chat: an abort of an older one is not a stop. */
   generation: number
+  /** The id of the run's message (its `start` chunk's `messageId`), once seen. */
+  messageId: string | undefined
 }
 
 /** Response headers set by `uiMessageStreamResponse` (see ui-stream.ts). */
@@ -181,6 +183,7 @@ export class RunbusChatTransport<
       after: s?.after,
       done: s?.done ?? false,
       generation,
+      messageId: s?.messageId,
     })
     return generation
   }
@@ -214,12 +217,23 @@ export class RunbusChatTransport<
       state.run = run
       state.after = undefined
       state.done = false
+      state.messageId = undefined
     }
     const track = (id: string | undefined, done: boolean): void => {
       const s = this.chats.get(chatId)
       if (s === undefined || s.run !== run) return
       if (id !== undefined && id !== '') s.after = id
       if (done) s.done = true
+    }
+    // A restarted message (its history was trimmed, see restart.ts) begins with a `start`
+    // without a `messageId`: give it the id of the message this chat already shows, so the AI
+    // SDK rebuilds that message in place instead of adding a second one.
+    const named = (chunk: { messageId?: string }): void => {
+      const s = this.chats.get(chatId)
+      if (s === undefined || s.run !== run) return
+      if (chunk.messageId === undefined) {
+        if (s.messageId !== undefined) chunk.messageId = s.messageId
+      } else s.messageId = chunk.messageId
     }
     const body = res.body!
     let parser: ReturnType<typeof createParser> | undefined
@@ -236,6 +250,7 @@ export class RunbusChatTransport<
                 return controller.error(err)
               }
               track(e.id, false)
+              if (chunk.type === 'start') named(chunk)
               controller.enqueue(chunk)
             },
           })

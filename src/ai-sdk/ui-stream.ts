@@ -11,12 +11,21 @@
  *   `resumeStreamIsReplay` (ours does, so does `DefaultChatTransport`): a clean restart,
  *   never duplicated parts;
  * - when the chunks asked for are no longer retained (`retention.maxEvents` trimmed them):
- *   an `error` chunk saying so, then the end; never a splice of what is left.
+ *   a clean restart of the message from the first retained chunk (see `restart.ts`); never
+ *   a splice onto what the reader holds, never a part twice.
  */
 import { UI_MESSAGE_STREAM_HEADERS, type UIMessageChunk } from 'ai'
-import { RunNotFoundError, type Run, type RunEndStatus, type Runbus } from './api.js'
+import {
+  RunNotFoundError,
+  type Run,
+  type RunEnd,
+  type RunEndStatus,
+  type RunEvent,
+  type Runbus,
+} from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
-import { readRunChunks } from './read.js'
+import { readRunBatches, readRunChunks } from './read.js'
+import { Restart, RESTART_CHUNK } from './restart.js'
 import { checkOptions, positiveMs } from './options.js'
 
 /** The event type of stored UI message chunks. */
@@ -208,10 +217,110 @@ export async function uiMessageStreamResponse(
 }
 
 const encoder = new TextEncoder()
+const DONE_FRAME = 'data: [DONE]\n\n'
 
-function frame(id: string | undefined, chunk: unknown): Uint8Array {
+function frameText(id: string | undefined, chunk: unknown): string {
   const head = id === undefined ? '' : `id: ${id}\n`
-  return encoder.encode(`${head}data: ${JSON.stringify(chunk)}\n\n`)
+  return `${head}data: ${JSON.stringify(chunk)}\n\n`
+}
+
+/** The SSE bytes of a batch of stored chunks, and the type of its last chunk. */
+interface EncodedBatch {
+  readonly bytes: Uint8Array | undefined
+  readonly last: string | undefined
+}
+
+/**
+ * Encoded batches, by the follow engine's batch array. A live batch is one array handed to
+ * every reader of the run in this process (and concurrent history reads share their page),
+ * so 100 readers serialize and encode each chunk once, not 100 times, and each enqueues one
+ * buffer per batch. The buffers are shared between responses: nothing may write into them
+ * (Node's HTTP server and the fetch API only read them). `null`: the batch holds a gap or
+ * the end, which each reader handles on its own.
+ */
+const encodedBatches = new WeakMap<readonly RunEvent[], EncodedBatch | null>()
+
+function encodeBatch(events: readonly RunEvent[]): EncodedBatch | null {
+  const known = encodedBatches.get(events)
+  if (known !== undefined) return known
+  let text = ''
+  let last: string | undefined
+  let out: EncodedBatch | null
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]
+    if (e.type === UI_CHUNK_TYPE) {
+      text += frameText(e.id, e.data)
+      last = (e.data as UIMessageChunk).type
+    } else if (e.type === 'gap' || e.type === 'end') {
+      out = null
+      encodedBatches.set(events, out)
+      return out
+    }
+  }
+  out = { bytes: text === '' ? undefined : encoder.encode(text), last }
+  encodedBatches.set(events, out)
+  return out
+}
+
+/**
+ * Turns a reader's events into SSE text: chunks, a restart after a gap before anything went
+ * out, an `error` for a gap after that, the end's closing chunk. One per response.
+ */
+class ChunkSerializer {
+  /** The type of the last chunk sent. */
+  last: string | undefined = undefined
+  /** Whether a chunk of the message went out (then a gap cannot restart it). */
+  delivered = false
+  restart: Restart | undefined = undefined
+  /** Set once the stream's last text (`[DONE]`) was produced. */
+  finished = false
+
+  /** SSE text for `events`, slowly, one event at a time (gaps, the end, a restart). */
+  text(events: readonly RunEvent[]): string {
+    let text = ''
+    for (let i = 0; i < events.length && !this.finished; i++) {
+      const e = events[i]
+      if (e.type === UI_CHUNK_TYPE) {
+        const chunk = e.data as UIMessageChunk
+        this.last = chunk.type
+        if (this.restart === undefined) {
+          this.delivered = true
+          text += frameText(e.id, chunk)
+          continue
+        }
+        const out = this.restart.repair(chunk)
+        for (let j = 0; j < out.length; j++) {
+          // Only the stored chunk carries its id: a resume after it continues right there.
+          text += frameText(j === out.length - 1 ? e.id : undefined, out[j])
+        }
+      } else if (e.type === 'gap') {
+        if (!this.delivered && this.restart === undefined) {
+          // Nothing of the message went out yet: start it over from what is retained.
+          this.restart = new Restart()
+          this.delivered = true
+          text += frameText(e.id, RESTART_CHUNK)
+        } else {
+          text += frameText(undefined, lostChunk(e.data as GapLike)) + DONE_FRAME
+          this.finished = true
+        }
+      } else if (e.type === 'end') {
+        const { status, error } = e.data as RunEnd
+        if (status === 'failed' && this.last !== 'error') {
+          text += frameText(e.id, { type: 'error', errorText: error ?? 'the run failed' })
+        } else if (status === 'cancelled' && this.last !== 'abort' && this.last !== 'finish') {
+          text += frameText(e.id, { type: 'abort' })
+        }
+        text += DONE_FRAME
+        this.finished = true
+      }
+    }
+    return text
+  }
+}
+
+interface GapLike {
+  from: string
+  to: string
 }
 
 function serveChunks(
@@ -226,19 +335,16 @@ function serveChunks(
   const onAbort = (): void => ac.abort(signal?.reason)
   if (signal?.aborted === true) ac.abort(signal.reason)
   else signal?.addEventListener('abort', onAbort, { once: true })
-  const items = readRunChunks<UIMessageChunk>(rb, runId, UI_CHUNK_TYPE, {
-    after,
-    signal: ac.signal,
-    staleAfterMs,
-  })
+  const reader = readRunBatches(rb, runId, { after, signal: ac.signal, staleAfterMs })
+  const out = new ChunkSerializer()
   let ping: ReturnType<typeof setInterval> | undefined
-  let last: string | undefined
   let finished = false
   let quiet = false
   const cleanup = (): void => {
     finished = true
     if (ping !== undefined) clearInterval(ping)
     signal?.removeEventListener('abort', onAbort)
+    reader.close()
   }
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -251,49 +357,40 @@ function serveChunks(
     async pull(controller) {
       quiet = false
       try {
-        const r = await items.next()
-        if (r.done) {
-          cleanup()
-          controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-          return controller.close()
+        // Enqueue something before returning: a pull that enqueues nothing is not repeated.
+        for (;;) {
+          const events = await reader.next()
+          if (events === undefined) {
+            // The follower ended without an end event (it cannot, but never hang a reader).
+            cleanup()
+            controller.enqueue(encoder.encode(DONE_FRAME))
+            return controller.close()
+          }
+          if (out.restart === undefined) {
+            const fast = encodeBatch(events)
+            if (fast !== null) {
+              if (fast.bytes === undefined) continue // heartbeats only
+              out.delivered = true
+              out.last = fast.last
+              return controller.enqueue(fast.bytes)
+            }
+          }
+          const text = out.text(events)
+          if (text !== '') controller.enqueue(encoder.encode(text))
+          if (out.finished) {
+            cleanup()
+            return controller.close()
+          }
+          if (text !== '') return
         }
-        const item = r.value
-        if (item.kind === 'chunk') {
-          last = item.data.type
-          return controller.enqueue(frame(item.id, item.data))
-        }
-        if (item.kind === 'gap') {
-          cleanup()
-          controller.enqueue(
-            frame(undefined, {
-              type: 'error',
-              errorText: `the start of this answer is no longer retained (events ${item.from}–${item.to})`,
-            }),
-          )
-          controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-          await items.return(undefined)
-          return controller.close()
-        }
-        const { status, error } = item.end
-        if (status === 'failed' && last !== 'error') {
-          controller.enqueue(
-            frame(item.id, { type: 'error', errorText: error ?? 'the run failed' }),
-          )
-        } else if (status === 'cancelled' && last !== 'abort' && last !== 'finish') {
-          controller.enqueue(frame(item.id, { type: 'abort' }))
-        }
-        cleanup()
-        controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-        controller.close()
       } catch (err) {
         cleanup()
         controller.error(err)
       }
     },
-    async cancel() {
+    cancel() {
       cleanup()
       ac.abort()
-      await items.return(undefined)
     },
   })
 }
@@ -320,26 +417,51 @@ export function readUIMessageChunks(
     signal: ac.signal,
     staleAfterMs: positiveMs('staleAfterMs', options.staleAfterMs, DEFAULT_STALE_AFTER_MS),
   })
+  let delivered = false
+  let restart: Restart | undefined
   return new ReadableStream<UIMessageChunk>({
     async pull(controller) {
-      const r = await items.next()
-      if (r.done) return controller.close()
-      if (r.value.kind === 'chunk') return controller.enqueue(r.value.data)
-      if (r.value.kind === 'gap') {
-        controller.enqueue({
-          type: 'error',
-          errorText: 'part of this answer is no longer retained',
-        })
-        await items.return(undefined)
+      // Enqueue something before returning: a pull that enqueues nothing is not repeated.
+      for (;;) {
+        const r = await items.next()
+        if (r.done) return controller.close()
+        const item = r.value
+        if (item.kind === 'chunk') {
+          if (restart === undefined) {
+            delivered = true
+            return controller.enqueue(item.data)
+          }
+          const out = restart.repair(item.data)
+          for (const c of out) controller.enqueue(c)
+          if (out.length > 0) return
+          continue
+        }
+        if (item.kind === 'gap') {
+          if (!delivered && restart === undefined) {
+            restart = new Restart()
+            delivered = true
+            return controller.enqueue(RESTART_CHUNK)
+          }
+          controller.enqueue(lostChunk(item))
+          await items.return(undefined)
+          return controller.close()
+        }
         return controller.close()
       }
-      controller.close()
     },
     async cancel() {
       ac.abort()
       await items.return(undefined)
     },
   })
+}
+
+/** The `error` chunk for history lost after part of the message went out (see restart.ts). */
+function lostChunk(gap: GapLike): UIMessageChunk {
+  return {
+    type: 'error',
+    errorText: `part of this answer is no longer retained (events ${gap.from}–${gap.to}); resume to restart it`,
+  }
 }
 
 function errorText(err: unknown): string {

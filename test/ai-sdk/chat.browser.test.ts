@@ -10,7 +10,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type BrowserContext, type Page, type Route } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startChatServer, type ChatServer } from '../../examples/ai-sdk-chat/server.js'
 import { numberedReply } from '../../examples/ai-sdk-chat/mock-model.js'
@@ -124,19 +124,27 @@ describe.runIf(hasChromium || inCI)('browser: the ai-sdk chat example', () => {
     await page.close()
   })
 
-  // SKIPPED (open defect, issue 12): times out at 30 s on the integrated main, alone too; the
-  // approval path is covered in-process by test/ai-sdk. Unskip once the page's approval card is fixed.
-  it.skip('an approval is decided once, whichever tab answers first', async () => {
+  it('an approval is decided once, whichever tab answers first', async () => {
     const before = server.deploys()
     const a = await open(server.url)
     await send(a, 'please deploy')
     await a.waitForSelector('.approval[data-state="pending"]')
     const b = await open(a.url()) // a second tab on the same chat
     await b.waitForSelector('.approval[data-state="pending"]')
+    // Both tabs answer while the ask is pending: hold each answer until the other one is sent
+    // too, then let both reach the server together. (Without the barrier the slower click can
+    // come after the first answer's decision reached its tab, whose buttons are then disabled:
+    // the click waits for an enabled button until the test times out.)
+    const held: Route[] = []
+    await context.route('**/api/asks/*', async (route) => {
+      held.push(route)
+      if (held.length === 2) await Promise.all(held.map((r) => r.continue()))
+    })
     await Promise.all([a.click('.approval button.approve'), b.click('.approval button.approve')])
     for (const page of [a, b]) {
       await page.waitForSelector('.approval[data-state="approved"]')
       await until(async () => (await lastAnswer(page)) === 'Deployed to prod.', 'the answer')
+      await until(async () => (await page.textContent('.approval .result')) !== '', 'its result')
     }
     const results = [
       await a.textContent('.approval .result'),
@@ -144,6 +152,7 @@ describe.runIf(hasChromium || inCI)('browser: the ai-sdk chat example', () => {
     ].sort()
     expect(results).toEqual(['refused (409)', 'your answer counted'])
     expect(server.deploys() - before).toBe(1)
+    await context.unroute('**/api/asks/*')
     await a.close()
     await b.close()
     expect(pageErrors).toEqual([])

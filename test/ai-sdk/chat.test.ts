@@ -6,7 +6,8 @@
  */
 import type { UIMessage } from 'ai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RunbusChatTransport } from '../../src/ai-sdk/index.js'
+import { createRunbus } from '../../src/index.js'
+import { RunbusChatTransport, UI_CHUNK_TYPE } from '../../src/ai-sdk/index.js'
 import { PlainChat } from '../../examples/ai-sdk-chat/chat.js'
 import { startChatServer, type ChatServer } from '../../examples/ai-sdk-chat/server.js'
 import { numberedReply } from '../../examples/ai-sdk-chat/mock-model.js'
@@ -32,8 +33,15 @@ async function until(
   }
 }
 
-/** A fetch whose stream responses break (like a dropped connection) after `cutAfter` bytes. */
-function cuttingFetch(cutAfter: () => number | undefined, seen: Request[]): typeof fetch {
+/**
+ * A fetch whose stream responses break after `cutAfter` bytes: like a dropped connection (a
+ * network `TypeError`, which the AI SDK keeps the message's state for), or with `error`.
+ */
+function cuttingFetch(
+  cutAfter: () => number | undefined,
+  seen: Request[],
+  error: () => Error = () => new TypeError('network error (cut by the test)'),
+): typeof fetch {
   return async (input, init) => {
     const req = new Request(input, init)
     seen.push(req.clone())
@@ -45,7 +53,7 @@ function cuttingFetch(cutAfter: () => number | undefined, seen: Request[]): type
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, c) {
           n += chunk.length
-          if (n > limit) throw new TypeError('network error (cut by the test)')
+          if (n > limit) throw error()
           c.enqueue(chunk)
         },
       }),
@@ -218,4 +226,71 @@ describe('RunbusChatTransport with the AI SDK Chat', () => {
     expect(server.deploys()).toBe(before)
     expect(assistantText(chat)).toBe('Not deployed: the deploy was denied.')
   })
+})
+
+describe('RunbusChatTransport when retention trimmed the answer', () => {
+  const LONG = 1_000
+  let server: ChatServer
+  const rb = createRunbus({ retention: { maxEvents: 40 } })
+  beforeAll(async () => {
+    // A long answer: the resume happens while it is still produced, after trimming began.
+    server = await startChatServer({ runbus: rb, words: LONG, delayMs: 2 })
+  })
+  afterAll(async () => {
+    await server?.close()
+    await rb.close()
+  })
+
+  async function retainedText(runId: string): Promise<string> {
+    const { events } = await rb.runs.read(runId)
+    return events
+      .filter((e) => e.type === UI_CHUNK_TYPE)
+      .map((e) => e.data as import('ai').UIMessageChunk)
+      .map((c) => (c.type === 'text-delta' ? c.delta : ''))
+      .join('')
+  }
+
+  for (const [how, error] of [
+    ['a dropped connection', () => new TypeError('network error (cut by the test)')],
+    ['a stream error', () => new Error('the stream broke (cut by the test)')],
+  ] as const) {
+    it(`a resume after ${how}, past what is retained, restarts the message in place`, async () => {
+      let cut: number | undefined = 600
+      const seen: Request[] = []
+      const t = new RunbusChatTransport({
+        api: `${server.url}/api/chat`,
+        fetch: cuttingFetch(() => cut, seen, error),
+      })
+      const chatId = newChatId()
+      const chat = new PlainChat({ id: chatId, transport: t })
+      await chat.sendMessage({ text: 'hello' })
+      expect(chat.status).toBe('error')
+      const partial = assistantText(chat)
+      expect(partial.length).toBeGreaterThan(0)
+      const runId = t.position(chatId)!.run
+      // Memory-backend ids are seqs: wait until the chunk after the position was trimmed.
+      const after = Number(t.position(chatId)!.after)
+      await until(async () => (await rb.runs.get(runId)).trimmed > after, 'trimming')
+      expect((await rb.runs.get(runId)).status).toBe('running')
+      const messageId = chat.messages.at(-1)!.id
+      cut = undefined
+      await chat.resumeStream()
+      expect(chat.status).toBe('ready')
+      expect((await rb.runs.get(runId)).status).toBe('completed')
+      const resume = seen.at(-1)!
+      expect(resume.method).toBe('GET')
+      expect(resume.headers.get('x-runbus-run')).toBe(runId)
+      // The same message, rebuilt from what was retained when it resumed: each part once, no
+      // splice onto the part it held.
+      const assistants = chat.messages.filter((m) => m.role === 'assistant')
+      expect(assistants).toHaveLength(1)
+      expect(assistants[0].id).toBe(messageId)
+      expect(assistants[0].parts.filter((p) => p.type === 'text')).toHaveLength(1)
+      const text = assistantText(chat)
+      const full = numberedReply(LONG)
+      expect(text.length).toBeLessThan(full.length - partial.length)
+      expect(full.endsWith(text)).toBe(true)
+      expect(text.endsWith(await retainedText(runId))).toBe(true)
+    })
+  }
 })

@@ -3,7 +3,7 @@
  * calls an app makes, the same return contract.
  */
 import { randomUUID } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it as vitestIt } from 'vitest'
 import { createRunbus, type Backend, type Runbus } from '../../src/index.js'
 import {
   createResumableStreamContext,
@@ -11,12 +11,31 @@ import {
 } from '../../src/ai-sdk/index.js'
 import { readText, testingStream } from './streams.js'
 
-export function resumableSuite(name: string, backend: () => Backend): void {
+/**
+ * A backend for one test: a plain one (the caller closes it, as the Redis helper does), or one
+ * with a `cleanup` the suite calls after closing it (a schema handed back to its pool).
+ */
+export type SuiteBackend = Backend | { backend: Backend; cleanup: () => Promise<void> }
+
+/** Options of {@link resumableSuite}. */
+export interface ResumableSuiteOptions {
+  /** Run only the behaviours with these titles (a cheap pass on a slow backend). */
+  only?: readonly string[]
+}
+
+export function resumableSuite(
+  name: string,
+  backend: () => SuiteBackend | Promise<SuiteBackend>,
+  options: ResumableSuiteOptions = {},
+): void {
   describe(`createResumableStreamContext on ${name}`, () => {
     let rb: Runbus | undefined
+    let owned: { backend: Backend; cleanup: () => Promise<void> } | undefined
     let prefix = ''
-    const fresh = (): ResumableStreamContext => {
-      rb = createRunbus({ backend: backend() })
+    const fresh = async (): Promise<ResumableStreamContext> => {
+      const b = await backend()
+      owned = 'cleanup' in b ? b : undefined
+      rb = createRunbus({ backend: 'cleanup' in b ? b.backend : b })
       prefix = `t-${randomUUID()}`
       return createResumableStreamContext({ runbus: rb, waitUntil: null, keyPrefix: prefix })
     }
@@ -24,10 +43,18 @@ export function resumableSuite(name: string, backend: () => Backend): void {
       await rb?.close()
       expect(rb?.stats().followers).toBe(0)
       rb = undefined
+      if (owned !== undefined) {
+        await owned.backend.close()
+        await owned.cleanup()
+        owned = undefined
+      }
     })
+    const it = (title: string, fn: () => Promise<void>): void => {
+      if (options.only === undefined || options.only.includes(title)) vitestIt(title, fn)
+    }
 
     it('acts like a normal stream', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       src.write('1\n')
@@ -38,7 +65,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('resumes a stream that completes, read in either order', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       const stream2 = await ctx.resumableStream('test', () => {
@@ -52,7 +79,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('hasExistingStream goes null → true → "DONE"', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       expect(await ctx.hasExistingStream('test')).toBe(null)
       const stream = await ctx.resumableStream('test', () => src.readable)
@@ -69,7 +96,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('resumes an in-progress stream with its history, then live', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       src.write('1\n')
@@ -84,7 +111,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('serves many resumes of one stream', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       src.write('1\n')
@@ -98,7 +125,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('keeps streams with different ids apart', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const a = testingStream()
       const b = testingStream()
       const s1 = await ctx.resumableStream('test', () => a.readable)
@@ -117,7 +144,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('skips characters on resume (0, part of the content, all of it)', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       const skip2 = await ctx.resumableStream('test', () => src.readable, 2)
@@ -135,7 +162,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('gives null for a done stream (and never calls makeStream)', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       src.write('1\n')
@@ -151,7 +178,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('supports the split APIs: createNewResumableStream + resumeExistingStream', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       expect(await ctx.resumeExistingStream('test')).toBeUndefined()
       const stream = await ctx.createNewResumableStream('test', () => src.readable)
@@ -166,7 +193,7 @@ export function resumableSuite(name: string, backend: () => Backend): void {
     })
 
     it('goes on storing when the producer’s own reader leaves', async () => {
-      const ctx = fresh()
+      const ctx = await fresh()
       const src = testingStream()
       const stream = await ctx.resumableStream('test', () => src.readable)
       const reader = stream!.getReader()

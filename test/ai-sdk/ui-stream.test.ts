@@ -78,6 +78,22 @@ describe('runbus/ai-sdk UI message streams', () => {
     expect(textOf(message)).toBe(numberedReply(20))
   })
 
+  it('many readers of a live answer each get every chunk once, the same bytes', async () => {
+    rb = createRunbus()
+    const { run, piped } = await answer({ words: 300, chunkChars: 2, delayMs: 1 })
+    const readers = await Promise.all(
+      Array.from({ length: 20 }, () => uiMessageStreamResponse(rb, run.id)),
+    )
+    const all = await Promise.all(readers.map((r) => readFrames(r)))
+    const { chunks } = await piped
+    const stored = (await rb.runs.read(run.id)).events.filter((e) => e.type === UI_CHUNK_TYPE)
+    expect(stored).toHaveLength(chunks)
+    for (const frames of all) {
+      expect(frames.at(-1)).toEqual({ done: true })
+      expect(frames.slice(0, -1)).toEqual(stored.map((e) => ({ id: e.id, chunk: e.data })))
+    }
+  })
+
   it('resumes after an id with exactly the chunks after it', async () => {
     rb = createRunbus()
     const { run, piped } = await answer()
@@ -174,15 +190,114 @@ describe('runbus/ai-sdk UI message streams', () => {
     expect((await rb.runs.get(run.id)).status).toBe('failed')
   })
 
-  it('a reader whose chunks were trimmed gets an error chunk and the end, never a splice', async () => {
+  /** Every text part of the message once, and no part twice (by type and id). */
+  function expectPartsOnce(m: UIMessage): void {
+    const keys = m.parts.flatMap((p) =>
+      'id' in p && typeof p.id === 'string' ? [`${p.type}:${p.id}`] : [],
+    )
+    expect(new Set(keys).size).toBe(keys.length)
+  }
+
+  it('a reader whose position was trimmed gets a clean restart from the first retained chunk', async () => {
     rb = createRunbus({ retention: { maxEvents: 20 } })
     const { run, piped } = await answer({ words: 40 })
     await piped
-    const frames = await readFrames(await uiMessageStreamResponse(rb, run.id, { after: '2' }))
+    const full = numberedReply(40)
+    const retained = (await rb.runs.read(run.id)).events
+    const retainedText = retained
+      .filter((e) => e.type === UI_CHUNK_TYPE)
+      .flatMap((e) => {
+        const c = e.data as import('ai').UIMessageChunk
+        return c.type === 'text-delta' ? [c.delta] : []
+      })
+      .join('')
+    // A reconnect after a trimmed chunk, and a reload (no position) of the trimmed run.
+    for (const after of ['2', undefined]) {
+      const frames = await readFrames(await uiMessageStreamResponse(rb, run.id, { after }))
+      const chunks = chunksOf(frames)
+      expect(chunks[0]).toEqual({ type: 'start' })
+      expect(chunks.some((c) => c.type === 'error')).toBe(false)
+      // The restart's start carries the gap's id; synthetic part starts carry none.
+      const first = frames[0] as { id: string }
+      expect(first.id).toBe(String(retained[0].seq - 1))
+      expect(chunks[1]).toEqual({ type: 'text-start', id: expect.any(String) })
+      expect((frames[1] as { id: string | undefined }).id).toBeUndefined()
+      expect(frames.at(-1)).toEqual({ done: true })
+      const message = await finalMessage(streamOf(chunks))
+      expectPartsOnce(message)
+      expect(message.parts.filter((p) => p.type === 'text')).toHaveLength(1)
+      expect(textOf(message)).toBe(retainedText)
+      expect(full.endsWith(retainedText)).toBe(true)
+      // A cut right after the restart's start resumes after its id: the rest, as stored.
+      const rest = await readFrames(await uiMessageStreamResponse(rb, run.id, { after: first.id }))
+      expect(chunksOf(rest)).toEqual(
+        retained.filter((e) => e.type === UI_CHUNK_TYPE).map((e) => e.data),
+      )
+    }
+    const inProcess = await finalMessage(readUIMessageChunks(rb, run.id, { after: '2' }))
+    expect(textOf(inProcess)).toBe(retainedText)
+  })
+
+  it('a restart leaves out chunks about a tool call whose beginning was trimmed', async () => {
+    rb = createRunbus({ retention: { maxEvents: 8 } })
+    const run = await rb.runs.create()
+    const chunks: import('ai').UIMessageChunk[] = [
+      { type: 'start', messageId: 'm' },
+      { type: 'start-step' },
+      { type: 'tool-input-start', toolCallId: 'c1', toolName: 'deploy' },
+      { type: 'tool-input-delta', toolCallId: 'c1', inputTextDelta: '{"env":' },
+      { type: 'tool-input-delta', toolCallId: 'c1', inputTextDelta: '"prod"}' },
+      { type: 'tool-output-available', toolCallId: 'c1', output: { ok: true } },
+      { type: 'finish-step' },
+      { type: 'start-step' },
+      { type: 'reasoning-delta', id: 'r1', delta: 'hm' },
+      { type: 'reasoning-end', id: 'r1' },
+      { type: 'text-end', id: 'gone' },
+      { type: 'finish' },
+    ]
+    await pipeUIMessageStream(run, streamOf(chunks))
+    const frames = await readFrames(await uiMessageStreamResponse(rb, run.id))
     expect(chunksOf(frames)).toEqual([
-      { type: 'error', errorText: expect.stringMatching(/no longer retained/) },
+      { type: 'start' },
+      // tool-output-available (c1 never opened here) and text-end ('gone') are left out
+      { type: 'finish-step' },
+      { type: 'start-step' },
+      { type: 'reasoning-start', id: 'r1' },
+      { type: 'reasoning-delta', id: 'r1', delta: 'hm' },
+      { type: 'reasoning-end', id: 'r1' },
+      { type: 'finish' },
     ])
-    expect(frames.at(-1)).toEqual({ done: true })
+    const message = await finalMessage(streamOf(chunksOf(frames)))
+    expectPartsOnce(message)
+    expect(message.parts.map((p) => p.type)).toEqual(['step-start', 'reasoning'])
+  })
+
+  it('a reader that falls behind past retention mid-answer gets an error chunk, never a splice', async () => {
+    rb = createRunbus({ retention: { maxEvents: 10 }, follow: { bufferSize: 4 } })
+    const run = await rb.runs.create()
+    const res = await uiMessageStreamResponse(rb, run.id)
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    run.emit(UI_CHUNK_TYPE, { type: 'start', messageId: 'm' })
+    run.emit(UI_CHUNK_TYPE, { type: 'text-start', id: 't' })
+    await run.flush()
+    let text = ''
+    while (!text.includes('text-start')) text += (await reader.read()).value ?? ''
+    // The reader stops reading while 600 more chunks are stored (more than the feed's window
+    // of recent events, 256 to 512); only the last 10 are kept.
+    for (let i = 0; i < 600; i++) {
+      run.emit(UI_CHUNK_TYPE, { type: 'text-delta', id: 't', delta: 'x' })
+      await run.flush() // one append each: the reader's buffer (4) overflows
+    }
+    await run.end({ status: 'completed' })
+    for (;;) {
+      const r = await reader.read()
+      if (r.done) break
+      text += r.value
+    }
+    const tail = text.slice(text.indexOf('text-start'))
+    expect(tail).toMatch(/"type":"error","errorText":"part of this answer is no longer retained/)
+    expect(tail.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    expect(tail).not.toMatch(/"type":"start"/)
   })
 
   it('readUIMessageChunks gives the same chunks in-process', async () => {
