@@ -46,6 +46,7 @@ Options:
   --max-connections N              open requests in all (default 10000; over: 429)
   --max-connections-per-address N  open requests per client address (default 256)
   --max-connections-per-token N    open requests per token subject (default 128)
+  --metrics-token T                GET /metrics needs "Authorization: Bearer T" (default: open)
   -h, --help      this help
 
 Stops cleanly on SIGINT / SIGTERM.`,
@@ -171,6 +172,7 @@ export async function main(
           'max-connections': { type: 'string' },
           'max-connections-per-address': { type: 'string' },
           'max-connections-per-token': { type: 'string' },
+          'metrics-token': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         })
         if (values.help) return usage(io, 'serve')
@@ -218,6 +220,9 @@ export async function main(
           ...(secret !== undefined && secret !== '' ? { secret } : {}),
           insecure: values.insecure,
           limits,
+          ...(values['metrics-token'] !== undefined
+            ? { metricsToken: values['metrics-token'] }
+            : {}),
           out: io.out,
           err: io.err,
         })

@@ -38,6 +38,8 @@ export interface ServeOptions {
   insecure?: boolean
   /** The hub's connection caps and timeouts (`createHub({ limits })`). */
   limits?: HubLimits
+  /** The bearer token `GET /metrics` requires (`createHub({ metricsToken })`). */
+  metricsToken?: string
   /** Where to print. */
   out: (line: string) => void
   err: (line: string) => void
@@ -124,9 +126,12 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
   const generated = !opts.insecure && opts.secret === undefined
   const secret = opts.insecure ? undefined : (opts.secret ?? randomBytes(32).toString('base64url'))
   const limits = opts.limits ?? {}
-  const hub = createHub(
-    secret !== undefined ? { runbus: rb, secret, limits } : { runbus: rb, insecure: true, limits },
-  )
+  const hub = createHub({
+    runbus: rb,
+    ...(secret !== undefined ? { secret } : { insecure: true }),
+    limits,
+    ...(opts.metricsToken !== undefined ? { metricsToken: opts.metricsToken } : {}),
+  })
   const stop = new AbortController()
   // Set once the port is known (the demo agent needs this hub's own URL).
   const routes: { web?: (request: Request) => Promise<Response | undefined> } = {}
