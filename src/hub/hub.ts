@@ -198,6 +198,19 @@ export function createHub(options: HubOptions): Hub {
     busSubscribers: () => bus.subscribers,
     framesOut: () => readers.stats.framesOut + bus.stats.framesOut,
     cuts: () => readers.stats.cuts + bus.stats.cuts,
+    refusals: () => {
+      const s = rb.stats()
+      const c = limiter.stats().refused
+      return {
+        run_bytes: s.runBytesRefused,
+        inbox_bytes: s.inboxBytesRefused,
+        quota: s.quotaRefused,
+        runs_abandoned: s.runsAbandoned,
+        connections_global: c.global,
+        connections_address: c.address,
+        connections_subject: c.subject,
+      }
+    },
     core: () => coreStats(rb, workQueues),
   })
   const onError =

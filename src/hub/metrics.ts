@@ -25,6 +25,8 @@ export interface MetricsSources {
   busSubscribers(): number
   framesOut(): number
   cuts(): number
+  /** Refusals so far, by reason (budgets, quota, connection caps): nothing refused silently. */
+  refusals(): Record<string, number>
   core(): Promise<CoreStats>
 }
 
@@ -89,6 +91,16 @@ export class HubMetrics {
       collect() {
         this.reset()
         this.inc(src.cuts())
+      },
+    })
+    new Counter({
+      name: 'runbus_refused_total',
+      help: 'Requests and writes refused by a limit, by reason (run_bytes, inbox_bytes, quota, runs_abandoned, connections_global, connections_address, connections_subject)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [reason, n] of Object.entries(src.refusals())) this.inc({ reason }, n)
       },
     })
     new Gauge({

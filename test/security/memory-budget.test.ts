@@ -100,6 +100,10 @@ describe('memory budgets under a write token', () => {
     expect(stats.runBytesRefused).toBeGreaterThan(0)
     expect(stats.inboxBytesRefused).toBeGreaterThan(0)
     expect(stats.quotaRefused).toBeGreaterThan(0)
+    // Counted in the metrics too.
+    const metrics = await (await h.call('GET', '/metrics', undefined, '')).text()
+    expect(metrics).toContain(`runbus_refused_total{reason="run_bytes"} ${stats.runBytesRefused}`)
+    expect(metrics).toContain(`runbus_refused_total{reason="quota"} ${stats.quotaRefused}`)
     global.gc?.()
     const grew = process.memoryUsage().rss - before
     console.log(
