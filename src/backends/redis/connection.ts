@@ -11,6 +11,7 @@
  * sent and cannot be applied later behind the caller's back. (A command already written
  * when the connection drops may or may not have been applied; the error says so.)
  */
+import { fullJitter } from '../../events/jitter.js'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
@@ -24,8 +25,9 @@ import type { RedisConnection } from './context.js'
 
 /** Full-jitter capped back-off for reconnects: up to 50 ms × 2^n, capped at 2 s. */
 export function reconnectDelay(times: number): number {
-  const cap = Math.min(2000, 50 * 2 ** Math.min(times, 10))
-  return Math.max(10, Math.floor(Math.random() * cap))
+  // The one back-off formula (`fullJitter`), with a 10 ms floor so a flapping server is
+  // never hammered in a tight loop.
+  return Math.max(10, fullJitter(times, 50, 2000))
 }
 
 /** ioredis options for the connections runbus opens itself. */
