@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDemoServer, type DemoServer } from '../../test/helpers/demo-server.js'
 import { createWebRoutes } from './web-routes.js'
+import { signToken } from '../hub/auth.js'
 
 const web = createWebRoutes({ baseUrl: 'http://127.0.0.1:9' })
 const get = (path: string, init?: RequestInit): Promise<Response | undefined> =>
@@ -102,8 +103,9 @@ describe('POST /demo/runs', () => {
     expect(run.status).toBe('running')
   })
 
-  it('on a secured hub, wants a token the hub accepts before spending the agent token', async () => {
-    const routes = createWebRoutes({ baseUrl: guardUrl, agentToken: 'agent' })
+  it('on a secured hub, wants a token with write on every run before spending the agent token', async () => {
+    const secret = 'web-routes-secret-0123456789'
+    const routes = createWebRoutes({ baseUrl: guardUrl, agentToken: 'agent', secret })
     const post = (auth?: string): Promise<Response | undefined> =>
       routes(
         new Request('http://hub.test/demo/runs', {
@@ -115,7 +117,14 @@ describe('POST /demo/runs', () => {
     expect(anonymous.status).toBe(401)
     expect(await anonymous.json()).toMatchObject({ error: { code: 'unauthorized' } })
     expect((await post('Bearer bad'))!.status).toBe(401)
-    // Accepted by the hub: goes on to start the agent (which fails here: the guard is no hub).
-    expect((await post('Bearer good'))!.status).toBe(502)
+    const reader = await signToken(secret, { scope: ['read'], ttlSeconds: 60 })
+    expect((await post(`Bearer ${reader}`))!.status).toBe(403)
+    const writer = await signToken(secret, { scope: ['write'], ttlSeconds: 60 })
+    // Accepted: goes on to start the agent (which fails here: the guard is no hub).
+    expect((await post(`Bearer ${writer}`))!.status).toBe(502)
+  })
+
+  it('refuses an agent token without the secret to check callers with', () => {
+    expect(() => createWebRoutes({ baseUrl: guardUrl, agentToken: 'agent' })).toThrow(/secret/)
   })
 })

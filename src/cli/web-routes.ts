@@ -19,6 +19,7 @@ import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDemoAgent } from './demo-agent.js'
 import { hasScope, tokenOf, TokenVerifier, type TokenClaims } from '../hub/auth.js'
+import { InvalidArgumentError } from '../events/errors.js'
 
 /** What the web routes need from `runbus serve`. */
 export interface WebRoutesOptions {
@@ -203,6 +204,10 @@ export function createWebRoutes(
   options: WebRoutesOptions,
 ): (request: Request) => Promise<Response | undefined> {
   const vendor = vendorFile()
+  if (options.agentToken !== undefined && options.secret === undefined)
+    throw new InvalidArgumentError(
+      'createWebRoutes: an agentToken needs the secret, to check who may spend it',
+    )
   const verifier = options.secret !== undefined ? new TokenVerifier(options.secret) : undefined
   const maxDemoRuns = options.maxDemoRuns ?? 20
   let demoRuns = 0
