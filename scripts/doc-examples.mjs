@@ -22,8 +22,8 @@ export function docFiles() {
 }
 
 /** Every fenced block of one markdown file: { doc, line, lang, code, start, end, marker }. */
-export function blocksOf(doc) {
-  const lines = readFileSync(join(root, doc), 'utf8').split('\n')
+export function blocksOf(doc, text = readFileSync(join(root, doc), 'utf8')) {
+  const lines = text.split('\n')
   const blocks = []
   for (let i = 0; i < lines.length; i++) {
     const open = /^(`{3,})(\S*)/.exec(lines[i])
@@ -48,7 +48,7 @@ export function blocksOf(doc) {
 }
 
 export function allBlocks() {
-  return docFiles().flatMap(blocksOf)
+  return docFiles().flatMap((doc) => blocksOf(doc))
 }
 
 if (process.argv.includes('--write')) {

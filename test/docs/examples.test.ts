@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error a plain .mjs script without types
-import { allBlocks, root } from '../../scripts/doc-examples.mjs'
+import { allBlocks, blocksOf, root } from '../../scripts/doc-examples.mjs'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
 
 interface Block {
@@ -50,6 +50,31 @@ function runExample(
 }
 
 describe('docs examples', () => {
+  it('the parser sees each block with the marker on the line before it (blank lines between are fine)', () => {
+    const md = [
+      '<!-- example: examples/docs/a.ts -->',
+      '```ts',
+      'x',
+      '```',
+      '',
+      '<!-- not-run: a shell command -->',
+      '',
+      '```sh',
+      'ls',
+      '```',
+      'text',
+      '```js',
+      'unmarked()',
+      '```',
+    ].join('\n')
+    const found = (blocksOf as (doc: string, text: string) => Block[])('t.md', md)
+    expect(found.map((b) => [b.lang, b.code, b.marker?.kind])).toEqual([
+      ['ts', 'x\n', 'example'],
+      ['sh', 'ls\n', 'not-run'],
+      ['js', 'unmarked()\n', undefined],
+    ])
+  })
+
   it('every code block is an example or marked not-run, and every example is its file verbatim', () => {
     const unmarked = blocks.filter((b) => b.marker === undefined).map(where)
     expect(unmarked, 'blocks neither run nor marked <!-- not-run: why -->').toEqual([])
