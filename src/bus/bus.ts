@@ -282,6 +282,7 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     schema?: StandardSchemaV1,
   ): PendingWait<T> {
     ctx.checkOpen()
+    checkOptions('waitFor', options, { filter: 'function', timeout: 'number', signal: 'signal' })
     checkPattern(pattern)
     const { filter, timeout, signal } = options
     if (timeout !== undefined && !(timeout >= 0))
@@ -363,6 +364,7 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     name: string,
     options?: { schema: StandardSchemaV1 },
   ): Channel<unknown, unknown> {
+    checkOptions('channel', options, { schema: ['object', 'function'] })
     checkChannel(name)
     const schema = options?.schema
     return {

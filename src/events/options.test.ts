@@ -4,7 +4,13 @@
  * `rb.runs.follow` can start before the run exists (`waitForRun`).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRunbus, InvalidArgumentError, RunNotFoundError, type Runbus } from '../index.js'
+import {
+  AsyncQueue,
+  createRunbus,
+  InvalidArgumentError,
+  RunNotFoundError,
+  type Runbus,
+} from '../index.js'
 import { redisBackend } from '../backends/redis/index.js'
 import { createClient } from '../client/index.js'
 import { createResumableStreamContext } from '../ai-sdk/index.js'
@@ -155,6 +161,28 @@ describe('public factories check their options', () => {
     expect(
       await refusal(() => createResumableStreamContext({ runbus: rb, waitUntil: 1 } as never)),
     ).toMatch(/"waitUntil" must be function or null/)
+  })
+})
+
+describe('more public factories check their options', () => {
+  it('AsyncQueue, rb.runs.create, rb.bus.channel, rb.bus.waitFor', async () => {
+    const rb = fresh()
+    expect(await refusal(() => new AsyncQueue({ capcity: 2 } as never))).toMatch(
+      /AsyncQueue: unknown option "capcity"/,
+    )
+    expect(await refusal(() => new AsyncQueue({ capacity: '2' } as never))).toMatch(
+      /"capacity" must be number/,
+    )
+    expect(await refusal(() => rb.runs.create({ title: 'x' } as never))).toMatch(
+      /runs.create: unknown option "title"/,
+    )
+    expect(await refusal(() => rb.runs.create({ id: 5 } as never))).toMatch(/"id" must be string/)
+    expect(await refusal(() => rb.bus.channel('a.b', { shema: 1 } as never))).toMatch(
+      /channel: unknown option "shema"/,
+    )
+    expect(await refusal(() => rb.bus.waitFor('a.b', { timeoutMs: 5 } as never))).toMatch(
+      /waitFor: unknown option "timeoutMs"/,
+    )
   })
 })
 
