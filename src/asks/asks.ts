@@ -624,6 +624,7 @@ export function createAsks(
 
     async answer(askId, value, options = {}) {
       ctx.checkOpen()
+      checkOptions('asks.answer', options, { by: 'string' })
       checkAskId(askId)
       const rec = await load(askId)
       let result = await loadResult(askId)
@@ -709,6 +710,11 @@ export function createAsks(
 
     async wait(askId, options = {}) {
       ctx.checkOpen()
+      checkOptions('asks.wait', options, {
+        timeout: 'number',
+        signal: 'signal',
+        schema: ['object', 'function'],
+      })
       checkAskId(askId)
       if (options.timeout !== undefined && !(options.timeout >= 0))
         throw new InvalidArgumentError('timeout must be >= 0')

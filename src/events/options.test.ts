@@ -183,6 +183,18 @@ describe('more public factories check their options', () => {
     expect(await refusal(() => rb.bus.waitFor('a.b', { timeoutMs: 5 } as never))).toMatch(
       /waitFor: unknown option "timeoutMs"/,
     )
+    expect(await refusal(() => rb.work.queue('q').add(1, { key: 'k' } as never))).toMatch(
+      /add: unknown option "key"/,
+    )
+    const run = await rb.runs.create()
+    const ask = await rb.asks.create(run.id, { kind: 'confirm', prompt: 'ok?' })
+    expect(await refusal(() => rb.asks.answer(ask.id, true, { who: 'x' } as never))).toMatch(
+      /asks.answer: unknown option "who"/,
+    )
+    expect(await refusal(() => rb.asks.wait(ask.id, { timeout: '1' } as never))).toMatch(
+      /asks.wait: option "timeout" must be number/,
+    )
+    await run.end({ status: 'completed' })
   })
 })
 

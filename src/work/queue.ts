@@ -125,6 +125,7 @@ export class WorkQueue<T = unknown, TOut = T> {
    * (pass `null` for a job without data).
    */
   async add(data: T, options: AddOptions = {}): Promise<AddResult> {
+    checkOptions('add', options, { id: 'string', delay: 'number' })
     const r = await this.addMany([{ ...options, data }])
     return { id: r.ids[0], duplicate: r.duplicates.length > 0 }
   }
