@@ -14,6 +14,7 @@ import {
   type RunStatus,
 } from '../events/envelope.js'
 import { InvalidArgumentError, RunEndedError, RunNotFoundError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { encodePayload } from '../events/codec.js'
 import { checkRunId, newRunId } from '../events/ids.js'
 import { Follower, type FollowOptions } from '../streams/follow.js'
@@ -183,6 +184,7 @@ export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
   const runs = ctx.backend.runs
   async function createRun(options: CreateRunOptions): Promise<string> {
     ctx.checkOpen()
+    checkOptions('runs.create', options, { id: 'string', meta: 'object', owner: 'string' })
     const id = options.id === undefined ? newRunId() : checkRunId(options.id)
     const meta = options.meta === undefined ? undefined : checkMeta(ctx, options.meta)
     if (options.owner !== undefined && typeof options.owner !== 'string')

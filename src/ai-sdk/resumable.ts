@@ -21,7 +21,8 @@ import {
 } from './api.js'
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_AFTER_MS, startHeartbeat } from './liveness.js'
 import { readRunBatches } from './read.js'
-import { checkOptions, positiveMs } from './options.js'
+import { checkOptions as checkOptionKinds } from '../events/options.js'
+import { positiveMs } from './options.js'
 
 /** The event type of a text stream's chunks. */
 export const TEXT_CHUNK_TYPE = 'ai.text'
@@ -113,13 +114,14 @@ const RUN_ID = /^[A-Za-z0-9_.:-]{1,128}$/
 export function createResumableStreamContext(
   options: ResumableStreamContextOptions,
 ): ResumableStreamContext {
-  checkOptions('createResumableStreamContext', options, [
-    'runbus',
-    'waitUntil',
-    'keyPrefix',
-    'heartbeatMs',
-    'staleAfterMs',
-  ])
+  // Names and types: resumable-stream's `{ redis }` / `{ publisher }` must not be ignored.
+  checkOptionKinds('createResumableStreamContext', options, {
+    runbus: 'object',
+    waitUntil: ['function', 'null'],
+    keyPrefix: 'string',
+    heartbeatMs: 'number',
+    staleAfterMs: 'number',
+  })
   const rb = options.runbus
   if (rb === undefined || typeof rb.runs?.create !== 'function') {
     throw new InvalidArgumentError('createResumableStreamContext: runbus is required')

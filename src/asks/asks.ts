@@ -39,6 +39,7 @@ import {
   TimeoutError,
   ValidationError,
 } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { encodePayload } from '../events/codec.js'
 import { checkAskId, checkRunId, newAskId } from '../events/ids.js'
 import { describeSchema, isStandardSchema, type StandardSchemaV1 } from '../events/schema.js'
@@ -150,6 +151,16 @@ export interface AskWaitOptions {
  * const spec: AskCreateOptions = { kind: 'confirm', prompt: 'Deploy?', timeout: 3_600_000 }
  * ```
  */
+const CREATE_OPTIONS = {
+  kind: 'string',
+  prompt: 'string',
+  data: 'any',
+  choices: 'array',
+  schema: ['object', 'function'],
+  timeout: 'number',
+} as const
+const ASK_OPTIONS = { ...CREATE_OPTIONS, signal: 'signal' } as const
+
 export type AskCreateOptions = Omit<AskOptions<AskKind, StandardSchemaV1 | undefined>, 'signal'>
 
 /**
@@ -448,10 +459,11 @@ export function createAsks(
   }
 
   /** Checks what `run.ask()` / `asks.create()` take; throws InvalidArgumentError. */
-  function checkOptions(options: AskCreateOptions): void {
+  function checkAsk(options: AskCreateOptions, where: 'ask' | 'asks.create'): void {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('ask options must be an object')
     }
+    checkOptions(where, options, where === 'ask' ? ASK_OPTIONS : CREATE_OPTIONS)
     const { kind, prompt, choices, schema, timeout } = options
     if (!KINDS.has(kind)) throw new InvalidArgumentError(`unknown ask kind ${JSON.stringify(kind)}`)
     if (typeof prompt !== 'string') throw new InvalidArgumentError('prompt must be a string')
@@ -618,7 +630,7 @@ export function createAsks(
 
   const ask: AskFn = async (host, askId, options) => {
     ctx.checkOpen()
-    checkOptions(options)
+    checkAsk(options, 'ask')
     const signal = options.signal ?? host.signal
     if (signal.aborted) throw signal.reason
     const { rec, release } = await createAsk(host.id, askId, options, (type, data) =>
@@ -635,7 +647,7 @@ export function createAsks(
     async create(runId, options) {
       ctx.checkOpen()
       checkRunId(runId)
-      checkOptions(options)
+      checkAsk(options, 'asks.create')
       const run = await ctx.backend.runs.getRun(runId)
       if (run === undefined) throw new RunNotFoundError(runId)
       if (run.status !== 'running') throw new RunEndedError(runId)
@@ -649,6 +661,7 @@ export function createAsks(
 
     async answer(askId, value, options = {}) {
       ctx.checkOpen()
+      checkOptions('asks.answer', options, { by: 'string' })
       checkAskId(askId)
       const rec = await load(askId)
       let result = await loadResult(askId)
@@ -735,6 +748,11 @@ export function createAsks(
 
     async wait(askId, options = {}) {
       ctx.checkOpen()
+      checkOptions('asks.wait', options, {
+        timeout: 'number',
+        signal: 'signal',
+        schema: ['object', 'function'],
+      })
       checkAskId(askId)
       if (options.timeout !== undefined && !(options.timeout >= 0))
         throw new InvalidArgumentError('timeout must be >= 0')

@@ -16,6 +16,7 @@ import type { Unsubscribe } from '../contract/contract.js'
 import type { Context } from '../context.js'
 import { encodePayload } from '../events/codec.js'
 import { InvalidArgumentError, TimeoutError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import {
   validate,
   type SchemaInput,
@@ -254,6 +255,14 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
 
   function subscribe<T>(pattern: string, options: SubscribeOptions = {}): Subscription<T> {
     ctx.checkOpen()
+    checkOptions('subscribe', options, {
+      signal: 'signal',
+      bufferSize: 'number',
+      onInterrupted: 'function',
+      onDrop: 'function',
+      schema: ['object', 'function'],
+      onInvalid: 'function',
+    })
     checkPattern(pattern)
     if (options.bufferSize !== undefined && !(options.bufferSize >= 1)) {
       throw new InvalidArgumentError('bufferSize must be at least 1')
@@ -273,6 +282,7 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     schema?: StandardSchemaV1,
   ): PendingWait<T> {
     ctx.checkOpen()
+    checkOptions('waitFor', options, { filter: 'function', timeout: 'number', signal: 'signal' })
     checkPattern(pattern)
     const { filter, timeout, signal } = options
     if (timeout !== undefined && !(timeout >= 0))
@@ -354,6 +364,7 @@ export function createBus(ctx: Context): BusApi & { stats(): BusStats } {
     name: string,
     options?: { schema: StandardSchemaV1 },
   ): Channel<unknown, unknown> {
+    checkOptions('channel', options, { schema: ['object', 'function'] })
     checkChannel(name)
     const schema = options?.schema
     return {

@@ -49,6 +49,8 @@ export async function tail(
     after?: string
     live?: boolean
     json?: boolean
+    /** Wait up to this many ms for a run the hub does not know yet (`--wait-for-run`). */
+    waitForRun?: number
   },
   signal?: AbortSignal,
 ): Promise<number> {
@@ -62,6 +64,7 @@ export async function tail(
   const follow = client.follow(args.run, {
     ...(args.after !== undefined ? { after: args.after } : {}),
     ...(args.live ? { live: true } : {}),
+    ...(args.waitForRun !== undefined ? { waitForRun: args.waitForRun } : {}),
     signal: stop,
   })
   follow.on('state', (s) => {

@@ -51,6 +51,7 @@ Options:
 
 Stops cleanly on SIGINT / SIGTERM.`,
   tail: `Usage: runbus tail <run> [--url URL] [--token T] [--after ID] [--live] [--json]
+                  [--wait-for-run MS]
 
 Follows a run and prints one readable line per event until the run ends; reconnects and
 resumes by itself.
@@ -61,6 +62,8 @@ Options:
   --after ID      start after this event id
   --live          only events from now on
   --json          print each event as a line of JSON
+  --wait-for-run MS  start before the run exists: wait up to MS ms for it (default: a
+                  run the hub does not know is an error at once)
   -h, --help      this help`,
   publish: `Usage: runbus publish <run> <type> <json> [--url URL] [--token T]
 
@@ -255,8 +258,13 @@ export async function main(
           after: { type: 'string' },
           live: { type: 'boolean', default: false },
           json: { type: 'boolean', default: false },
+          'wait-for-run': { type: 'string' },
         })
         if (values.help) return usage(io, 'tail')
+        const waitRaw = values['wait-for-run']
+        const waitForRun = waitRaw === undefined ? undefined : Number(waitRaw)
+        if (waitForRun !== undefined && !(waitForRun >= 0 && Number.isFinite(waitForRun)))
+          throw new UsageError('--wait-for-run must be a number of ms, 0 or more')
         noExtra(positionals, 1, 'tail <run>')
         const tok = values.token ?? env.RUNBUS_TOKEN
         return await tail(io, {
@@ -266,6 +274,7 @@ export async function main(
           ...(values.after !== undefined ? { after: values.after } : {}),
           live: values.live,
           json: values.json,
+          ...(waitForRun !== undefined ? { waitForRun } : {}),
         })
       }
       case 'publish': {

@@ -21,6 +21,7 @@
 import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
 import { idOfSeq, seqOfId } from '../events/envelope.js'
 import { HubError, InvalidArgumentError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { SseParser, decodeRunFrame, type SseMessage } from '../protocol/framing.js'
 import { errorFromWire, statusOfCode } from '../protocol/errors.js'
 import { backoffDelay, type BackoffOptions } from './backoff.js'
@@ -62,6 +63,13 @@ export interface FollowOptions {
   idleTimeoutMs?: number
   /** Stop reading from the socket while this many events wait for the consumer. Default 1024. */
   highWaterMark?: number
+  /**
+   * Start the reader before the writer: for up to this many ms from `follow()`, a run the
+   * hub does not know yet (404) is asked for again (every 25–250 ms) instead of failing.
+   * Past the bound the 404 rejects the iterator as without the option; `signal` cancels.
+   * Default 0.
+   */
+  waitForRun?: number
 }
 
 /** Payload of the `state` listener. */
@@ -206,10 +214,27 @@ class RunFollow implements Follow {
   #failure: { error: unknown } | undefined
   #iterated = false
   #resolveClosed!: () => void
+  /** `waitForRun`: until when a 404 before the first connection means "not yet". */
+  readonly #waitUntil: number
+  #found = false
+  #waitDelay = 25
 
   constructor(transport: Transport, run: string, options: FollowOptions) {
     if (typeof run !== 'string' || run === '')
       throw new InvalidArgumentError('run must be a non-empty string')
+    checkOptions('follow', options, {
+      after: 'string',
+      live: 'boolean',
+      signal: 'signal',
+      backoff: 'object',
+      idleTimeoutMs: 'number',
+      highWaterMark: 'number',
+      waitForRun: 'number',
+    })
+    const wait = options.waitForRun ?? 0
+    if (!(wait >= 0) || !Number.isFinite(wait))
+      throw new InvalidArgumentError('waitForRun must be a finite number of ms, 0 or more')
+    this.#waitUntil = Date.now() + wait
     this.run = run
     this.#transport = transport
     this.#options = options
@@ -418,18 +443,34 @@ class RunFollow implements Follow {
     this.#lastSeq = seqOfId(after) ?? 0
   }
 
+  /** `waitForRun`: true (after a pause) when a 404 should be asked again. */
+  async #notYet(status: number, signal: AbortSignal): Promise<boolean> {
+    const left = this.#waitUntil - Date.now()
+    if (status !== 404 || this.#found || left <= 0) return false
+    await sleep(Math.min(this.#waitDelay, left), signal)
+    this.#waitDelay = Math.min(250, this.#waitDelay * 2)
+    return !signal.aborted
+  }
+
   /** Resolves `live` into the run's current last id (once), so a resume has a position. */
   async #resolveLive(signal: AbortSignal): Promise<void> {
-    const info = await requestJson<{ lastId?: string | null }>(
-      this.#transport,
-      'GET',
-      `/v1/runs/${seg(this.run)}`,
-      { signal },
-    ).catch((err: unknown) => {
-      if (err instanceof HubError && err.status !== 0 && !retryable(err.status))
-        throw new Fatal(err)
-      throw err
-    })
+    let info: { lastId?: string | null } | undefined
+    for (;;) {
+      try {
+        info = await requestJson<{ lastId?: string | null }>(
+          this.#transport,
+          'GET',
+          `/v1/runs/${seg(this.run)}`,
+          { signal },
+        )
+        break
+      } catch (err) {
+        if (err instanceof HubError && (await this.#notYet(err.status, signal))) continue
+        if (err instanceof HubError && err.status !== 0 && !retryable(err.status))
+          throw new Fatal(err)
+        throw err
+      }
+    }
     if (typeof info?.lastId === 'string') this.#startAfter(info.lastId)
     else this.#after = '' // no events yet: from the start is from now
   }
@@ -443,16 +484,20 @@ class RunFollow implements Follow {
     if (this.lastId !== undefined) headers.set('last-event-id', this.lastId)
     else if (this.#after) query.after = this.#after
     const url = urlOf(this.#transport, `/v1/runs/${seg(this.run)}/events`, query)
-    const response = await send(this.#transport, url, {
-      headers,
-      signal: connection.signal,
-      cache: 'no-store',
-    })
-    if (!response.ok) {
+    let response: Response
+    for (;;) {
+      response = await send(this.#transport, url, {
+        headers,
+        signal: connection.signal,
+        cache: 'no-store',
+      })
+      if (response.ok) break
       const error = await errorOf(response)
+      if (await this.#notYet(response.status, connection.signal)) continue
       if (retryable(response.status)) throw error
       throw new Fatal(error)
     }
+    this.#found = true
     if (!response.body)
       throw new HubError(response.status, 'no_body', 'the hub sent no event stream')
     this.#setState('connected')

@@ -17,6 +17,7 @@
  */
 import type { InboxMessage, RunEndStatus, RunStatus } from '../events/envelope.js'
 import { InvalidArgumentError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { createFollow, type Follow, type FollowOptions } from './follow.js'
 import { requestJson, seg, type FetchLike, type Transport } from './http.js'
 
@@ -225,6 +226,11 @@ function need(value: string, what: string): string {
  * ```
  */
 export function createClient(options: ClientOptions): Client {
+  checkOptions('createClient', options, {
+    baseUrl: 'string',
+    token: ['string', 'function'],
+    fetch: 'function',
+  })
   if (typeof options?.baseUrl !== 'string' || options.baseUrl === '')
     throw new InvalidArgumentError('baseUrl must be a non-empty string')
   const token = options.token

@@ -27,6 +27,7 @@ import {
   QueueClosedError,
   TimeoutError,
 } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { type Overflow, type OverflowPolicy, overflowStrategy } from './overflow.js'
 import { Ring } from './ring.js'
 import { BATCH, NEXT, NEXT_BATCH, SEND, SPACE, TAKE, type Waiter, WaiterList } from './waiters.js'
@@ -223,6 +224,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   constructor(options: AsyncQueueOptions = {}) {
+    checkOptions('AsyncQueue', options, { capacity: 'number', policy: 'string' })
     const capacity = options.capacity ?? Infinity
     if (!(capacity >= 1) || (capacity !== Infinity && !Number.isInteger(capacity))) {
       throw new InvalidArgumentError(

@@ -26,6 +26,7 @@
 import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { AsyncQueue } from '../queue/index.js'
 import { feedsOf, type FeedLease } from './feed.js'
 
@@ -56,7 +57,22 @@ export interface FollowOptions {
    * hub's readers without a `Last-Event-ID`). A position given by id always gets its gap.
    */
   gapAtStart?: boolean | undefined
+  /**
+   * Start the reader before the writer: wait up to this many ms for a run that does not
+   * exist yet (checked every 25–250 ms), then follow it as usual. Still missing after the
+   * wait: `RunNotFoundError`, as without the option. The `signal` cancels the wait.
+   * Default `0` (a missing run fails at once).
+   */
+  waitForRun?: number | undefined
 }
+
+const FOLLOW_OPTIONS = {
+  after: 'string',
+  signal: 'signal',
+  bufferSize: 'number',
+  gapAtStart: 'boolean',
+  waitForRun: 'number',
+} as const
 
 /**
  * Counters of one follower.
@@ -143,11 +159,17 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private untrack: () => void
   private resolveClosed!: () => void
   private readonly onAbort = (): void => this.fail(this.signal?.reason)
+  private readonly waitForRun: number
 
   /** @internal Use `rb.runs.follow()`. */
   constructor(ctx: Context, run: string, options: FollowOptions = {}) {
+    checkOptions('follow', options, FOLLOW_OPTIONS)
     this.ctx = ctx
     this.run = run
+    const wait = options.waitForRun ?? 0
+    if (!(wait >= 0) || !Number.isFinite(wait))
+      throw new InvalidArgumentError('waitForRun must be a finite number of ms, 0 or more')
+    this.waitForRun = wait
     const after = options.after ?? 'start'
     if (after === 'start' || after === 'now') this.start = after
     else {
@@ -375,6 +397,8 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   }
 
   private async init(): Promise<void> {
+    if (this.waitForRun > 0) await this.untilRunExists()
+    if (this.finished || this.failure !== undefined) return
     // 'now' is read BEFORE the feed is attached: on a networked backend (Redis) an append
     // issued right after follow() would otherwise land between the watch and getRun and be
     // dropped as "before now". Reading from `last` after the watch covers everything between.
@@ -403,6 +427,27 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     }
     this.initialized = true
     this.needRead = true
+  }
+
+  /** `waitForRun`: polls until the run exists; gives up at the bound (the read then fails). */
+  private async untilRunExists(): Promise<void> {
+    const deadline = Date.now() + this.waitForRun
+    let delay = 25
+    while (!this.finished && this.failure === undefined) {
+      if ((await this.ctx.backend.runs.getRun(this.run)) !== undefined) return
+      const left = deadline - Date.now()
+      if (left <= 0) throw new RunNotFoundError(this.run)
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          this.signal?.removeEventListener('abort', done)
+          resolve()
+        }
+        const timer = setTimeout(done, Math.min(delay, left))
+        this.signal?.addEventListener('abort', done, { once: true })
+      })
+      delay = Math.min(250, delay * 2)
+    }
   }
 
   private async readPage(): Promise<void> {

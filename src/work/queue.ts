@@ -6,6 +6,7 @@
 import type { DeadJob, WorkStats, WorkStore } from '../contract/work-contract.js'
 import { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from '../events/codec.js'
 import { InvalidArgumentError, ValidationError } from '../events/errors.js'
+import { checkOptions } from '../events/options.js'
 import { isStandardSchema, validate } from '../events/schema.js'
 import type { JobHandler, WorkQueueOptions } from './job.js'
 import { type ProcessOptions, type Worker, WorkerLoop } from './worker.js'
@@ -87,6 +88,16 @@ export class WorkQueue<T = unknown, TOut = T> {
     private readonly options: WorkQueueOptions<TOut>,
     private readonly ctx: QueueContext,
   ) {
+    checkOptions('work.queue', options, {
+      schema: ['object', 'function'],
+      maxAttempts: 'number',
+      visibilityTimeout: 'number',
+      jobTimeout: 'number',
+      backoff: 'object',
+      idempotencyTtl: 'number',
+      notify: 'boolean',
+      maxPayloadBytes: 'number',
+    })
     if (typeof name !== 'string' || name.length > 200 || !QUEUE_NAME.test(name))
       throw new InvalidArgumentError(
         `queue name must be 1–200 letters, digits, _ - : and the like, in dot-separated segments, got ${JSON.stringify(name)}`,
@@ -114,6 +125,7 @@ export class WorkQueue<T = unknown, TOut = T> {
    * (pass `null` for a job without data).
    */
   async add(data: T, options: AddOptions = {}): Promise<AddResult> {
+    checkOptions('add', options, { id: 'string', delay: 'number' })
     const r = await this.addMany([{ ...options, data }])
     return { id: r.ids[0], duplicate: r.duplicates.length > 0 }
   }
@@ -173,6 +185,14 @@ export class WorkQueue<T = unknown, TOut = T> {
    * `worker.stop()` or the `signal` option.
    */
   process(handler: JobHandler<TOut>, options: ProcessOptions = {}): Worker {
+    checkOptions('process', options, {
+      concurrency: 'number',
+      signal: 'signal',
+      prefetch: 'number',
+      pollInterval: 'number',
+      consumer: 'string',
+      onError: 'function',
+    })
     const notify = this.options.notify === false ? undefined : this.ctx.notify
     const worker = new WorkerLoop<TOut>(
       {

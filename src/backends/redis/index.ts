@@ -16,6 +16,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { Backend, Broadcast, KeyValueStore, RunLogStore } from '../../contract/contract.js'
 import { ClosedError, InvalidArgumentError } from '../../events/errors.js'
+import { checkOptions } from '../../events/options.js'
 import { bounded, openClient, ownOptions } from './connection.js'
 import { keyBuilder, type RedisConnection, type RedisContext } from './context.js'
 import { RedisBroadcast, type RedisBusStats } from './broadcast.js'
@@ -87,6 +88,15 @@ export interface RedisBackend extends Backend {
  * ```
  */
 export function redisBackend(options: RedisBackendOptions = {}): RedisBackend {
+  // `{ redis: url }` or a misspelt `uri` must not quietly connect to 127.0.0.1:6379.
+  checkOptions('redisBackend', options, {
+    url: 'string',
+    client: 'object',
+    prefix: 'string',
+    commandTimeoutMs: 'number',
+    blockMs: 'number',
+    pollMs: 'number',
+  })
   const prefix = options.prefix ?? 'runbus'
   if (prefix.includes('{') || prefix.includes('}') || prefix === '') {
     throw new InvalidArgumentError(`Redis prefix ${JSON.stringify(prefix)} is not allowed`)
