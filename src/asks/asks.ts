@@ -661,7 +661,7 @@ export function createAsks(
 
     async answer(askId, value, options = {}) {
       ctx.checkOpen()
-      checkOptions('asks.answer', options, { by: 'string' })
+      checkOptions('asks.answer', options, { by: 'string', label: 'string' })
       checkAskId(askId)
       const rec = await load(askId)
       let result = await loadResult(askId)

@@ -128,8 +128,10 @@ export const RUN_ROUTES: readonly Route[] = [
       const run = params.run!
       const format = formatOf(req)
       const start = startOf(req)
-      // The cursor's position is fixed before the response starts (a missing run is a 404):
-      // once a client sees the stream open, whatever is appended reaches it.
+      // A missing run is a 404, not a stream (the cursor's watch alone does not tell on every
+      // backend). The cursor's position is fixed before the response starts: once a client
+      // sees the stream open, whatever is appended reaches it.
+      await ctx.rb.runs.get(run)
       const follower = await ctx.readers.open(run, start, req.signal)
       return {
         status: 200,
