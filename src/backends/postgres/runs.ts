@@ -209,10 +209,26 @@ export class PostgresRunLog implements RunLogStore {
     for (let i = 0; i < n; i++) {
       const e = events[i]
       const seq = first + i
-      // What a reader will see (the JSON round trip), never the emitter's object.
-      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data: JSON.parse(e.json), ts: e.ts }
+      // What a reader will see: the JSON round trip, or the emitter's deeply frozen plain
+      // data, which equals it (the core marks it `shared`).
+      const value: unknown = e.shared === true ? e.data : JSON.parse(e.json)
+      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data: value, ts: e.ts }
     }
+    this.stored(run, out)
     return out
+  }
+
+  /**
+   * Events this process just stored: a tail of their run whose cursor is right before them
+   * takes them at once, with no read (readers in the writer's process, as on PGlite or a
+   * hub, pay no statement); its NOTIFY then finds the tail caught up. Any other tail is
+   * left to its notification and poll, as for another process's appends.
+   */
+  private stored(run: string, events: RunEvent[]): void {
+    const tail = this.tails.get('l' + run)
+    if (tail === undefined || this.closed || events[0].seq !== tail.lastSeq + 1) return
+    tail.lastSeq = events[events.length - 1].seq
+    this.fanOut(tail, events, [], undefined)
   }
 
   async endRun(run: string, end: RunEnd, ts: number, ttlMs: number): Promise<RunEvent<RunEnd>> {
@@ -423,6 +439,15 @@ export class PostgresRunLog implements RunLogStore {
         errors.push(err as Error)
       }
     }
+    this.fanOut(tail, events, errors, gapAfter)
+  }
+
+  private fanOut(
+    tail: Tail,
+    events: RunEvent[],
+    errors: Error[],
+    gapAfter: number | undefined,
+  ): void {
     this.stats.decodeErrors += errors.length
     if (gapAfter !== undefined) this.stats.gaps++
     for (const l of [...tail.listeners]) {
