@@ -186,8 +186,11 @@ async function pgBossWork(
 ): Promise<Sample> {
   const pool = new pg.Pool({ connectionString: url, max: 20 })
   let statements = 0
+  let ended = false
   const db = {
     executeSql: async (text: string, values: unknown[]) => {
+      // A run cut short stops pg-boss while its workers may still be polling.
+      if (ended) return { rows: [] }
       statements++
       return pool.query(text, values)
     },
@@ -226,7 +229,8 @@ async function pgBossWork(
   const ms = performance.now() - t0
   const finished = done
   const used = statements - s0
-  await boss.stop({ graceful: false, wait: true })
+  await boss.stop({ graceful: true, wait: true, timeout: 5000 })
+  ended = true
   await pool.end()
   return { perSec: (finished / ms) * 1000, statements: used / Math.max(1, finished) }
 }

@@ -39,6 +39,8 @@ interface Tail {
   readonly listeners: Set<LogListener>
   reading: boolean
   again: boolean
+  /** The highest seq notified while this process's own appends to the run were in flight. */
+  notified: number
 }
 
 /** Counters of the shared follower, for tests and metrics. */
@@ -77,6 +79,8 @@ function toEvent(run: string, row: Row): RunEvent {
 /** The Postgres implementation of `RunLogStore`. Internal: made by `postgresBackend()`. */
 export class PostgresRunLog implements RunLogStore {
   private readonly tails = new Map<string, Tail>()
+  /** Appends of this process in flight, by run. */
+  private readonly appending = new Map<string, number>()
   private pollTimer: NodeJS.Timeout | undefined
   private closed = false
   readonly stats: PostgresFollowStats = {
@@ -198,12 +202,23 @@ export class PostgresRunLog implements RunLogStore {
       data[i] = e.json
       ts[i] = e.ts
     }
-    const rows = await this.q(
-      `SELECT ${this.s}.append($1, $2, $3, $4, $5) AS first`,
-      [run, types, data, ts, Date.now()],
-      'append',
-      run,
-    )
+    // PGlite delivers our own NOTIFY before the append resolves: while it is in flight the
+    // tail waits for the events in hand instead of reading them (see `stored`).
+    this.appending.set(run, (this.appending.get(run) ?? 0) + 1)
+    let rows: Row[]
+    try {
+      rows = await this.q(
+        `SELECT ${this.s}.append($1, $2, $3, $4, $5) AS first`,
+        [run, types, data, ts, Date.now()],
+        'append',
+        run,
+      )
+    } finally {
+      const left = (this.appending.get(run) ?? 1) - 1
+      if (left > 0) this.appending.set(run, left)
+      else this.appending.delete(run)
+      if (left === 0) queueMicrotask(() => this.caughtUpOrPull(run))
+    }
     const first = num(rows[0].first)
     const out = new Array<RunEvent>(n)
     for (let i = 0; i < n; i++) {
@@ -357,6 +372,7 @@ export class PostgresRunLog implements RunLogStore {
           listeners: new Set(),
           reading: false,
           again: false,
+          notified: 0,
         }
         this.tails.set(key, tail)
       }
@@ -380,8 +396,23 @@ export class PostgresRunLog implements RunLogStore {
     const colon = body.indexOf(':')
     if (colon < 0) return
     const seq = Number(body.slice(0, colon))
-    const tail = this.tails.get(kind + body.slice(colon + 1))
-    if (tail && seq > tail.lastSeq) this.pull(tail)
+    const run = body.slice(colon + 1)
+    const tail = this.tails.get(kind + run)
+    if (!tail || seq <= tail.lastSeq) return
+    if (kind === 'l' && this.appending.has(run)) {
+      tail.notified = Math.max(tail.notified, seq)
+      return
+    }
+    this.pull(tail)
+  }
+
+  /** Our appends to `run` are done: a notification they held back is read now if needed. */
+  private caughtUpOrPull(run: string): void {
+    const tail = this.tails.get('l' + run)
+    if (tail === undefined || this.appending.has(run)) return
+    const seq = tail.notified
+    tail.notified = 0
+    if (seq > tail.lastSeq) this.pull(tail)
   }
 
   /** After the listening connection came back: every tail may have missed wake-ups. */
