@@ -189,8 +189,9 @@ async function pgBossWork(
   let ended = false
   const db = {
     executeSql: async (text: string, values: unknown[]) => {
-      // A run cut short stops pg-boss while its workers may still be polling.
-      if (ended) return { rows: [] }
+      // A run cut short stops pg-boss while its workers may still be polling or completing:
+      // their statements after the pool ended never settle (pg-boss throws on any answer).
+      if (ended) return new Promise<never>(() => {})
       statements++
       return pool.query(text, values)
     },
