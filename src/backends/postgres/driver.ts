@@ -179,6 +179,12 @@ const guarded = new WeakSet<PoolClient>()
  * A checked-out client whose connection dies emits 'error'; the pool only listens while the
  * client is idle, and an unheard 'error' would crash the process. The query that was running
  * fails on its own; this listener only keeps the event from going unheard.
+ *
+ * It must be in place the moment the pool hands the client out (its 'acquire' event), not
+ * once our `await pool.connect()` resumes: a server that terminates a connection right after
+ * accepting it sends ReadyForQuery and the FATAL in one TCP chunk, and the parser emits the
+ * 'error' synchronously after the pool removed its own listener and before any promise
+ * continuation runs (the process crashed on `pg_terminate_backend` during a reconnect).
  */
 function guard(c: PoolClient): PoolClient {
   if (!guarded.has(c)) {
@@ -211,6 +217,7 @@ export class PgDriver implements Driver {
   private downSince: number | undefined
   private reconnecting = false
   private readonly onPoolError = () => {}
+  private readonly onAcquire = (c: PoolClient) => void guard(c)
   statements = 0
 
   constructor(
@@ -228,6 +235,7 @@ export class PgDriver implements Driver {
     // An idle pooled connection killed by the server emits 'error' on the pool: the pool
     // drops it; the next call gets a fresh one.
     pool.on('error', this.onPoolError)
+    pool.on('acquire', this.onAcquire)
   }
 
   get listening(): boolean {
@@ -271,28 +279,39 @@ export class PgDriver implements Driver {
   async transaction<T>(fn: (s: Session) => Promise<T>, what: string): Promise<T> {
     if (this.closed) throw new ClosedError('the Postgres backend is closed')
     const d = new Deadline(Math.max(this.opts.timeoutMs, 30_000))
-    let client: PoolClient
-    try {
-      client = guard(await race(this.pool.connect(), d, what, false, (c) => c.release()))
-    } catch (err) {
-      throw mapError(err, what)
-    }
-    const s: Session = {
-      query: async (t, p) => (await race(client.query(t, p ?? []), d, what, true)).rows as Row[],
-      exec: async (t) => {
-        await race(client.query(t), d, what, true)
-      },
-    }
-    try {
-      await s.exec('BEGIN')
-      const out = await fn(s)
-      await s.exec('COMMIT')
-      client.release()
-      return out
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      client.release(true)
-      throw mapError(err, what)
+    for (let failures = 0; ; failures++) {
+      // Until COMMIT is sent a failure rolls the whole transaction back: safe to run again
+      // (the migration's first connection is the one most likely to meet a restart or a
+      // `pg_terminate_backend`, and failing it would fail the backend's first call).
+      let committing = false
+      let client: PoolClient | undefined
+      try {
+        client = guard(await race(this.pool.connect(), d, what, false, (c) => c.release()))
+        const c = client
+        const s: Session = {
+          query: async (t, p) => (await race(c.query(t, p ?? []), d, what, true)).rows as Row[],
+          exec: async (t) => {
+            await race(c.query(t), d, what, true)
+          },
+        }
+        await s.exec('BEGIN')
+        const out = await fn(s)
+        committing = true
+        await s.exec('COMMIT')
+        c.release()
+        return out
+      } catch (err) {
+        if (client !== undefined) {
+          await client.query('ROLLBACK').catch(() => undefined)
+          client.release(true)
+        }
+        if (this.closed) throw new ClosedError('the Postgres backend is closed')
+        if (!committing && d.left > 0 && unavailable(err) && !(err instanceof RunbusError)) {
+          await sleep(Math.min(backoff(failures), Math.max(0, d.left)))
+          if (d.left > 0) continue
+        }
+        throw mapError(err, what)
+      }
     }
   }
 
@@ -300,12 +319,30 @@ export class PgDriver implements Driver {
     if (this.closed) return Promise.reject(new ClosedError('the Postgres backend is closed'))
     if (this.up) return Promise.resolve()
     const d = new Deadline(this.opts.timeoutMs)
-    this.listenReady ??= this.connectListener().finally(() => {
+    this.listenReady ??= this.firstListen(d).finally(() => {
       this.listenReady = undefined
     })
     return race(this.listenReady, d, 'LISTEN', false).catch((err: unknown) => {
       throw mapError(err, 'LISTEN')
     })
+  }
+
+  /**
+   * LISTEN is idempotent: a connection refused or terminated while it is set up is tried
+   * again (back-off) until the deadline, as a statement that was not applied is. A
+   * follower started during a restart or a `pg_terminate_backend` must wait, not fail.
+   */
+  private async firstListen(d: Deadline): Promise<void> {
+    for (let n = 0; ; n++) {
+      try {
+        await this.connectListener()
+        return
+      } catch (err) {
+        if (this.closed || d.left <= 0 || !unavailable(err)) throw err
+        await sleep(Math.min(backoff(n), Math.max(0, d.left)))
+        if (d.left <= 0) throw err
+      }
+    }
   }
 
   private async connectListener(): Promise<void> {
@@ -385,6 +422,7 @@ export class PgDriver implements Driver {
     }
     await this.listenReady?.catch(() => undefined)
     this.pool.off('error', this.onPoolError)
+    this.pool.off('acquire', this.onAcquire)
     if (this.ownsPool) {
       this.pool.on('error', () => {})
       await race(this.pool.end(), new Deadline(2000), 'close', true).catch(() => undefined)

@@ -39,6 +39,8 @@ interface Tail {
   readonly listeners: Set<LogListener>
   reading: boolean
   again: boolean
+  /** The highest seq notified while this process's own appends to the run were in flight. */
+  notified: number
 }
 
 /** Counters of the shared follower, for tests and metrics. */
@@ -77,6 +79,8 @@ function toEvent(run: string, row: Row): RunEvent {
 /** The Postgres implementation of `RunLogStore`. Internal: made by `postgresBackend()`. */
 export class PostgresRunLog implements RunLogStore {
   private readonly tails = new Map<string, Tail>()
+  /** Appends of this process in flight, by run. */
+  private readonly appending = new Map<string, number>()
   private pollTimer: NodeJS.Timeout | undefined
   private closed = false
   readonly stats: PostgresFollowStats = {
@@ -198,21 +202,48 @@ export class PostgresRunLog implements RunLogStore {
       data[i] = e.json
       ts[i] = e.ts
     }
-    const rows = await this.q(
-      `SELECT ${this.s}.append($1, $2, $3, $4, $5) AS first`,
-      [run, types, data, ts, Date.now()],
-      'append',
-      run,
-    )
+    // PGlite delivers our own NOTIFY before the append resolves: while it is in flight the
+    // tail waits for the events in hand instead of reading them (see `stored`).
+    this.appending.set(run, (this.appending.get(run) ?? 0) + 1)
+    let rows: Row[]
+    try {
+      rows = await this.q(
+        `SELECT ${this.s}.append($1, $2, $3, $4, $5) AS first`,
+        [run, types, data, ts, Date.now()],
+        'append',
+        run,
+      )
+    } finally {
+      const left = (this.appending.get(run) ?? 1) - 1
+      if (left > 0) this.appending.set(run, left)
+      else this.appending.delete(run)
+      if (left === 0) queueMicrotask(() => this.caughtUpOrPull(run))
+    }
     const first = num(rows[0].first)
     const out = new Array<RunEvent>(n)
     for (let i = 0; i < n; i++) {
       const e = events[i]
       const seq = first + i
-      // What a reader will see (the JSON round trip), never the emitter's object.
-      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data: JSON.parse(e.json), ts: e.ts }
+      // What a reader will see: the JSON round trip, or the emitter's deeply frozen plain
+      // data, which equals it (the core marks it `shared`).
+      const value: unknown = e.shared === true ? e.data : JSON.parse(e.json)
+      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data: value, ts: e.ts }
     }
+    this.stored(run, out)
     return out
+  }
+
+  /**
+   * Events this process just stored: a tail of their run whose cursor is right before them
+   * takes them at once, with no read (readers in the writer's process, as on PGlite or a
+   * hub, pay no statement); its NOTIFY then finds the tail caught up. Any other tail is
+   * left to its notification and poll, as for another process's appends.
+   */
+  private stored(run: string, events: RunEvent[]): void {
+    const tail = this.tails.get('l' + run)
+    if (tail === undefined || this.closed || events[0].seq !== tail.lastSeq + 1) return
+    tail.lastSeq = events[events.length - 1].seq
+    this.fanOut(tail, events, [], undefined)
   }
 
   async endRun(run: string, end: RunEnd, ts: number, ttlMs: number): Promise<RunEvent<RunEnd>> {
@@ -341,6 +372,7 @@ export class PostgresRunLog implements RunLogStore {
           listeners: new Set(),
           reading: false,
           again: false,
+          notified: 0,
         }
         this.tails.set(key, tail)
       }
@@ -364,8 +396,23 @@ export class PostgresRunLog implements RunLogStore {
     const colon = body.indexOf(':')
     if (colon < 0) return
     const seq = Number(body.slice(0, colon))
-    const tail = this.tails.get(kind + body.slice(colon + 1))
-    if (tail && seq > tail.lastSeq) this.pull(tail)
+    const run = body.slice(colon + 1)
+    const tail = this.tails.get(kind + run)
+    if (!tail || seq <= tail.lastSeq) return
+    if (kind === 'l' && this.appending.has(run)) {
+      tail.notified = Math.max(tail.notified, seq)
+      return
+    }
+    this.pull(tail)
+  }
+
+  /** Our appends to `run` are done: a notification they held back is read now if needed. */
+  private caughtUpOrPull(run: string): void {
+    const tail = this.tails.get('l' + run)
+    if (tail === undefined || this.appending.has(run)) return
+    const seq = tail.notified
+    tail.notified = 0
+    if (seq > tail.lastSeq) this.pull(tail)
   }
 
   /** After the listening connection came back: every tail may have missed wake-ups. */
@@ -423,6 +470,15 @@ export class PostgresRunLog implements RunLogStore {
         errors.push(err as Error)
       }
     }
+    this.fanOut(tail, events, errors, gapAfter)
+  }
+
+  private fanOut(
+    tail: Tail,
+    events: RunEvent[],
+    errors: Error[],
+    gapAfter: number | undefined,
+  ): void {
     this.stats.decodeErrors += errors.length
     if (gapAfter !== undefined) this.stats.gaps++
     for (const l of [...tail.listeners]) {
