@@ -107,8 +107,17 @@ export class PostgresRunLog implements RunLogStore {
   async createRun(init: RunInit): Promise<RunInfo> {
     const meta = init.meta === undefined ? null : JSON.stringify(init.meta)
     await this.q(
-      `SELECT ${this.s}.create_run($1, $2, $3, $4, $5)`,
-      [init.id, meta, init.maxEvents, init.ts, Date.now()],
+      `SELECT ${this.s}.create_run($1, $2, $3, $4, $5, $6)`,
+      [
+        init.id,
+        meta,
+        init.maxEvents,
+        init.ts,
+        Date.now(),
+        init.maxInboxMessages !== undefined && Number.isFinite(init.maxInboxMessages)
+          ? init.maxInboxMessages
+          : null,
+      ],
       'createRun',
       init.id,
     )

@@ -22,7 +22,7 @@ import { InvalidArgumentError } from '../../events/errors.js'
 import type { Session } from './driver.js'
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /** Checks a schema name: a plain lower-case SQL identifier, short enough for channel names. */
 export function checkSchemaName(name: string): string {
@@ -478,7 +478,42 @@ BEGIN
 END $f$;
 `
 
-const MIGRATIONS: readonly string[] = [V1]
+/**
+ * Version 2: inboxes are trimmed to the run's `maxInboxMessages` (as on memory and Redis),
+ * not kept whole. Runs created before keep their old behaviour until they expire
+ * (`max_inbox` NULL: no trimming).
+ */
+const V2 = String.raw`
+ALTER TABLE @s.runs ADD COLUMN max_inbox bigint;
+
+CREATE FUNCTION @s.create_run(p_id text, p_meta text, p_max bigint, p_ts double precision,
+  p_now double precision, p_max_inbox bigint) RETURNS void
+LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM @s.create_run(p_id, p_meta, p_max, p_ts, p_now);
+  UPDATE @s.runs SET max_inbox = p_max_inbox WHERE id = p_id;
+END $f$;
+
+CREATE OR REPLACE FUNCTION @s.send_inbox(p_run text, p_type text, p_data text,
+  p_ts double precision, p_now double precision) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE v_seq bigint; v_max bigint;
+BEGIN
+  UPDATE @s.runs SET inbox_seq = inbox_seq + 1 WHERE id = p_run AND status = 'running'
+    RETURNING inbox_seq, max_inbox INTO v_seq, v_max;
+  IF NOT FOUND THEN
+    PERFORM @s.refuse(p_run, p_now);
+  END IF;
+  INSERT INTO @s.inbox (run, seq, type, data, ts) VALUES (p_run, v_seq, p_type, p_data, p_ts);
+  IF v_max IS NOT NULL AND v_seq > v_max THEN
+    DELETE FROM @s.inbox WHERE run = p_run AND seq <= v_seq - v_max;
+  END IF;
+  PERFORM pg_notify('@chan', 'i' || v_seq || ':' || p_run);
+  RETURN v_seq;
+END $f$;
+`
+
+const MIGRATIONS: readonly string[] = [V1, V2]
 
 /** The SQL of migration `n` (1-based) for `schema`. */
 function sqlOf(n: number, schema: string): string {
