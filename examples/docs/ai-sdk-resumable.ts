@@ -33,5 +33,5 @@ const body = JSON.stringify({ streamId: 'chat-1-turn-1', prompt: 'Hi' })
 const answer = await POST(new Request('http://app/api/chat', { method: 'POST', body }))
 const resumed = await GET(new Request('http://app/api/chat/stream?id=chat-1-turn-1'))
 console.log(await answer.text()) // data: {"type":"start"} … data: [DONE]
-console.log(resumed.status, await resumed.text()) // 200, the same chunks
+console.log(resumed.status, await resumed.text()) // 200 and the same chunks (204 once the answer is done)
 await rb.close()
