@@ -103,10 +103,7 @@ describe('docs examples', () => {
   beforeAll(async () => {
     if (!haveRedis) return
     redis = await startRedis()
-    // One retry: once in a handful of starts on a loaded machine a node never answered PING
-    // (cause not pinned down; a port or its bus port, +10000, taken meanwhile is a guess).
-    if (examples.some(needsCluster))
-      cluster = await startRedisCluster().catch(() => startRedisCluster())
+    if (examples.some(needsCluster)) cluster = await startRedisCluster()
   }, 90_000)
   afterAll(async () => {
     await redis?.stop()

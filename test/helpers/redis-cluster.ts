@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -36,14 +37,43 @@ async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<
   }
 }
 
-/** Starts a 3-master cluster. Requires `redis-server` and `redis-cli` (see `redisAvailable`). */
+/** Whether nothing listens on `port` of 127.0.0.1 right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.unref()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
+}
+
+/**
+ * Starts a 3-master cluster. Requires `redis-server` and `redis-cli` (see `redisAvailable`).
+ * Ports are picked free (each with its bus port, +10000), but another
+ * test file starting servers at the same moment can take one before a node binds it: a node
+ * that exits at start is such a race, and the cluster is started again on other ports (at
+ * most 3 attempts). Any other failure is thrown at once.
+ */
 export async function startRedisCluster(): Promise<TestRedisCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce()
+    } catch (err) {
+      if (!(err instanceof PortRace) || attempt >= 3) throw err
+    }
+  }
+}
+
+/** A node exited before it answered: its port (or bus port) was taken meanwhile. */
+class PortRace extends Error {}
+
+async function startOnce(): Promise<TestRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'runbus-cluster-'))
   const ports: number[] = []
   while (ports.length < 3) {
     const p = await freePort()
     // The cluster bus uses port + 10000: it must be free too, and below 65536.
-    if (p + 10000 < 65536 && !ports.includes(p)) ports.push(p)
+    if (p + 10000 < 65536 && !ports.includes(p) && (await portFree(p + 10000))) ports.push(p)
   }
   const procs: ChildProcess[] = ports.map((port) =>
     spawn(
@@ -83,8 +113,12 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    for (const port of ports)
-      await waitFor(() => cli(port, 'ping').trim() === 'PONG', `node ${port}`)
+    for (const [i, port] of ports.entries()) {
+      await waitFor(() => {
+        if (procs[i].exitCode !== null) throw new PortRace(`node ${port} exited at start`)
+        return cli(port, 'ping').trim() === 'PONG'
+      }, `node ${port}`)
+    }
     const r = spawnSync(
       'redis-cli',
       [
