@@ -9,6 +9,7 @@
  */
 import { createParser } from 'eventsource-parser'
 import type { ChatTransport, UIMessage, UIMessageChunk } from 'ai'
+import { InvalidArgumentError } from '../events/errors.js'
 
 /** Headers (or a function giving them) sent with every request. */
 type HeadersInput =
@@ -88,7 +89,7 @@ export class RunbusChatTransport<
   constructor(options: RunbusChatTransportOptions = {}) {
     for (const key of Object.keys(options)) {
       if (!['api', 'headers', 'body', 'credentials', 'fetch'].includes(key)) {
-        throw new TypeError(`RunbusChatTransport: unknown option ${JSON.stringify(key)}`)
+        throw new InvalidArgumentError(`RunbusChatTransport: unknown option ${JSON.stringify(key)}`)
       }
     }
     this.options = options
