@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { toRequest, writeResponse } from '../../src/hub/bridge.js'
 import { createWebRoutes } from '../../src/cli/web-routes.js'
 import { startDemoAgent } from '../../src/cli/demo-agent.js'
@@ -24,6 +24,10 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await h?.close()
+})
+// After every attack the hub still serves a normal reader (create, append, follow to the end).
+afterEach(async () => {
+  await h.healthy()
 })
 
 describe('limits per token subject', () => {
@@ -61,7 +65,6 @@ describe('limits per token subject', () => {
     expect(again?.status).toBe(200)
     open.push(again!)
     for (const r of open) await r.body!.cancel()
-    await h.healthy()
   })
 
   it('a token subject may hold only its quota of running runs (429 quota_exceeded), counted; ending one frees a slot', async () => {
@@ -76,7 +79,6 @@ describe('limits per token subject', () => {
     expect(h.rb.stats().quotaRefused).toBeGreaterThanOrEqual(1)
     await h.call('POST', '/v1/runs/q-0/end', { status: 'completed' }, maker)
     expect((await h.call('POST', '/v1/runs', { id: 'q-3' }, maker)).status).toBe(201)
-    await h.healthy()
   })
 })
 
