@@ -19,7 +19,8 @@ import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDemoAgent } from './demo-agent.js'
 import { hasScope, tokenOf, TokenVerifier, type TokenClaims } from '../hub/auth.js'
-import { InvalidArgumentError } from '../events/errors.js'
+import { InvalidArgumentError, PayloadTooLargeError } from '../events/errors.js'
+import { checkDeclaredLength, readWebBody } from '../hub/http.js'
 
 /** What the web routes need from `runbus serve`. */
 export interface WebRoutesOptions {
@@ -155,23 +156,13 @@ const DEMO_BODY_LIMIT = 1024
 
 /** The body as text, or `undefined` once it passes `limit` bytes (the rest is not read). */
 async function boundedText(request: Request, limit: number): Promise<string | undefined> {
-  const declared = Number(request.headers.get('content-length') ?? '0')
-  if (declared > limit) return undefined
-  if (!request.body) return ''
-  const reader = request.body.getReader()
-  const parts: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined)
-      return undefined
-    }
-    parts.push(value)
+  try {
+    checkDeclaredLength(request.headers.get('content-length') ?? undefined, limit)
+    return new TextDecoder().decode(await readWebBody(request.body, limit))
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) return undefined
+    throw err
   }
-  return Buffer.concat(parts).toString('utf8')
 }
 
 function jsonResponse(status: number, body: unknown): Response {
