@@ -523,8 +523,15 @@ function sqlOf(n: number, schema: string): string {
 /**
  * Creates or migrates `schema` to `SCHEMA_VERSION`, in one transaction under an advisory
  * lock (processes starting at once wait for each other). Refuses a newer schema.
+ *
+ * `target` stops at an older version: only the migration test uses it, to build a data
+ * directory as an older runbus left it.
  */
-export async function migrate(s: Session, schema: string): Promise<void> {
+export async function migrate(
+  s: Session,
+  schema: string,
+  target: number = SCHEMA_VERSION,
+): Promise<void> {
   await s.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`runbus:${schema}`])
   await s.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)
   await s.exec(
@@ -537,7 +544,7 @@ export async function migrate(s: Session, schema: string): Promise<void> {
       `Postgres schema "${schema}" is at version ${have}, newer than this runbus (${SCHEMA_VERSION}): upgrade runbus`,
     )
   }
-  for (let n = have + 1; n <= SCHEMA_VERSION; n++) {
+  for (let n = have + 1; n <= Math.min(target, SCHEMA_VERSION); n++) {
     await s.exec(sqlOf(n, schema))
     await s.query(`INSERT INTO "${schema}".version (version, applied_at) VALUES ($1, $2)`, [
       n,
