@@ -104,9 +104,11 @@ describe('runbus CLI', () => {
       body: JSON.stringify({ status: 'completed' }),
     })
     expect(await tail.exited).toBe(0)
-    expect(tail.out).toMatch(/#1 hello from the cli/)
-    expect(tail.out).toMatch(/#2 note plain words/)
-    expect(tail.out).toMatch(/#3 ■ completed/)
+    // tail shows each event's id (what `--after` takes back).
+    const tag = epochTagOfId(second)
+    expect(tail.out).toContain(`#${pub.stdout.trim()} hello from the cli`)
+    expect(tail.out).toContain(`#${second} note plain words`)
+    expect(tail.out).toContain(`#${eventIdOf(3, tag)} ■ completed`)
 
     serve.child.kill('SIGTERM')
     expect(await serve.exited).toBe(0)
