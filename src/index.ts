@@ -15,6 +15,7 @@ export {
   QueueClosedError,
   ClosedError,
   RunNotFoundError,
+  RunResetError,
   RunExistsError,
   RunEndedError,
   PayloadTooLargeError,

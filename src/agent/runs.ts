@@ -4,8 +4,10 @@
 import type { Context } from '../context.js'
 import type { RunInfo, RunInit } from '../contract/contract.js'
 import {
-  idOfSeq,
-  seqOfId,
+  epochTagOf,
+  eventIdOf,
+  parseEventId,
+  sameEpoch,
   type GapData,
   type InboxMessage,
   type RunEvent,
@@ -13,7 +15,12 @@ import {
   type RunEndStatus,
   type RunStatus,
 } from '../events/envelope.js'
-import { InvalidArgumentError, RunEndedError, RunNotFoundError } from '../events/errors.js'
+import {
+  InvalidArgumentError,
+  RunEndedError,
+  RunNotFoundError,
+  RunResetError,
+} from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
 import { encodePayload } from '../events/codec.js'
 import { checkRunId, newRunId } from '../events/ids.js'
@@ -121,7 +128,12 @@ export interface RunsApi {
   get(runId: string): Promise<RunSummary>
   /** Runs, newest first (default limit 100). */
   list(options?: { status?: RunStatus; limit?: number }): Promise<RunSummary[]>
-  /** Reads stored events after `after` (an id or `'start'`, default), at most `limit` (default 1000). */
+  /**
+   * Reads stored events after `after` (an id or `'start'`, default), at most `limit` (default
+   * 1000).
+   * @throws RunNotFoundError; RunResetError when `after` is an id of an earlier incarnation
+   * of the run id (the run was created again since).
+   */
   read(runId: string, options?: { after?: string; limit?: number }): Promise<RunPage>
   /** Follows a run: history then live, ending after `end`. See {@link Follower}. */
   follow(runId: string, options?: FollowOptions): Follower
@@ -164,13 +176,14 @@ export interface RunsApi {
 
 /** Turns the backend's RunInfo into the public summary. */
 export function toSummary(info: RunInfo): RunSummary {
+  const tag = epochTagOf(info.createdAt)
   const s: RunSummary = {
     id: info.id,
     status: info.status,
     createdAt: info.createdAt,
     events: info.lastSeq,
-    lastId: info.lastSeq > 0 ? idOfSeq(info.lastSeq) : undefined,
-    firstId: info.firstSeq <= info.lastSeq ? idOfSeq(info.firstSeq) : undefined,
+    lastId: info.lastSeq > 0 ? eventIdOf(info.lastSeq, tag) : undefined,
+    firstId: info.firstSeq <= info.lastSeq ? eventIdOf(info.firstSeq, tag) : undefined,
     trimmed: info.trimmed,
   }
   if (info.meta !== undefined) s.meta = info.meta
@@ -219,7 +232,7 @@ export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
       ctx.checkOpen()
       const info = await runs.getRun(runId)
       if (info === undefined) throw new RunNotFoundError(runId)
-      return info.lastSeq > 0 ? idOfSeq(info.lastSeq) : undefined
+      return info.lastSeq > 0 ? eventIdOf(info.lastSeq, epochTagOf(info.createdAt)) : undefined
     },
 
     append: (runId, events) => appendById(ctx, runId, events),
@@ -253,22 +266,26 @@ export function createRunsApi(ctx: Context, askFn: AskFn): RunsApi {
     async read(runId, options = {}) {
       ctx.checkOpen()
       const after = options.after ?? 'start'
-      const afterSeq = after === 'start' ? 0 : seqOfId(after)
-      if (afterSeq === undefined)
+      const pos = after === 'start' ? { seq: 0, epoch: undefined } : parseEventId(after)
+      if (pos === undefined)
         throw new InvalidArgumentError(
           `after must be an event id or 'start', got ${JSON.stringify(after)}`,
         )
       const limit = options.limit ?? 1000
       if (!Number.isInteger(limit) || limit < 1)
         throw new InvalidArgumentError('limit must be a positive integer')
+      const afterSeq = pos.seq
       const page = await runs.read(runId, afterSeq, limit)
+      // A position of another incarnation of this run id is not a place in this log.
+      if (!sameEpoch(pos.epoch, page.epoch)) throw new RunResetError(runId)
+      const tag = epochTagOf(page.epoch)
       const out: RunPage = {
         events: page.events,
-        lastId: page.lastSeq > 0 ? idOfSeq(page.lastSeq) : undefined,
+        lastId: page.lastSeq > 0 ? eventIdOf(page.lastSeq, tag) : undefined,
         ended: page.ended,
       }
       if (afterSeq + 1 < page.firstSeq)
-        out.gap = { from: idOfSeq(afterSeq + 1), to: idOfSeq(page.firstSeq - 1) }
+        out.gap = { from: eventIdOf(afterSeq + 1, tag), to: eventIdOf(page.firstSeq - 1, tag) }
       return out
     },
 

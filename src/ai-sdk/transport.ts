@@ -39,7 +39,7 @@ export interface RunbusChatTransportOptions {
  *
  * @example
  * ```ts
- * transport.position(chatId) // { run: 'chat.c1.3', after: '42', done: false }
+ * transport.position(chatId) // { run: 'chat.c1.3', after: '<event id>', done: false }
  * ```
  */
 export interface ChatPosition {

@@ -27,7 +27,7 @@
  */
 import type { Context } from '../context.js'
 import type { EventDraft } from '../contract/contract.js'
-import { idOfSeq, seqOfId, type RunEvent } from '../events/envelope.js'
+import { epochTagOfId, eventIdOf, seqOfId, type RunEvent } from '../events/envelope.js'
 import {
   AskAnsweredError,
   AskExpiredError,
@@ -321,7 +321,7 @@ export function createAsks(
     }
     const after =
       rec.eventId !== undefined && seqOfId(rec.eventId) !== undefined
-        ? idOfSeq(seqOfId(rec.eventId)! - 1)
+        ? eventIdOf(seqOfId(rec.eventId)! - 1, epochTagOfId(rec.eventId))
         : 'start'
     const ac = new AbortController()
     const follower = new Follower(ctx, rec.run, { after, signal: ac.signal })

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { createHub } from '../hub/index.js'
-import type { RunEvent } from '../events/envelope.js'
+import { epochTagOfId, eventIdOf, seqOfId, type RunEvent } from '../events/envelope.js'
 import { createClient, type GapNotice } from './index.js'
 import {
   HubError,
@@ -66,12 +66,12 @@ describe('client against the hub', () => {
     const events: RunEvent[] = []
     for await (const ev of follow) events.push(ev)
     expect(gaps).toHaveLength(1)
-    expect(gaps[0].from).toBe('3')
+    expect(gaps[0].from).toBe(eventIdOf(3, epochTagOfId(events[1].id)))
     expect(events[0].type).toBe('gap')
     const text = events.filter((e) => e.type === 'text').map((e) => e.seq)
     expect(text.length).toBeGreaterThan(0)
     expect(text.at(-1)).toBe(20)
-    expect(Number(gaps[0].to)).toBe(text[0] - 1)
+    expect(seqOfId(gaps[0].to)).toBe(text[0] - 1)
     expect(events.at(-1)!.type).toBe('end')
     expect(follow.end).toEqual({ status: 'completed' })
   })

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AskAnsweredError, HubError } from '../events/errors.js'
-import type { RunEvent } from '../events/envelope.js'
+import { epochTagOf, eventIdOf, type RunEvent } from '../events/envelope.js'
 import {
   backoffDelay,
   createClient,
@@ -213,6 +213,29 @@ describe('follow', () => {
     ])
     expect(follow.gaps).toBe(5)
     expect(follow.end).toEqual({ status: 'failed', error: 'boom' })
+  })
+
+  it('a gap it finds itself names ids of the run the events came from (their incarnation)', async () => {
+    const tag = epochTagOf(1_700_000_000_000)
+    const tagged = (seq: number, type = 'text'): RunEvent => ({
+      ...env(seq, type, type === 'end' ? { status: 'completed' } : `t${seq}`),
+      id: eventIdOf(seq, tag),
+    })
+    const h = await hub([
+      (_req, res) => {
+        open(res)
+        res.write(frame(tagged(1)) + frame(tagged(4)) + frame(tagged(5, 'end')))
+        res.end()
+      },
+    ])
+    const follow = createClient({ baseUrl: h.url }).follow('r1')
+    const notices: GapNotice[] = []
+    follow.on('gap', (g) => notices.push(g))
+    const events = await collect(follow)
+    expect(events.map((e) => `${e.type}:${e.seq}`)).toEqual(['text:1', 'gap:3', 'text:4', 'end:5'])
+    expect(notices).toEqual([{ from: eventIdOf(2, tag), to: eventIdOf(3, tag), source: 'client' }])
+    expect(events[1].id).toBe(eventIdOf(3, tag))
+    expect(follow.lastId).toBe(eventIdOf(5, tag))
   })
 
   it('resumes past a gap instead of asking for the lost ids again', async () => {

@@ -19,7 +19,7 @@
  *   response body, clears every timer and settles `closed`.
  */
 import type { GapData, RunEnd, RunEvent } from '../events/envelope.js'
-import { idOfSeq, seqOfId } from '../events/envelope.js'
+import { epochTagOfId, eventIdOf, seqOfId } from '../events/envelope.js'
 import { HubError, InvalidArgumentError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
 import { SseParser, decodeRunFrame, type SseMessage } from '../protocol/framing.js'
@@ -589,7 +589,11 @@ class RunFollow implements Follow {
       return false
     }
     if (this.#lastSeq > 0 && envelope.seq > this.#lastSeq + 1) {
-      this.#gap({ from: idOfSeq(this.#lastSeq + 1), to: idOfSeq(envelope.seq - 1) }, 'client')
+      const tag = epochTagOfId(envelope.id)
+      this.#gap(
+        { from: eventIdOf(this.#lastSeq + 1, tag), to: eventIdOf(envelope.seq - 1, tag) },
+        'client',
+      )
     }
     this.#advance(envelope)
     this.#deliver(envelope)

@@ -21,7 +21,13 @@ import { checkOptions } from '../events/options.js'
 import { createFollow, type Follow, type FollowOptions } from './follow.js'
 import { requestJson, seg, type FetchLike, type Transport } from './http.js'
 
-export { HubError, RunbusError, AbortedError, DecodeError } from '../events/errors.js'
+export {
+  HubError,
+  RunbusError,
+  AbortedError,
+  DecodeError,
+  RunResetError,
+} from '../events/errors.js'
 export type {
   RunEvent,
   RunEnd,

@@ -12,8 +12,10 @@ export type RunStatus = 'running' | RunEndStatus
 /**
  * One event of a run stream.
  *
- * - `id` is opaque to readers and strictly increasing within a run; hand it back to
- *   resume (`after`, `Last-Event-ID`). (Today it is the decimal `seq`; do not rely on it.)
+ * - `id` is opaque to readers and names one event of one incarnation of the run; hand it
+ *   back to resume (`after`, `Last-Event-ID`). It carries the run's incarnation: an id of a
+ *   run whose id was since created again (after its TTL) is refused with `RunResetError`
+ *   (code `run_reset`) instead of resuming in the new run's log. Do not parse it.
  * - `seq` counts 1, 2, 3… within the run so a reader can see a gap.
  * - `ts` is the time the event was emitted, in epoch milliseconds.
  *
@@ -63,17 +65,86 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'stream_error',
 ])
 
-/** Turns a seq into the event id the backends hand out. Ids are opaque to users. */
+/*
+ * Event ids: `<seq>.<epoch tag>`, where the tag is the run's incarnation (its creation time,
+ * epoch ms, in base 36). Opaque to users (the docs say only that an id carries the
+ * incarnation); the core reads the seq back to resume, and the epoch to refuse a position of
+ * another incarnation of the same run id (a run created again after its TTL) instead of
+ * resuming in the new run's log. A plain decimal id (issued before ids carried the epoch,
+ * `'0'`, inbox message ids) is still accepted: epoch unknown, nothing to check.
+ *
+ * The tag is computed once per run (`epochTagOf`) and each id is one concatenation
+ * (`eventIdOf`): ids are built on the hot path of every append.
+ */
+
+/** A position read back from an event id: its seq, and the run's incarnation when it says. */
+export interface EventPosition {
+  readonly seq: number
+  /** The run's incarnation (creation time, whole epoch ms), `undefined` for a plain id. */
+  readonly epoch: number | undefined
+}
+
+/**
+ * The id suffix naming a run's incarnation (`createdAt`, epoch ms), or `''` when it is not
+ * known (the ids are then plain seqs). Compute it once per run, not per event.
+ */
+export function epochTagOf(epoch: number | undefined): string {
+  if (epoch === undefined || !(epoch >= 0) || !Number.isSafeInteger(Math.floor(epoch))) return ''
+  return '.' + Math.floor(epoch).toString(36)
+}
+
+/** The event id of `seq` in the run whose tag is `tag` (from `epochTagOf`). */
+export function eventIdOf(seq: number, tag: string): string {
+  return String(seq) + tag
+}
+
+/**
+ * A plain id: the decimal seq. For inbox messages (numbered apart from the log) and for
+ * positions whose incarnation is not known.
+ */
 export function idOfSeq(seq: number): string {
   return String(seq)
 }
 
+const ID = /^(0|[1-9][0-9]{0,15})(?:\.(0|[1-9a-z][0-9a-z]{0,10}))?$/
+
 /**
- * Turns an event id back into its seq, or `undefined` when the text is not an id runbus
- * issued (callers turn that into an `InvalidArgumentError`).
+ * Reads an event id back (`<seq>.<tag>` or a plain seq), or `undefined` when the text is not
+ * an id runbus issued (callers turn that into an `InvalidArgumentError`).
+ */
+export function parseEventId(id: string): EventPosition | undefined {
+  const m = ID.exec(id)
+  if (m === null) return undefined
+  const seq = Number(m[1])
+  if (!Number.isSafeInteger(seq)) return undefined
+  if (m[2] === undefined) return { seq, epoch: undefined }
+  const epoch = parseInt(m[2], 36)
+  return Number.isSafeInteger(epoch) ? { seq, epoch } : undefined
+}
+
+/**
+ * Turns an id back into its seq, or `undefined` when the text is not an id runbus issued
+ * (callers turn that into an `InvalidArgumentError`).
  */
 export function seqOfId(id: string): number | undefined {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(id)) return undefined
-  const n = Number(id)
-  return Number.isSafeInteger(n) ? n : undefined
+  return parseEventId(id)?.seq
+}
+
+/** The incarnation an event id names, `undefined` when it names none (or is not an id). */
+export function epochOfId(id: string): number | undefined {
+  return parseEventId(id)?.epoch
+}
+
+/** The tag of an id (`''` for a plain one): to build the id of a neighbour seq of the same run. */
+export function epochTagOfId(id: string): string {
+  const dot = id.indexOf('.')
+  return dot < 0 ? '' : id.slice(dot)
+}
+
+/**
+ * Whether a position's incarnation (`epoch` of an id) and a run's (`createdAt`) can be the
+ * same run. Unknown on either side: nothing to check, `true`.
+ */
+export function sameEpoch(a: number | undefined, b: number | undefined): boolean {
+  return a === undefined || b === undefined || Math.floor(a) === Math.floor(b)
 }

@@ -19,6 +19,7 @@ export type RunbusErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'run_not_found'
+  | 'run_reset'
   | 'ask_not_found'
   | 'job_not_found'
   | 'method_not_allowed'
@@ -143,6 +144,31 @@ export class RunNotFoundError extends RunbusError {
   constructor(run: string) {
     super('run_not_found', `run ${JSON.stringify(run)} not found`)
     this.run = run
+  }
+}
+
+/**
+ * The run a reader followed, or resumed from, is gone as it knew it: the run id was created
+ * again (after its TTL, or on a Redis that restarted empty) and is another run now. The
+ * position (an event id, a follower's place) belongs to the old incarnation; the reader is
+ * told instead of being handed the new run's events as if they continued the old ones.
+ * Also a `RunNotFoundError` (the run followed does not exist any more). Code `run_reset`
+ * (HTTP 410).
+ *
+ * What to do: start again from the new run's start (`after: 'start'`), or give up.
+ *
+ * @example
+ * ```ts
+ * try { for await (const e of rb.runs.follow(id, { after: savedId })) show(e) }
+ * catch (err) { if (err instanceof RunResetError) restartFromStart() }
+ * ```
+ */
+export class RunResetError extends RunNotFoundError {
+  constructor(run: string, message?: string) {
+    super(run)
+    ;(this as { code: RunbusErrorCode }).code = 'run_reset'
+    this.message =
+      message ?? `run ${JSON.stringify(run)} was reset or created again: the run followed is gone`
   }
 }
 

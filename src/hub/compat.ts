@@ -6,10 +6,13 @@
  *
  * Cursors live in this hub process (bounded LRU), one per caller (token subject) and run. A
  * client that switches hubs starts again from the beginning of the run; the seed protocol
- * has no way to say where it was.
+ * has no way to say where it was. A cursor is the id of the last event handed out, so it
+ * names the run's incarnation: after the run id was created again, the next `get` fails
+ * with `RunResetError` (410) and the cursor is dropped, so the one after starts the new run
+ * from its beginning (never the new run's events as if they continued the old one).
  */
-import { idOfSeq, type RunEvent } from '../events/envelope.js'
-import { AskNotFoundError, InvalidArgumentError } from '../events/errors.js'
+import type { RunEvent } from '../events/envelope.js'
+import { AskNotFoundError, InvalidArgumentError, RunResetError } from '../events/errors.js'
 import type { Runbus } from '../runbus.js'
 import { json, type HubResponse } from './http.js'
 
@@ -61,7 +64,8 @@ function askIdOf(event: unknown): string | undefined {
 
 /** The two compatibility routes. */
 export class CompatRoutes {
-  readonly #cursors = new Map<string, number>()
+  /** The id of the last event handed out, per caller and run. */
+  readonly #cursors = new Map<string, string>()
   readonly #rb: Runbus
   readonly #opts: Required<CompatOptions>
 
@@ -70,18 +74,18 @@ export class CompatRoutes {
     this.#opts = { maxCursors: options.maxCursors ?? 10_000, waitMs: options.waitMs }
   }
 
-  #cursor(key: string): number {
+  #cursor(key: string): string {
     const c = this.#cursors.get(key)
     if (c !== undefined) {
       this.#cursors.delete(key)
       this.#cursors.set(key, c)
     }
-    return c ?? 0
+    return c ?? 'start'
   }
 
-  #advance(key: string, seq: number): void {
+  #advance(key: string, id: string): void {
     this.#cursors.delete(key)
-    this.#cursors.set(key, seq)
+    this.#cursors.set(key, id)
     if (this.#cursors.size > this.#opts.maxCursors) {
       const oldest = this.#cursors.keys().next()
       if (!oldest.done) this.#cursors.delete(oldest.value)
@@ -102,7 +106,7 @@ export class CompatRoutes {
     const timer = setTimeout(stop, this.#opts.waitMs)
     signal.addEventListener('abort', stop, { once: true })
     const f = this.#rb.runs.follow(run, {
-      after: after === 0 ? 'start' : idOfSeq(after),
+      after,
       gapAtStart: false,
       bufferSize: 16,
       signal: ac.signal,
@@ -114,11 +118,13 @@ export class CompatRoutes {
         if (r.done) return { status: 204 }
         // The seed's clients know no gaps: what was trimmed is skipped, the cursor moves on.
         if (r.value.type === 'gap') continue
-        this.#advance(key, r.value.seq)
+        this.#advance(key, r.value.id)
         return json(200, seedEvent(r.value))
       }
     } catch (err) {
       if (ac.signal.aborted) return { status: 204 }
+      // The run id is another run now: say so once, then serve the new run from its start.
+      if (err instanceof RunResetError) this.#cursors.delete(key)
       throw err
     } finally {
       clearTimeout(timer)

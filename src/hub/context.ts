@@ -1,5 +1,5 @@
 /** The small helpers several route areas share: bodies, stream positions and formats. */
-import { seqOfId } from '../events/envelope.js'
+import { parseEventId } from '../events/envelope.js'
 import { InvalidArgumentError } from '../events/errors.js'
 import type { StreamFormat } from '../protocol/framing.js'
 import { checkDeclaredLength, readJson, type HubRequest } from './http.js'
@@ -12,8 +12,11 @@ export async function body(req: HubRequest, ctx: RouteContext): Promise<unknown>
   return readJson(req, ctx.maxBodyBytes)
 }
 
-/** Where a follower starts: `Last-Event-ID`, else `?after`, else the start; `?live=1` from now. */
-export function startOf(req: HubRequest): { after: number | 'now'; explicit: boolean } {
+/**
+ * Where a follower starts: `Last-Event-ID`, else `?after` (an event id, checked here and
+ * handed on whole: it names the run's incarnation), else the start; `?live=1` from now.
+ */
+export function startOf(req: HubRequest): { after: string; explicit: boolean } {
   const header = req.header('last-event-id')
   const query = req.url.searchParams.get('after')
   const raw =
@@ -23,13 +26,15 @@ export function startOf(req: HubRequest): { after: number | 'now'; explicit: boo
         ? query
         : undefined
   if (raw !== undefined) {
-    const seq = seqOfId(raw.trim())
-    if (seq === undefined)
+    const id = raw.trim()
+    const pos = parseEventId(id)
+    if (pos === undefined)
       throw new InvalidArgumentError(`${JSON.stringify(raw)} is not an event id`)
-    return { after: seq, explicit: true }
+    // '0' (and '0.<tag>') is before the first event: the start, announced with its gap.
+    return { after: id, explicit: true }
   }
   if (queryFlag(req.url, 'live')) return { after: 'now', explicit: false }
-  return { after: 0, explicit: false }
+  return { after: 'start', explicit: false }
 }
 
 /** `?format=`: `sse` (the default) or `ndjson`. */

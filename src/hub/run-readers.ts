@@ -26,7 +26,7 @@
  * and `rb.close()` ends them.
  */
 import type { RunEvent } from '../events/envelope.js'
-import { idOfSeq } from '../events/envelope.js'
+import { epochTagOfId, eventIdOf } from '../events/envelope.js'
 import { RunbusError } from '../events/errors.js'
 import { errorFrame, frameOf, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
@@ -35,8 +35,11 @@ import type { StreamSink } from './sink.js'
 
 /** Where a reader starts. */
 export interface ReaderStart {
-  /** After this seq (0: from the start of what is retained), or only what comes from now. */
-  after: number | 'now'
+  /**
+   * After this event id (as the reader gave it: it names the run's incarnation), from the
+   * `'start'` of what is retained, or only what comes from `'now'`.
+   */
+  after: string
   /** Whether the position was asked for (trimmed history is then announced as a gap). */
   explicit: boolean
 }
@@ -91,7 +94,7 @@ export class RunReaders {
    */
   async open(run: string, start: ReaderStart, signal: AbortSignal): Promise<Follower> {
     const f = this.#rb.runs.follow(run, {
-      after: start.after === 'now' ? 'now' : start.after === 0 ? 'start' : idOfSeq(start.after),
+      after: start.after,
       gapAtStart: start.explicit,
       bufferSize: READER_BUFFER,
       signal,
@@ -146,6 +149,11 @@ export class RunReaders {
     for (const set of [...this.#byRun.values()]) for (const r of [...set]) r.abort()
     this.#byRun.clear()
   }
+}
+
+/** The incarnation tag of a reader's start position (`''` when it named none). */
+function tagOfStart(start: ReaderStart): string {
+  return start.after === 'start' || start.after === 'now' ? '' : epochTagOfId(start.after)
 }
 
 class RunReader {
@@ -206,7 +214,7 @@ class RunReader {
     const last = this.follower.position
     if (last < 1) return
     const page = await this.owner.runbus.runs.read(this.follower.run, {
-      after: last > 1 ? idOfSeq(last - 1) : 'start',
+      after: last > 1 ? eventIdOf(last - 1, tagOfStart(this.start)) : 'start',
       limit: 1,
     })
     const end = page.events.find((e) => e.type === 'end')

@@ -33,6 +33,7 @@ import {
   RunEndedError,
   RunExistsError,
   RunNotFoundError,
+  RunResetError,
   TimeoutError,
   TooManyError,
   UnauthorizedError,
@@ -46,7 +47,7 @@ export type HttpStatus =
 
 /**
  * The HTTP status of every runbus error code (PROTOCOL.md): 400 invalid input, 401, 403,
- * 404, 409 conflict, 410 gone, 413, 429 (also a quota), 503 when the backend is away, 504 a
+ * 404, 409 conflict, 410 gone (also a position of a run created again since), 413, 429 (also a quota), 503 when the backend is away, 504 a
  * timeout, 507 a storage budget used up.
  * Client-side codes get the status a gateway would use for them.
  */
@@ -58,6 +59,7 @@ export const HTTP_STATUS: Readonly<Record<RunbusErrorCode, HttpStatus>> = {
   forbidden: 403,
   not_found: 404,
   run_not_found: 404,
+  run_reset: 410,
   ask_not_found: 404,
   job_not_found: 404,
   method_not_allowed: 405,
@@ -186,6 +188,7 @@ const REBUILD: { readonly [C in RunbusErrorCode]?: Rebuild } = {
   forbidden: (w) => new ForbiddenError(w.message),
   not_found: (w) => new NotFoundError(w.message),
   run_not_found: (w) => new RunNotFoundError(str(w.run)),
+  run_reset: (w) => new RunResetError(str(w.run), w.message),
   ask_not_found: (w) => new AskNotFoundError(str(w.ask)),
   job_not_found: (w) => new JobNotFoundError(str(w.job)),
   method_not_allowed: (w) =>

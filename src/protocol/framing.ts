@@ -9,7 +9,7 @@
  * one (resuming after it continues right past the hole), with `from`/`to` on top too.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { idOfSeq, type GapData, type RunEnd, type RunEvent } from '../events/envelope.js'
+import { eventIdOf, type GapData, type RunEnd, type RunEvent } from '../events/envelope.js'
 import { DecodeError, type RunbusError } from '../events/errors.js'
 import { errorBody, type WireError } from './errors.js'
 
@@ -60,15 +60,19 @@ export function frameOf(ev: RunEvent, format: StreamFormat): Uint8Array {
   return (f.nd ??= encoder.encode(`${wireJson(ev)}\n`))
 }
 
-/** The frame announcing ids `fromSeq..toSeq` of `run` that can no longer be sent. */
+/**
+ * The frame announcing ids `fromSeq..toSeq` of `run` that can no longer be sent; `tag` is the
+ * run's incarnation tag (`epochTagOf(createdAt)`), so the ids name the run they are about.
+ */
 export function gapFrame(
   run: string,
   fromSeq: number,
   toSeq: number,
+  tag: string,
   format: StreamFormat,
 ): Uint8Array {
-  const from = idOfSeq(fromSeq)
-  const to = idOfSeq(toSeq)
+  const from = eventIdOf(fromSeq, tag)
+  const to = eventIdOf(toSeq, tag)
   const body = JSON.stringify({
     id: to,
     run,

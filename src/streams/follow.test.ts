@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { epochTagOf, eventIdOf } from '../events/envelope.js'
 import {
   createRunbus,
   memoryBackend,
@@ -134,6 +135,11 @@ describe('follower batches', () => {
       [11, 12, 13, 14],
       [15, 16],
     ])
-    expect(batches[0][0]).toMatchObject({ type: 'gap', data: { from: '1', to: '6' } })
+    const tag = epochTagOf((await rb.runs.get('g')).createdAt)
+    expect(batches[0][0]).toMatchObject({
+      type: 'gap',
+      id: eventIdOf(6, tag),
+      data: { from: eventIdOf(1, tag), to: eventIdOf(6, tag) },
+    })
   })
 })

@@ -24,8 +24,16 @@
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
  */
 import type { Context } from '../context.js'
-import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
-import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
+import {
+  epochOfId,
+  epochTagOf,
+  eventIdOf,
+  parseEventId,
+  sameEpoch,
+  type GapData,
+  type RunEvent,
+} from '../events/envelope.js'
+import { InvalidArgumentError, RunNotFoundError, RunResetError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
 import { AsyncQueue } from '../queue/index.js'
 import { feedsOf, type FeedLease } from './feed.js'
@@ -96,13 +104,12 @@ export interface FollowerStats {
 }
 
 /**
- * The run followed is gone as the follower knew it (recreated, or its log reset): a
- * `RunNotFoundError` saying so, never silence and never the next run's events.
+ * The run followed is gone as the follower knew it (recreated, or its log reset), or the id
+ * it resumes from names another incarnation: a `RunResetError` saying so, never silence and
+ * never the next run's events.
  */
-function runReset(run: string): RunNotFoundError {
-  const err = new RunNotFoundError(run)
-  err.message = `run ${JSON.stringify(run)} was reset or created again: the run followed is gone`
-  return err
+function runReset(run: string): RunResetError {
+  return new RunResetError(run)
 }
 
 const REREAD = Symbol('reread')
@@ -173,13 +180,15 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     const after = options.after ?? 'start'
     if (after === 'start' || after === 'now') this.start = after
     else {
-      const seq = typeof after === 'string' ? seqOfId(after) : undefined
-      if (seq === undefined) {
+      const pos = typeof after === 'string' ? parseEventId(after) : undefined
+      if (pos === undefined) {
         throw new InvalidArgumentError(
           `after must be an event id, 'start' or 'now', got ${JSON.stringify(after)}`,
         )
       }
-      this.start = seq
+      this.start = pos.seq
+      // The id names the incarnation it was issued in: the first page checks it.
+      this.epoch = pos.epoch
     }
     const size = options.bufferSize ?? ctx.followerBuffer
     if (!(size >= 1)) throw new InvalidArgumentError('bufferSize must be at least 1')
@@ -457,6 +466,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     // Close to the head: the feed's recent window has what we miss, the rest comes live.
     const recent = feed.recentAfter(this.last)
     if (recent !== undefined) {
+      if (!sameEpoch(epochOfId(recent[0].id), this.epoch)) throw runReset(this.run)
       this.stats.shared++
       this.batch = recent
       this.idx = 0
@@ -474,19 +484,20 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     // incarnation as `page.epoch`; a vanished run fails the read with RunNotFoundError.
     if (page.epoch !== undefined) {
       if (this.epoch === undefined) this.epoch = page.epoch
-      else if (page.epoch !== this.epoch) throw runReset(this.run)
+      else if (!sameEpoch(page.epoch, this.epoch)) throw runReset(this.run)
     }
     if (first && this.start === 'start' && !this.gapAtStart && this.last + 1 < page.firstSeq) {
       this.last = page.firstSeq - 1
     }
     if (this.last + 1 < page.firstSeq) {
       const to = page.firstSeq - 1
+      const tag = epochTagOf(page.epoch)
       const gap: RunEvent<GapData> = {
-        id: idOfSeq(to),
+        id: eventIdOf(to, tag),
         run: this.run,
         seq: to,
         type: 'gap',
-        data: { from: idOfSeq(this.last + 1), to: idOfSeq(to) },
+        data: { from: eventIdOf(this.last + 1, tag), to: eventIdOf(to, tag) },
         ts: Date.now(),
       }
       this.stats.gaps++

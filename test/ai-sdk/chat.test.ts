@@ -7,6 +7,7 @@
 import type { UIMessage } from 'ai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRunbus } from '../../src/index.js'
+import { seqOfId } from '../../src/events/envelope.js'
 import { RunbusChatTransport, UI_CHUNK_TYPE } from '../../src/ai-sdk/index.js'
 import { PlainChat } from '../../examples/ai-sdk-chat/chat.js'
 import { startChatServer, type ChatServer } from '../../examples/ai-sdk-chat/server.js'
@@ -268,8 +269,8 @@ describe('RunbusChatTransport when retention trimmed the answer', () => {
       const partial = assistantText(chat)
       expect(partial.length).toBeGreaterThan(0)
       const runId = t.position(chatId)!.run
-      // Memory-backend ids are seqs: wait until the chunk after the position was trimmed.
-      const after = Number(t.position(chatId)!.after)
+      // Wait until the chunk after the position was trimmed.
+      const after = seqOfId(t.position(chatId)!.after!)!
       await until(async () => (await rb.runs.get(runId)).trimmed > after, 'trimming')
       expect((await rb.runs.get(runId)).status).toBe('running')
       const messageId = chat.messages.at(-1)!.id

@@ -7,6 +7,7 @@ import { randomInt } from 'node:crypto'
 import { readUIMessageStream, streamText, UI_MESSAGE_STREAM_HEADERS, type UIMessage } from 'ai'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRunbus, type Runbus } from '../../src/index.js'
+import { epochTagOfId, eventIdOf } from '../../src/events/envelope.js'
 import {
   pipeUIMessageStream,
   readUIMessageChunks,
@@ -219,7 +220,7 @@ describe('runbus/ai-sdk UI message streams', () => {
       expect(chunks.some((c) => c.type === 'error')).toBe(false)
       // The restart's start carries the gap's id; synthetic part starts carry none.
       const first = frames[0] as { id: string }
-      expect(first.id).toBe(String(retained[0].seq - 1))
+      expect(first.id).toBe(eventIdOf(retained[0].seq - 1, epochTagOfId(retained[0].id)))
       expect(chunks[1]).toEqual({ type: 'text-start', id: expect.any(String) })
       expect((frames[1] as { id: string | undefined }).id).toBeUndefined()
       expect(frames.at(-1)).toEqual({ done: true })

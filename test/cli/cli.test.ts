@@ -3,6 +3,7 @@
  */
 import { jwtVerify } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
+import { epochTagOfId, eventIdOf, seqOfId } from '../../src/events/envelope.js'
 import { Proc, SECRET, run } from './helpers.js'
 
 const procs: Proc[] = []
@@ -89,8 +90,11 @@ describe('runbus CLI', () => {
     const env = { RUNBUS_URL: url, RUNBUS_TOKEN: admin }
     const pub = run(['publish', 'cli-run', 'text', '{"text":"hello from the cli"}'], env)
     expect(pub.status).toBe(0)
-    expect(pub.stdout.trim()).toBe('1')
-    expect(run(['publish', 'cli-run', 'note', 'plain words'], env).stdout.trim()).toBe('2')
+    // The id of the event: seq 1 of this run (ids carry its incarnation too).
+    expect(seqOfId(pub.stdout.trim())).toBe(1)
+    expect(epochTagOfId(pub.stdout.trim())).not.toBe('')
+    const second = run(['publish', 'cli-run', 'note', 'plain words'], env).stdout.trim()
+    expect(second).toBe(eventIdOf(2, epochTagOfId(pub.stdout.trim())))
     const tail = new Proc(['tail', 'cli-run'], env)
     procs.push(tail)
     await tail.until(() => tail.out.includes('plain words'), 'history in tail')
@@ -100,9 +104,11 @@ describe('runbus CLI', () => {
       body: JSON.stringify({ status: 'completed' }),
     })
     expect(await tail.exited).toBe(0)
-    expect(tail.out).toMatch(/#1 hello from the cli/)
-    expect(tail.out).toMatch(/#2 note plain words/)
-    expect(tail.out).toMatch(/#3 ■ completed/)
+    // tail shows each event's id (what `--after` takes back).
+    const tag = epochTagOfId(second)
+    expect(tail.out).toContain(`#${pub.stdout.trim()} hello from the cli`)
+    expect(tail.out).toContain(`#${second} note plain words`)
+    expect(tail.out).toContain(`#${eventIdOf(3, tag)} ■ completed`)
 
     serve.child.kill('SIGTERM')
     expect(await serve.exited).toBe(0)

@@ -3,7 +3,8 @@
  * condition (polling a real condition with a bound, never a fixed sleep).
  */
 import { randomUUID } from 'node:crypto'
-import type { RunEvent } from '../../src/index.js'
+import type { Runbus, RunEvent } from '../../src/index.js'
+import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
 
 /** A fresh run id per test: suites on a shared backend never collide. */
 export function freshId(prefix = 'run'): string {
@@ -15,6 +16,15 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
   for await (const x of it) out.push(x)
   return out
+}
+
+/**
+ * The id runbus hands out for `seq` of the run `runId` as it exists now (the codec with the
+ * run's incarnation, its `createdAt`): for assertions on ids that were never handed out
+ * (gap bounds), or to compare with ids read back.
+ */
+export async function idAt(rb: Runbus, runId: string, seq: number): Promise<string> {
+  return eventIdOf(seq, epochTagOf((await rb.runs.get(runId)).createdAt))
 }
 
 /** seq and type of each event, for compact assertions. */

@@ -24,6 +24,7 @@ import {
   RunEndedError,
   RunExistsError,
   RunNotFoundError,
+  RunResetError,
   TimeoutError,
   ValidationError,
   createRunbus,
@@ -33,7 +34,7 @@ import {
   type RunbusOptions,
   type RunEvent,
 } from '../../src/index.js'
-import { brief, collect, freshId, until } from './helpers.js'
+import { brief, collect, freshId, idAt, until } from './helpers.js'
 
 /** A process other than the test's, appending to runs by id on the same backend. */
 export interface RemoteAppender {
@@ -329,11 +330,12 @@ export function runConformance(
         expect(info).toMatchObject({ events: 20, trimmed: 15 })
         const page = await rb.runs.read(run.id)
         expect(page.events.map((e) => e.seq)).toEqual([16, 17, 18, 19, 20])
-        expect(page.gap).toEqual({ from: '1', to: '15' })
+        const trimmed = { from: await idAt(rb, run.id, 1), to: await idAt(rb, run.id, 15) }
+        expect(page.gap).toEqual(trimmed)
         const f = rb.runs.follow(run.id)
         const gap = (await f.next()).value as RunEvent
         expect(gap.type).toBe('gap')
-        expect(gap.data).toEqual({ from: '1', to: '15' })
+        expect(gap.data).toEqual(trimmed)
         expect(((await f.next()).value as RunEvent).seq).toBe(16)
         f.close()
         await run.end() // 21 events, 17..21 retained
@@ -346,7 +348,10 @@ export function runConformance(
           [20, 'n'],
           [21, 'end'],
         ])
-        expect(all[0].data).toEqual({ from: '1', to: '16' })
+        expect(all[0].data).toEqual({
+          from: await idAt(rb, run.id, 1),
+          to: await idAt(rb, run.id, 16),
+        })
         // Resuming after the gap's id continues right after it, with no second gap.
         const resumed = await collect(rb.runs.follow(run.id, { after: all[0].id }))
         expect(resumed.map((e) => e.seq)).toEqual([17, 18, 19, 20, 21])
@@ -687,7 +692,11 @@ export function runConformance(
         const old = await rb.runs.create({ id })
         for (let i = 0; i < 10; i++) old.emit('old', i)
         await old.end()
-        const oldLast = (await rb.runs.get(id)).lastId!
+        const oldPage = await rb.runs.read(id)
+        const oldIds = oldPage.events.map((e) => e.id)
+        const oldMid = oldIds[4] // seq 5
+        const oldLast = (await rb.runs.get(id)).lastId! // seq 11, the end
+        expect(oldLast).toBe(oldIds[10])
         await until(
           () =>
             rb.runs.get(id).then(
@@ -698,15 +707,53 @@ export function runConformance(
           'the ended run to expire',
         )
         const again = await rb.runs.create({ id })
-        for (let i = 0; i < 3; i++) again.emit('new', i)
+        // A reader of the new run, live: the process holds the run's feed (and its window of
+        // recent events) while the stale positions below are asked for.
+        const live = rb.runs.follow(id)
+        await live.ready
+        // More events than the positions remembered from the old run.
+        for (let i = 0; i < 20; i++) again.emit('new', i)
         // Stored but not ended: an ended run would expire 30 ms later (the ttl above) and a
         // loaded machine could read it after that.
         await again.flush()
-        // Not asserted yet: a reader resuming with an id of the old run (`oldLast`). Ids do not
-        // carry the incarnation, so that position cannot be told from an id whose event is
-        // still being stored (see docs/architecture.md); a follower that SAW the old run is
-        // told (test/faults/follower-reset.redis.test.ts).
-        void oldLast
+        const newIds = (await rb.runs.read(id)).events.map((e) => e.id)
+        expect(newIds).toHaveLength(20)
+        // Ids of one run id are distinct across incarnations, seq for seq.
+        for (const oldId of oldIds) expect(newIds).not.toContain(oldId)
+        const stale = async (after: string): Promise<{ seen: RunEvent[]; error: unknown }> => {
+          const f = rb.runs.follow(id, { after })
+          const seen: RunEvent[] = []
+          try {
+            for await (const e of f) seen.push(e)
+          } catch (error) {
+            return { seen, error }
+          }
+          return { seen, error: undefined }
+        }
+        // Resuming from a position of the old run: a typed reset, never the new run's events
+        // from that seq on (with the feed live, and without it).
+        for (const after of [oldMid, oldLast]) {
+          const r = await stale(after)
+          expect(r.seen).toEqual([])
+          expect(r.error).toBeInstanceOf(RunResetError)
+          expect(r.error).toBeInstanceOf(RunNotFoundError)
+          expect((r.error as RunResetError).code).toBe('run_reset')
+        }
+        live.close()
+        await until(() => rb.stats().feeds === 0, 5_000, 'the feed to go')
+        const cold = await stale(oldMid)
+        expect(cold.seen).toEqual([])
+        expect(cold.error).toBeInstanceOf(RunResetError)
+        await expect(rb.runs.read(id, { after: oldMid })).rejects.toBeInstanceOf(RunResetError)
+        // A plain seq (an id issued before ids carried the incarnation) still works, unchecked.
+        const plain = rb.runs.follow(id, { after: '5' })
+        expect(((await plain.next()).value as RunEvent).id).toBe(newIds[5])
+        plain.close()
+        expect((await rb.runs.read(id, { after: '5', limit: 1 })).events[0].id).toBe(newIds[5])
+        // The new run's own ids resume in it.
+        const ok = rb.runs.follow(id, { after: newIds[4] })
+        expect(((await ok.next()).value as RunEvent).id).toBe(newIds[5])
+        ok.close()
         // The new run, from its start, is whole.
         const fresh = rb.runs.follow(id)
         expect(((await fresh.next()).value as RunEvent).type).toBe('new')

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
+import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
 import { SECRET, StreamReader, eventually, startHub, type TestHub } from './helpers.js'
 import { jwtVerify } from 'jose'
 
@@ -13,6 +14,13 @@ async function newRun(id?: string): Promise<string> {
   const res = await h.call('POST', '/v1/runs', id ? { id } : {})
   expect(res.status).toBe(201)
   return (await res.json()).run.id
+}
+
+/** The id of `seq` of `run` as the hub hands it out (the codec with the run's incarnation). */
+async function idsOf(run: string): Promise<(seq: number) => string> {
+  const info = (await (await h.call('GET', `/v1/runs/${run}`)).json()) as { createdAt: number }
+  const tag = epochTagOf(info.createdAt)
+  return (seq) => eventIdOf(seq, tag)
 }
 
 async function append(run: string, body: unknown, token?: string): Promise<Response> {
@@ -37,28 +45,29 @@ for (const adapter of ['node', 'web'] as const) {
       const { payload } = await jwtVerify(body.tokens.read, new TextEncoder().encode(SECRET))
       expect(payload).toMatchObject({ runs: ['r1'], scope: ['read'] })
 
+      const id = await idsOf('r1')
       const a = await append('r1', { type: 'text', data: { text: 'hello' } })
       expect(a.status).toBe(201)
-      expect(await a.json()).toEqual({ ids: ['1'] })
+      expect(await a.json()).toEqual({ ids: [id(1)] })
       const batch = await append('r1', [
         { type: 'text', data: { text: ' wor' } },
         { type: 'tool_call', data: { name: 'x' } },
       ])
-      expect(await batch.json()).toEqual({ ids: ['2', '3'] })
+      expect(await batch.json()).toEqual({ ids: [id(2), id(3)] })
 
       const reader = new StreamReader(`${h.url}/v1/runs/r1/events?token=${body.tokens.read}`)
       await reader.until((r) => r.frames.length === 3, 'history')
       expect(reader.headers?.get('content-type')).toMatch(/^text\/event-stream/)
       expect(reader.frames[0]).toMatchObject({
-        id: '1',
+        id: id(1),
         event: 'text',
-        data: { id: '1', run: 'r1', seq: 1, type: 'text', data: { text: 'hello' } },
+        data: { id: id(1), run: 'r1', seq: 1, type: 'text', data: { text: 'hello' } },
       })
       const info = await (await h.call('GET', '/v1/runs/r1')).json()
       expect(info).toMatchObject({
         id: 'r1',
         status: 'running',
-        lastId: '3',
+        lastId: id(3),
         events: 3,
         readers: 1,
         meta: { user: 'ada' },
@@ -77,7 +86,7 @@ for (const adapter of ['node', 'web'] as const) {
         'end',
       ])
       expect(reader.frames[4]).toMatchObject({
-        id: '5',
+        id: id(5),
         data: { type: 'end', status: 'completed', data: { status: 'completed' } },
       })
 
@@ -86,7 +95,7 @@ for (const adapter of ['node', 'web'] as const) {
         authorization: `Bearer ${h.admin}`,
       })
       await late.done
-      expect(late.frames.map((f) => f.id)).toEqual(['1', '2', '3', '4', '5'])
+      expect(late.frames.map((f) => f.id)).toEqual([1, 2, 3, 4, 5].map(id))
       expect((await append('r1', { type: 'x', data: 1 })).status).toBe(409)
       const again = await h.call('POST', '/v1/runs/r1/end', { status: 'failed' })
       expect(again.status).toBe(409)
@@ -99,6 +108,7 @@ for (const adapter of ['node', 'web'] as const) {
       h = await startHub({ adapter })
       const run = await newRun()
       for (let i = 0; i < 5; i++) await append(run, { type: 't', data: i })
+      const id = await idsOf(run)
       const auth = { authorization: `Bearer ${h.admin}` }
       const byHeader = new StreamReader(`${h.url}/v1/runs/${run}/events?after=1`, {
         ...auth,
@@ -107,8 +117,8 @@ for (const adapter of ['node', 'web'] as const) {
       const byQuery = new StreamReader(`${h.url}/v1/runs/${run}/events?after=2`, auth)
       await byHeader.until((r) => r.frames.length === 2, 'resume by header')
       await byQuery.until((r) => r.frames.length === 3, 'resume by query')
-      expect(byHeader.frames.map((f) => f.id)).toEqual(['4', '5'])
-      expect(byQuery.frames.map((f) => f.id)).toEqual(['3', '4', '5'])
+      expect(byHeader.frames.map((f) => f.id)).toEqual([id(4), id(5)])
+      expect(byQuery.frames.map((f) => f.id)).toEqual([id(3), id(4), id(5)])
       const live = new StreamReader(`${h.url}/v1/runs/${run}/events?live=1`, auth)
       const nd = new StreamReader(
         `${h.url}/v1/runs/${run}/events?format=ndjson&after=4`,
@@ -120,7 +130,7 @@ for (const adapter of ['node', 'web'] as const) {
       await append(run, { type: 't', data: 5 })
       await h.call('POST', `/v1/runs/${run}/end`, { status: 'cancelled' })
       await Promise.all([byHeader.done, byQuery.done, live.done, nd.done])
-      expect(live.frames.map((f) => f.id)).toEqual(['6', '7'])
+      expect(live.frames.map((f) => f.id)).toEqual([id(6), id(7)])
       expect(nd.frames.map((f) => f.data.seq)).toEqual([5, 6, 7])
       expect(nd.frames[2].data).toMatchObject({ type: 'end', status: 'cancelled' })
       expect(nd.headers?.get('content-type')).toMatch(/^application\/x-ndjson/)
@@ -316,7 +326,7 @@ describe('hub: asks, inbox, channels, compat, operations', () => {
     expect(await first.json()).toMatchObject({
       event_type: 'code_start',
       data: 'build it',
-      event_id: '1',
+      event_id: (await idsOf('req-1'))(1),
     })
     expect((await get()).status).toBe(204)
     // a get that waits for the next event

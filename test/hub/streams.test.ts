@@ -6,6 +6,7 @@ import { connect } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
+import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
 import { StreamReader, eventually, startHub, type TestHub } from './helpers.js'
 
 const decoder = new TextDecoder()
@@ -28,7 +29,8 @@ describe('hub streams', () => {
     await rb.runs.send('idle', { type: 'noop' }) // inbox traffic is not on the stream
     const run = await rb.runs.open('idle')
     await run.append('tick', 1)
-    expect(await next()).toMatch(/^id: 1\nevent: tick\n/)
+    const tag = epochTagOf((await rb.runs.get('idle')).createdAt)
+    expect(await next()).toMatch(new RegExp(`^id: ${eventIdOf(1, tag)}\nevent: tick\n`))
     vi.advanceTimersByTime(1)
     expect(await next()).toBe(': ping\n\n')
     vi.advanceTimersByTime(15_000)

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend, type RedisBackend } from '../../src/backends/redis/index.js'
+import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { StreamReader, eventually, startHub, type TestHub } from './helpers.js'
 
@@ -55,13 +56,24 @@ describe.skipIf(!redisAvailable())('two hubs on one Redis', () => {
     expect((await b.call('POST', '/v1/runs/shared/end', { status: 'completed' })).status).toBe(200)
     await reader.done
     expect(reader.frames.at(-1)).toMatchObject({ event: 'end', data: { status: 'completed' } })
+    // Ids A's reader got live (the shared XREAD reader) name the run's incarnation.
+    const info = (await (await a.call('GET', '/v1/runs/shared')).json()) as { createdAt: number }
+    const tag = epochTagOf(info.createdAt)
+    expect(reader.frames.map((f) => f.id)).toEqual([1, 2, 3, 4, 5, 6].map((n) => eventIdOf(n, tag)))
     // a late reader on A resumes from an id and gets the rest, then the end
     const late = new StreamReader(`${a.url}/v1/runs/shared/events`, {
       authorization: `Bearer ${a.admin}`,
-      'last-event-id': '3',
+      'last-event-id': reader.frames[2].id!,
     })
     await late.done
-    expect(late.frames.map((f) => f.id)).toEqual(['4', '5', '6'])
+    expect(late.frames.map((f) => f.id)).toEqual(reader.frames.slice(3).map((f) => f.id))
+    // and so does a plain seq (an id issued before ids carried the incarnation)
+    const plain = new StreamReader(`${a.url}/v1/runs/shared/events`, {
+      authorization: `Bearer ${a.admin}`,
+      'last-event-id': '3',
+    })
+    await plain.done
+    expect(plain.frames.map((f) => f.id)).toEqual(reader.frames.slice(3).map((f) => f.id))
   })
 
   it('an ask answered on hub B resumes the agent whose run is followed on hub A', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunEvent } from '../../src/events/envelope.js'
+import { epochTagOf, eventIdOf, type RunEvent } from '../../src/events/envelope.js'
 import {
   RunEndedError,
   RunExistsError,
@@ -37,15 +37,18 @@ describe.skipIf(!redisAvailable())('redis run log', () => {
       RunExistsError,
     )
     const evs = await b.runs.append('r1', [draft('a', 1), draft('b', { x: 'y' })])
+    // Ids carry the run's incarnation (its createdAt, 1000).
+    const tag = epochTagOf(1000)
     expect(evs.map((e) => [e.id, e.seq, e.type])).toEqual([
-      ['1', 1, 'a'],
-      ['2', 2, 'b'],
+      [eventIdOf(1, tag), 1, 'a'],
+      [eventIdOf(2, tag), 2, 'b'],
     ])
     const page = await b.runs.read('r1', 0, 10)
     expect(page.events.map((e) => e.data)).toEqual([1, { x: 'y' }])
-    expect(page).toMatchObject({ firstSeq: 1, lastSeq: 2, ended: false })
+    expect(page.events.map((e) => e.id)).toEqual(evs.map((e) => e.id))
+    expect(page).toMatchObject({ firstSeq: 1, lastSeq: 2, ended: false, epoch: 1000 })
     const end = await b.runs.endRun('r1', { status: 'completed' }, 2000, 60_000)
-    expect(end).toMatchObject({ seq: 3, type: 'end', id: '3' })
+    expect(end).toMatchObject({ seq: 3, type: 'end', id: eventIdOf(3, tag) })
     await expect(b.runs.append('r1', [draft('c', 1)])).rejects.toBeInstanceOf(RunEndedError)
     await expect(b.runs.endRun('r1', { status: 'failed' }, 1, 1)).rejects.toBeInstanceOf(
       RunEndedError,

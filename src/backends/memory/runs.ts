@@ -23,7 +23,7 @@ import type {
   Unsubscribe,
 } from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
-import { idOfSeq } from '../../events/envelope.js'
+import { epochTagOf, eventIdOf, idOfSeq } from '../../events/envelope.js'
 import {
   ClosedError,
   InsufficientStorageError,
@@ -36,6 +36,8 @@ interface MemRun {
   readonly id: string
   readonly meta: Record<string, unknown> | undefined
   readonly createdAt: number
+  /** The id suffix of this incarnation (`epochTagOf(createdAt)`), computed once. */
+  readonly tag: string
   readonly maxEvents: number
   readonly maxInbox: number
   status: RunStatus
@@ -201,7 +203,7 @@ export function createMemoryRunStore(
 
   function toEvent(r: MemRun, seq: number, d: EventDraft): RunEvent {
     const data: unknown = d.shared === true ? d.data : JSON.parse(d.json)
-    return { id: idOfSeq(seq), run: r.id, seq, type: d.type, data, ts: d.ts }
+    return { id: eventIdOf(seq, r.tag), run: r.id, seq, type: d.type, data, ts: d.ts }
   }
 
   function addWatcher<L>(map: Map<string, Set<L>>, run: string, l: L): Unsubscribe {
@@ -227,6 +229,7 @@ export function createMemoryRunStore(
         meta:
           metaJson === undefined ? undefined : (JSON.parse(metaJson) as Record<string, unknown>),
         createdAt: init.ts,
+        tag: epochTagOf(init.ts),
         maxEvents: init.maxEvents,
         maxInbox: init.maxInboxMessages ?? Infinity,
         status: 'running',
@@ -294,7 +297,7 @@ export function createMemoryRunStore(
       const data: RunEnd =
         end.error === undefined ? { status: end.status } : { status: end.status, error: end.error }
       const seq = ++r.lastSeq
-      const ev: RunEvent<RunEnd> = { id: idOfSeq(seq), run, seq, type: 'end', data, ts }
+      const ev: RunEvent<RunEnd> = { id: eventIdOf(seq, r.tag), run, seq, type: 'end', data, ts }
       r.status = end.status
       r.endedAt = ts
       if (end.error !== undefined) r.error = end.error

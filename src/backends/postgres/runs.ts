@@ -10,6 +10,9 @@
  * every tail in ONE query and catches up any tail that fell behind, so a lost notification
  * (the listening connection dropped) delays a reader by at most `pollMs`, never stalls it.
  *
+ * Event ids carry the run's incarnation (`eventIdOf(seq, epochTagOf(created_at))`): every
+ * statement that hands out events reads `created_at` with them; inbox ids stay the plain seq.
+ *
  * Invariants:
  * - A watch starts at the run's last seq read after LISTEN was in place, so every event
  *   appended after `watch()` resolved is delivered, once, in order.
@@ -25,7 +28,7 @@ import type {
   Unsubscribe,
 } from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
-import { idOfSeq } from '../../events/envelope.js'
+import { epochTagOf, eventIdOf, idOfSeq } from '../../events/envelope.js'
 import { DecodeError, RunEndedError, RunNotFoundError } from '../../events/errors.js'
 import type { Driver, Row } from './driver.js'
 
@@ -41,6 +44,9 @@ interface Tail {
   again: boolean
   /** The highest seq notified while this process's own appends to the run were in flight. */
   notified: number
+  /** The id tag of the incarnation last read (`created_at` → tag, computed once per run). */
+  epoch: number | undefined
+  tag: string
 }
 
 /** Counters of the shared follower, for tests and metrics. */
@@ -63,7 +69,8 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v)
 }
 
-function toEvent(run: string, row: Row): RunEvent {
+/** `row` (seq, type, data, ts) as an envelope with ids tagged `tag` (`''`: plain, the inbox). */
+function toEvent(run: string, row: Row, tag: string): RunEvent {
   const seq = num(row.seq)
   let data: unknown
   try {
@@ -73,7 +80,7 @@ function toEvent(run: string, row: Row): RunEvent {
       cause,
     })
   }
-  return { id: idOfSeq(seq), run, seq, type: row.type as string, data, ts: num(row.ts) }
+  return { id: eventIdOf(seq, tag), run, seq, type: row.type as string, data, ts: num(row.ts) }
 }
 
 /** The Postgres implementation of `RunLogStore`. Internal: made by `postgresBackend()`. */
@@ -102,6 +109,29 @@ export class PostgresRunLog implements RunLogStore {
   private async q(text: string, params: unknown[], what: string, run?: string): Promise<Row[]> {
     await this.ready()
     return this.db.query(text, params, what, run)
+  }
+
+  #lastEpoch: number | undefined = undefined
+  #lastTag = ''
+
+  /** The id tag of a run's `created_at` (the last one is kept: computed once per run). */
+  private tagOf(epoch: number): string {
+    if (epoch !== this.#lastEpoch) {
+      this.#lastTag = epochTagOf(epoch)
+      this.#lastEpoch = epoch
+    }
+    return this.#lastTag
+  }
+
+  /** The id tag of a tail's row: its run's `created_at` (inbox rows have none: plain). */
+  private tailTag(tail: Tail, createdAt: unknown): string {
+    if (createdAt === undefined || createdAt === null) return ''
+    const epoch = num(createdAt)
+    if (epoch !== tail.epoch) {
+      tail.epoch = epoch
+      tail.tag = epochTagOf(epoch)
+    }
+    return tail.tag
   }
 
   async createRun(init: RunInit): Promise<RunInfo> {
@@ -217,7 +247,7 @@ export class PostgresRunLog implements RunLogStore {
     let rows: Row[]
     try {
       rows = await this.q(
-        `SELECT ${this.s}.append($1, $2, $3, $4, $5) AS first`,
+        `SELECT first, epoch FROM ${this.s}.append_ep($1, $2, $3, $4, $5)`,
         [run, types, data, ts, Date.now()],
         'append',
         run,
@@ -229,6 +259,7 @@ export class PostgresRunLog implements RunLogStore {
       if (left === 0) queueMicrotask(() => this.caughtUpOrPull(run))
     }
     const first = num(rows[0].first)
+    const tag = this.tagOf(num(rows[0].epoch))
     const out = new Array<RunEvent>(n)
     for (let i = 0; i < n; i++) {
       const e = events[i]
@@ -236,7 +267,7 @@ export class PostgresRunLog implements RunLogStore {
       // What a reader will see: the JSON round trip, or the emitter's deeply frozen plain
       // data, which equals it (the core marks it `shared`).
       const value: unknown = e.shared === true ? e.data : JSON.parse(e.json)
-      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data: value, ts: e.ts }
+      out[i] = { id: eventIdOf(seq, tag), run, seq, type: e.type, data: value, ts: e.ts }
     }
     this.stored(run, out)
     return out
@@ -260,18 +291,18 @@ export class PostgresRunLog implements RunLogStore {
       end.error === undefined ? { status: end.status } : { status: end.status, error: end.error }
     const expires = Number.isFinite(ttlMs) ? ts + Math.max(1, ttlMs) : null
     const rows = await this.q(
-      `SELECT ${this.s}.end_run($1, $2, $3, $4, $5, $6, $7) AS seq`,
+      `SELECT seq, epoch FROM ${this.s}.end_run_ep($1, $2, $3, $4, $5, $6, $7)`,
       [run, end.status, end.error ?? null, JSON.stringify(data), ts, expires, Date.now()],
       'endRun',
       run,
     )
     const seq = num(rows[0].seq)
-    return { id: idOfSeq(seq), run, seq, type: 'end', data, ts }
+    return { id: eventIdOf(seq, this.tagOf(num(rows[0].epoch))), run, seq, type: 'end', data, ts }
   }
 
   async read(run: string, afterSeq: number, limit: number): Promise<LogPage> {
     const rows = await this.q(
-      `SELECT r.status, r.last_seq, r.first_seq, e.seq, e.type, e.data, e.ts
+      `SELECT r.status, r.last_seq, r.first_seq, r.created_at, e.seq, e.type, e.data, e.ts
        FROM ${this.s}.runs r LEFT JOIN LATERAL (
          SELECT seq, type, data, ts FROM ${this.s}.events
          WHERE run = r.id AND seq > $2 ORDER BY seq LIMIT $3
@@ -285,16 +316,18 @@ export class PostgresRunLog implements RunLogStore {
     const head = rows[0]
     const lastSeq = num(head.last_seq)
     const firstSeq = Math.min(num(head.first_seq), lastSeq + 1)
+    const epoch = num(head.created_at)
+    const tag = this.tagOf(epoch)
     const events: RunEvent[] = []
     for (const r of rows) {
       if (r.seq === null || r.seq === undefined) continue
       try {
-        events.push(toEvent(run, r))
+        events.push(toEvent(run, r, tag))
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err
       }
     }
-    return { events, firstSeq, lastSeq, ended: head.status !== 'running' }
+    return { events, firstSeq, lastSeq, ended: head.status !== 'running', epoch }
   }
 
   watch(run: string, listener: LogListener): Promise<Unsubscribe> {
@@ -342,7 +375,7 @@ export class PostgresRunLog implements RunLogStore {
     for (const r of rows) {
       if (r.seq === null || r.seq === undefined) continue
       try {
-        out.push(toEvent(run, r))
+        out.push(toEvent(run, r, ''))
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err
       }
@@ -382,6 +415,8 @@ export class PostgresRunLog implements RunLogStore {
           reading: false,
           again: false,
           notified: 0,
+          epoch: undefined,
+          tag: '',
         }
         this.tails.set(key, tail)
       }
@@ -449,7 +484,9 @@ export class PostgresRunLog implements RunLogStore {
       try {
         this.stats.reads++
         rows = await this.db.query(
-          `SELECT seq, type, data, ts FROM ${this.s}.${table} WHERE run = $1 AND seq > $2 ORDER BY seq LIMIT ${READ_PAGE}`,
+          tail.kind === 'l'
+            ? `SELECT e.seq, e.type, e.data, e.ts, r.created_at FROM ${this.s}.events e JOIN ${this.s}.runs r ON r.id = e.run WHERE e.run = $1 AND e.seq > $2 ORDER BY e.seq LIMIT ${READ_PAGE}`
+            : `SELECT seq, type, data, ts FROM ${this.s}.${table} WHERE run = $1 AND seq > $2 ORDER BY seq LIMIT ${READ_PAGE}`,
           [tail.run, tail.lastSeq],
           'follow',
           tail.run,
@@ -474,7 +511,7 @@ export class PostgresRunLog implements RunLogStore {
       }
       tail.lastSeq = seq
       try {
-        events.push(toEvent(tail.run, row))
+        events.push(toEvent(tail.run, row, this.tailTag(tail, row.created_at)))
       } catch (err) {
         errors.push(err as Error)
       }

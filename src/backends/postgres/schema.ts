@@ -22,7 +22,7 @@ import { InvalidArgumentError } from '../../events/errors.js'
 import type { Session } from './driver.js'
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /** Checks a schema name: a plain lower-case SQL identifier, short enough for channel names. */
 export function checkSchemaName(name: string): string {
@@ -513,7 +513,31 @@ BEGIN
 END $f$;
 `
 
-const MIGRATIONS: readonly string[] = [V1, V2]
+/**
+ * Version 3: appends and ends also return the run's incarnation (`created_at`), read under
+ * the row lock the write took, so the ids they hand out name the run they wrote to (event
+ * ids carry it: a run id created again is another run to a resuming reader).
+ */
+const V3 = String.raw`
+CREATE FUNCTION @s.append_ep(p_run text, p_types text[], p_data text[],
+  p_ts double precision[], p_now double precision, OUT first bigint, OUT epoch double precision)
+LANGUAGE plpgsql AS $f$
+BEGIN
+  first := @s.append(p_run, p_types, p_data, p_ts, p_now);
+  SELECT created_at INTO epoch FROM @s.runs WHERE id = p_run;
+END $f$;
+
+CREATE FUNCTION @s.end_run_ep(p_run text, p_status text, p_error text, p_data text,
+  p_ts double precision, p_expires double precision, p_now double precision,
+  OUT seq bigint, OUT epoch double precision)
+LANGUAGE plpgsql AS $f$
+BEGIN
+  seq := @s.end_run(p_run, p_status, p_error, p_data, p_ts, p_expires, p_now);
+  SELECT created_at INTO epoch FROM @s.runs WHERE id = p_run;
+END $f$;
+`
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3]
 
 /** The SQL of migration `n` (1-based) for `schema`. */
 function sqlOf(n: number, schema: string): string {

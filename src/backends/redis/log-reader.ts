@@ -24,7 +24,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { DecodeError } from '../../events/errors.js'
 import type { RunEvent } from '../../events/envelope.js'
-import { idOfSeq } from '../../events/envelope.js'
+import { epochTagOf, eventIdOf } from '../../events/envelope.js'
 import type { RedisConnection } from './context.js'
 import { isCluster } from './connection.js'
 import { fullJitter } from '../../events/jitter.js'
@@ -49,8 +49,30 @@ export function seqOfStreamId(id: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined
 }
 
+/**
+ * The id tag of the incarnation a stream's entries carry (field `e`, the run's createdAt),
+ * kept from one entry to the next so the tag is computed once per run, not per entry.
+ * `fallback` is the tag of entries without `e` (written before entries carried it, and inbox
+ * messages, whose ids stay plain): the run's tag when the caller knows it, else `''`.
+ */
+export class EpochTags {
+  #raw: string | undefined = undefined
+  #tag = ''
+  constructor(readonly fallback = '') {}
+
+  /** The tag for an entry's `e` field (`undefined`: the entry has none). */
+  of(raw: string | undefined): string {
+    if (raw === undefined || raw === '') return this.fallback
+    if (raw !== this.#raw) {
+      this.#raw = raw
+      this.#tag = epochTagOf(Number(raw))
+    }
+    return this.#tag
+  }
+}
+
 /** Decodes one stream entry of `run`; throws `DecodeError` when it is not runbus's. */
-export function decodeEntry(run: string, entry: RawEntry): RunEvent {
+export function decodeEntry(run: string, entry: RawEntry, tags: EpochTags): RunEvent {
   const [id, fields] = entry
   const seq = seqOfStreamId(id)
   if (seq === undefined || seq < 1) {
@@ -59,11 +81,13 @@ export function decodeEntry(run: string, entry: RawEntry): RunEvent {
   let type: string | undefined
   let json: string | undefined
   let ts: string | undefined
+  let epoch: string | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const f = fields[i]
     if (f === 't') type = fields[i + 1]
     else if (f === 'd') json = fields[i + 1]
     else if (f === 'ts') ts = fields[i + 1]
+    else if (f === 'e') epoch = fields[i + 1]
   }
   if (type === undefined || json === undefined || ts === undefined) {
     throw new DecodeError(
@@ -83,7 +107,7 @@ export function decodeEntry(run: string, entry: RawEntry): RunEvent {
       { cause },
     )
   }
-  return { id: idOfSeq(seq), run, seq, type, data, ts: t }
+  return { id: eventIdOf(seq, tags.of(epoch)), run, seq, type, data, ts: t }
 }
 
 interface Tail {
@@ -95,6 +119,8 @@ interface Tail {
   /** Seq of the last runbus entry passed; for gap detection. */
   lastSeq: number
   readonly listeners: Set<StreamListener>
+  /** The incarnation tag of the entries last read (see `EpochTags`). */
+  readonly tags: EpochTags
 }
 
 /** Options of the shared reader. */
@@ -172,6 +198,7 @@ export class LogReader {
         lastId: fromId,
         lastSeq: seqOfStreamId(fromId) ?? 0,
         listeners: new Set(),
+        tags: new EpochTags(),
       }
       this.tails.set(key, tail)
     }
@@ -435,7 +462,7 @@ export class LogReader {
     for (const entry of entries) {
       tail.lastId = entry[0]
       try {
-        const ev = decodeEntry(tail.run, entry)
+        const ev = decodeEntry(tail.run, entry, tail.tags)
         if (ev.seq <= tail.lastSeq) continue
         if (ev.seq > tail.lastSeq + 1 && gapAfter === undefined && events.length === 0) {
           gapAfter = tail.lastSeq

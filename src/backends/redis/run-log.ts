@@ -11,9 +11,11 @@
  * a crash between the two leaves a run that exists but is not listed. Runs whose keys
  * expired are dropped from the index lazily, when a listing meets them.
  *
- * Every write that must be atomic is one Lua script (see `lua/`); event ids are the
- * decimal seq (`idOfSeq`) and the stream id is `<seq>-0`, so `read(afterSeq)` is one
- * XRANGE from `<afterSeq + 1>-0`.
+ * Every write that must be atomic is one Lua script (see `lua/`); the stream id is `<seq>-0`,
+ * so `read(afterSeq)` is one XRANGE from `<afterSeq + 1>-0`. Event ids are `eventIdOf(seq,
+ * tag)` with the tag of the run's createdAt: each log entry carries it (field `e`), so the
+ * shared reader, which sees only the stream, builds the same ids as `read`. Inbox ids stay
+ * the plain seq.
  */
 import type {
   EventDraft,
@@ -25,7 +27,7 @@ import type {
   Unsubscribe,
 } from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
-import { idOfSeq } from '../../events/envelope.js'
+import { epochTagOf, eventIdOf, idOfSeq } from '../../events/envelope.js'
 import {
   DecodeError,
   InvalidArgumentError,
@@ -34,7 +36,13 @@ import {
 } from '../../events/errors.js'
 import { bounded } from './connection.js'
 import type { RedisContext } from './context.js'
-import { type LogReader, type RawEntry, decodeEntry, seqOfStreamId } from './log-reader.js'
+import {
+  EpochTags,
+  type LogReader,
+  type RawEntry,
+  decodeEntry,
+  seqOfStreamId,
+} from './log-reader.js'
 import { runScripts } from './scripts.js'
 
 const STATUSES: ReadonlySet<string> = new Set(['running', 'completed', 'failed', 'cancelled'])
@@ -72,6 +80,19 @@ export class RedisRunLog implements RunLogStore {
 
   private call<T>(what: string, fn: () => Promise<T>, run?: string): Promise<T> {
     return bounded(this.ctx.client, this.ctx.commandTimeoutMs, what, fn, run)
+  }
+
+  #lastCreated: string | undefined = undefined
+  #lastTag = ''
+
+  /** The id tag of a run's createdAt as a script returned it (the last one is kept). */
+  private tagOf(createdText: string | undefined): string {
+    if (createdText === undefined || createdText === '') return ''
+    if (createdText !== this.#lastCreated) {
+      this.#lastTag = epochTagOf(Number(createdText))
+      this.#lastCreated = createdText
+    }
+    return this.#lastTag
   }
 
   async createRun(init: RunInit): Promise<RunInfo> {
@@ -208,20 +229,20 @@ export class RedisRunLog implements RunLogStore {
       args[i * 3 + 1] = e.json
       args[i * 3 + 2] = e.ts
     }
-    const first = Number(
-      await this.call(
-        'append',
-        () => this.scripts.append.run(this.ctx.client, [k.meta, k.log], args),
-        run,
-      ),
-    )
+    const [firstText, createdText] = (await this.call(
+      'append',
+      () => this.scripts.append.run(this.ctx.client, [k.meta, k.log], args),
+      run,
+    )) as [number | string, string]
+    const first = Number(firstText)
+    const tag = this.tagOf(createdText)
     const out: RunEvent[] = new Array<RunEvent>(events.length)
     for (let i = 0; i < events.length; i++) {
       const e = events[i]
       const seq = first + i
       // Hand back what a reader will see (the JSON round trip), never the emitter's object.
       const data: unknown = JSON.parse(e.json)
-      out[i] = { id: idOfSeq(seq), run, seq, type: e.type, data, ts: e.ts }
+      out[i] = { id: eventIdOf(seq, tag), run, seq, type: e.type, data, ts: e.ts }
     }
     return out
   }
@@ -233,19 +254,18 @@ export class RedisRunLog implements RunLogStore {
     const ttl = Number.isFinite(ttlMs) ? Math.max(1, Math.ceil(ttlMs)) : -1
     const data: RunEnd =
       end.error === undefined ? { status: end.status } : { status: end.status, error: end.error }
-    const seq = Number(
-      await this.call(
-        'endRun',
-        () =>
-          this.scripts.end.run(
-            this.ctx.client,
-            [k.meta, k.log, k.inbox],
-            [end.status, end.error ?? '', ts, JSON.stringify(data), ttl],
-          ),
-        run,
-      ),
-    )
-    return { id: idOfSeq(seq), run, seq, type: 'end', data, ts }
+    const [seqText, createdText] = (await this.call(
+      'endRun',
+      () =>
+        this.scripts.end.run(
+          this.ctx.client,
+          [k.meta, k.log, k.inbox],
+          [end.status, end.error ?? '', ts, JSON.stringify(data), ttl],
+        ),
+      run,
+    )) as [number | string, string]
+    const seq = Number(seqText)
+    return { id: eventIdOf(seq, this.tagOf(createdText)), run, seq, type: 'end', data, ts }
   }
 
   async read(run: string, afterSeq: number, limit: number): Promise<LogPage> {
@@ -265,9 +285,12 @@ export class RedisRunLog implements RunLogStore {
     const lastSeq = Number(seqText)
     const firstSeq = (firstId ? seqOfStreamId(firstId) : undefined) ?? lastSeq + 1
     const events: RunEvent[] = []
+    // Entries written before they carried `e` get the tag of the run the meta names (the
+    // script read both at once).
+    const tags = new EpochTags(this.tagOf(createdText))
     for (const entry of entries) {
       try {
-        events.push(decodeEntry(run, entry))
+        events.push(decodeEntry(run, entry, tags))
       } catch (err) {
         // Skip what is not runbus's; a read cannot report per entry, the follower does.
         if (!(err instanceof DecodeError)) throw err
@@ -335,9 +358,10 @@ export class RedisRunLog implements RunLogStore {
       run,
     )) as [string, string, string, RawEntry[]]
     const out: InboxMessage[] = []
+    const plain = new EpochTags()
     for (const entry of res[3]) {
       try {
-        out.push(decodeEntry(run, entry))
+        out.push(decodeEntry(run, entry, plain))
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err
       }

@@ -1,6 +1,8 @@
 --[[
   Appends a batch of events to a running run's log, atomically: every event gets the
-  next seq (stream id `<seq>-0`) or none is stored. Each XADD trims the log to the run's
+  next seq (stream id `<seq>-0`) or none is stored. Each entry carries the run's
+  incarnation (field `e`, its createdAt) so that a reader of the stream alone (XREAD)
+  builds ids that name it. Each XADD trims the log to the run's
   maxEvents (exact `MAXLEN =`, so the first retained seq is exact).
 
   Only the first XADD can fail (an entry with a larger id written by hand); a failing
@@ -10,10 +12,10 @@
   KEYS[2] log stream   <prefix>:{<run>}:log
   ARGV    triples: type, JSON data, ts (epoch ms), one triple per event
 
-  Result: the seq of the first appended event; errors RUNBUS_RUN_NOT_FOUND,
-  RUNBUS_RUN_ENDED.
+  Result: { the seq of the first appended event, createdAt }; errors
+  RUNBUS_RUN_NOT_FOUND, RUNBUS_RUN_ENDED.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max')
+local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max', 'createdAt')
 if not st[1] then
   return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
 end
@@ -22,10 +24,11 @@ if st[1] ~= 'running' then
 end
 local seq = tonumber(st[2])
 local first = seq + 1
+local ep = st[4] or ''
 for i = 1, #ARGV, 3 do
   seq = seq + 1
   redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
-    't', ARGV[i], 'd', ARGV[i + 1], 'ts', ARGV[i + 2])
+    't', ARGV[i], 'd', ARGV[i + 1], 'ts', ARGV[i + 2], 'e', ep)
 end
 redis.call('HSET', KEYS[1], 'seq', seq)
-return first
+return { first, ep }

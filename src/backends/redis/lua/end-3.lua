@@ -11,9 +11,10 @@
   ARGV[4] data          JSON of the end event's data
   ARGV[5] ttlMs         expire the run this long after the end (>= 1); -1 = keep
 
-  Result: the seq of the `end` event; errors RUNBUS_RUN_NOT_FOUND, RUNBUS_RUN_ENDED.
+  Result: { the seq of the `end` event, createdAt }; errors RUNBUS_RUN_NOT_FOUND,
+  RUNBUS_RUN_ENDED. The entry carries the incarnation (field `e`) as in append-2.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max')
+local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max', 'createdAt')
 if not st[1] then
   return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
 end
@@ -21,8 +22,9 @@ if st[1] ~= 'running' then
   return redis.error_reply('RUNBUS_RUN_ENDED')
 end
 local seq = tonumber(st[2]) + 1
+local ep = st[4] or ''
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),
-  't', 'end', 'd', ARGV[4], 'ts', ARGV[3])
+  't', 'end', 'd', ARGV[4], 'ts', ARGV[3], 'e', ep)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'endedAt', ARGV[3], 'seq', seq)
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[2])
@@ -33,4 +35,4 @@ if ttl > 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-return seq
+return { seq, ep }
