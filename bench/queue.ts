@@ -169,14 +169,25 @@ if (filters.length === 0 || matches('mem')) {
 
 const fmt = (x: number): string => (x / 1e6).toFixed(x >= 1e8 ? 0 : x >= 1e7 ? 1 : 2)
 const names = impls.map((i) => i.name)
-const header = ['scenario', ...names.map((n) => `${n} M/s`), '× best peer', '× floor']
+// The issue's yardsticks: the hand-written floor, and Node's own events.on iterator.
+const header = [
+  'scenario',
+  ...names.map((n) => `${n} M/s`),
+  '× best peer',
+  '× floor',
+  '× events.on',
+]
 const rows: string[][] = []
-const ratios: Record<string, { bestPeer?: string; vsBestPeer?: number; vsFloor?: number }> = {}
+const ratios: Record<
+  string,
+  { bestPeer?: string; vsBestPeer?: number; vsFloor?: number; vsEventsOn?: number }
+> = {}
 const footnotes: string[] = []
 for (const scenario of scenarioIds) {
   const row = cells.filter((c) => c.scenario === scenario)
   const ours = row.find((c) => c.impl === 'runbus')?.median
   const floor = row.find((c) => c.impl === 'floor')?.median
+  const eventsOn = row.find((c) => c.impl === 'events.on')?.median
   const peers = row.filter(
     (c) => c.impl !== 'runbus' && c.impl !== 'floor' && c.median !== undefined,
   )
@@ -188,6 +199,7 @@ for (const scenario of scenarioIds) {
     ...(best === undefined ? {} : { bestPeer: best.impl }),
     ...(ours !== undefined && best !== undefined ? { vsBestPeer: ours / best.median! } : {}),
     ...(ours !== undefined && floor !== undefined ? { vsFloor: ours / floor } : {}),
+    ...(ours !== undefined && eventsOn !== undefined ? { vsEventsOn: ours / eventsOn } : {}),
   })
   rows.push([
     scenario,
@@ -205,6 +217,7 @@ for (const scenario of scenarioIds) {
     }),
     r.vsBestPeer === undefined ? '' : `${r.vsBestPeer.toFixed(2)}× ${r.bestPeer}`,
     r.vsFloor === undefined ? '' : `${r.vsFloor.toFixed(2)}×`,
+    r.vsEventsOn === undefined ? '' : `${r.vsEventsOn.toFixed(2)}×`,
   ])
 }
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))

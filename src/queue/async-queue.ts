@@ -196,6 +196,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   /** onSizeLessThan waiters: unordered in effect (each has its own limit). */
   private readonly spaceWaiters = new WaiterList<T>()
 
+  // Buffered acceptances and takes from the buffer; handoffs are counted only in fastPath
+  // (`stats` adds them to both), so the fast path bumps one counter, not three.
   private enqueued = 0
   private dequeued = 0
   private fastPath = 0
@@ -287,11 +289,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   get stats(): QueueStats {
-    const filling = this.filling === null ? 0 : (this.filling.batch as T[]).length - 1
+    // A handoff is counted once, in fastPath: it is also an enqueue and a dequeue.
+    const fast =
+      this.fastPath + (this.filling === null ? 0 : (this.filling.batch as T[]).length - 1)
     return {
-      enqueued: this.enqueued + filling,
-      dequeued: this.dequeued + filling,
-      fastPath: this.fastPath + filling,
+      enqueued: this.enqueued + fast,
+      dequeued: this.dequeued + fast,
+      fastPath: fast,
       dropped: {
         oldest: this.overflow.oldest,
         newest: this.overflow.newest,
@@ -673,14 +677,17 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   /** Gives `item` to the first waiting consumer `w` (the fast path). */
   private handOff(w: Waiter<T>, item: T): void {
-    this.consumers.shift()
-    this.enqueued++
-    this.dequeued++
+    const consumers = this.consumers
+    consumers.shift()
     this.fastPath++
     const kind = w.kind
-    if (kind === TAKE) w.resolve(item as never)
-    else if (kind === NEXT) w.resolve({ value: item, done: false } as never)
-    else if (w.max === 1) {
+    if (kind === NEXT) {
+      w.resolve({ value: item, done: false } as never)
+      consumers.recycle(w)
+    } else if (kind === TAKE) {
+      w.resolve(item as never)
+      consumers.recycle(w)
+    } else if (w.max === 1) {
       w.resolve((kind === BATCH ? [item] : { value: [item], done: false }) as never)
     } else {
       // Only one batch fills at a time: an earlier one (served, then passed over for this
@@ -710,10 +717,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.filling = null
     const batch = w.batch as T[]
     w.batch = null
-    const extra = batch.length - 1
-    this.enqueued += extra
-    this.dequeued += extra
-    this.fastPath += extra
+    this.fastPath += batch.length - 1
     w.resolve((w.kind === BATCH ? batch : { value: batch, done: false }) as never)
   }
 
@@ -748,10 +752,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const producers = this.producers
     while (producers.head !== null && this.ring.len < this.capacity) {
       const w = producers.shift() as Waiter<T>
-      const item = w.item as T
-      w.item = undefined
-      this.store(item)
+      this.store(w.item as T)
       w.resolve(undefined as never)
+      producers.recycle(w)
     }
   }
 
