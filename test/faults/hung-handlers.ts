@@ -58,7 +58,11 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
       const h = await harness()
       const queue = fresh()
       const VIS = 400
-      const options = { visibilityTimeout: VIS, maxAttempts: 2, backoff: { base: 20, max: 40 } }
+      const options = {
+        visibilityTimeout: VIS,
+        maxAttempts: 2,
+        backoff: { initialMs: 20, maxMs: 40 },
+      }
       const a = createWorkApi({ work: h.store() })
       const b = createWorkApi({ work: h.store() })
       const producer = createWorkApi({ work: h.store() })
@@ -126,7 +130,11 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
       const h = await harness()
       const queue = fresh()
       const VIS = 300
-      const options = { visibilityTimeout: VIS, maxAttempts: 5, backoff: { base: 20, max: 40 } }
+      const options = {
+        visibilityTimeout: VIS,
+        maxAttempts: 5,
+        backoff: { initialMs: 20, maxMs: 40 },
+      }
       const api = createWorkApi({ work: h.store() })
       const copies = new Copies()
       const reasons: unknown[] = []
@@ -166,7 +174,7 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
         visibilityTimeout: 5_000,
         maxAttempts: 1,
         jobTimeout: 300,
-        backoff: { base: 20, max: 40 },
+        backoff: { initialMs: 20, maxMs: 40 },
       }
       const api = createWorkApi({ work: h.store() })
       const signals = new Map<string, AbortSignal>()

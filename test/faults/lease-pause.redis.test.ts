@@ -65,7 +65,7 @@ describe.skipIf(!redisAvailable())('job.extend while Redis is paused (real Redis
       a.queue<{ n: number }>('long', {
         visibilityTimeout: VIS,
         maxAttempts: 5,
-        backoff: { base: 50, max: 100 },
+        backoff: { initialMs: 50, maxMs: 100 },
       }),
     )
     try {

@@ -30,6 +30,7 @@ import {
   RunNotFoundError,
   RunbusError,
 } from '../../events/errors.js'
+import { backoffDelay } from '../../events/jitter.js'
 
 /** A row as the engines hand it back (columns by name). */
 export type Row = Record<string, unknown>
@@ -65,10 +66,12 @@ export interface DriverEvents {
   onReconnect(info: { since: number; until: number }): void
 }
 
-/** Full-jitter capped back-off: up to 50 ms × 2^n, capped at 2 s. */
+/**
+ * The one back-off (`backoffDelay`), first cap 50 ms, capped at 2 s, 10 ms floor. `times`
+ * counts failures from 0 here, so it is attempt `times + 1`.
+ */
 function backoff(times: number): number {
-  const cap = Math.min(2000, 50 * 2 ** Math.min(times, 10))
-  return Math.max(10, Math.floor(Math.random() * cap))
+  return Math.max(10, backoffDelay(times + 1, { initialMs: 50, maxMs: 2000 }))
 }
 
 const NOT_APPLIED_CODES = new Set(['57P01', '57P03', '53300', '08001', '08004'])

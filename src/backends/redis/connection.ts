@@ -11,7 +11,7 @@
  * sent and cannot be applied later behind the caller's back. (A command already written
  * when the connection drops may or may not have been applied; the error says so.)
  */
-import { fullJitter } from '../../events/jitter.js'
+import { backoffDelay, type Backoff } from '../../events/jitter.js'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
@@ -23,11 +23,16 @@ import {
 } from '../../events/errors.js'
 import type { RedisConnection } from './context.js'
 
-/** Full-jitter capped back-off for reconnects: up to 50 ms × 2^n, capped at 2 s. */
+/** The back-off of Redis reconnects: the first within 100 ms, capped at 2 s. */
+export const REDIS_RECONNECT_BACKOFF: Backoff = Object.freeze({ initialMs: 100, maxMs: 2_000 })
+
+/**
+ * The wait before ioredis's reconnect number `times` (1 for the first, the numbering of
+ * `backoffDelay`): the one back-off, with a 10 ms floor so a flapping server is never
+ * hammered in a tight loop.
+ */
 export function reconnectDelay(times: number): number {
-  // The one back-off formula (`fullJitter`), with a 10 ms floor so a flapping server is
-  // never hammered in a tight loop.
-  return Math.max(10, fullJitter(times, 50, 2000))
+  return Math.max(10, backoffDelay(times, REDIS_RECONNECT_BACKOFF))
 }
 
 /** ioredis options for the connections runbus opens itself. */

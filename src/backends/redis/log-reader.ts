@@ -27,7 +27,7 @@ import type { RunEvent } from '../../events/envelope.js'
 import { idOfSeq } from '../../events/envelope.js'
 import type { RedisConnection } from './context.js'
 import { isCluster } from './connection.js'
-import { fullJitter } from '../../events/jitter.js'
+import { backoffDelay } from '../../events/jitter.js'
 
 /** A raw stream entry as XREAD/XRANGE return it: id and flat field list. */
 export type RawEntry = [id: string, fields: string[]]
@@ -277,8 +277,8 @@ export class LogReader {
         this.stats.reconnects++
         this.needResync = true
         // The connection reconnects by itself; wait a little and re-read from the cursors.
-        await this.idle(fullJitter(failures, 20, 1000))
         failures++
+        await this.idle(backoffDelay(failures, { initialMs: 20, maxMs: 1000 }))
       }
     }
   }
