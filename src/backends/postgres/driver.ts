@@ -30,6 +30,7 @@ import {
   RunNotFoundError,
   RunbusError,
 } from '../../events/errors.js'
+import { withDeadline } from '../../events/deadline.js'
 import { backoffDelay } from '../../events/jitter.js'
 
 /** A row as the engines hand it back (columns by name). */
@@ -136,7 +137,7 @@ class Deadline {
   }
 }
 
-/** Races `p` against the deadline; on expiry calls `onLate` with the late result. */
+/** Races `p` against the deadline (`withDeadline`); on expiry calls `onLate` with the late result. */
 function race<T>(
   p: Promise<T>,
   d: Deadline,
@@ -144,33 +145,21 @@ function race<T>(
   applied: boolean,
   onLate?: (v: T) => void,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let done = false
-    const timer = setTimeout(
-      () => {
-        done = true
-        reject(
-          new BackendUnavailableError(
-            applied
-              ? `Postgres did not answer ${what} in time (it may or may not have been applied)`
-              : `Postgres was not reachable for ${what} in time (nothing was sent)`,
-          ),
-        )
-      },
-      Math.max(0, d.left),
-    )
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        if (done) onLate?.(v)
-        else resolve(v)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        if (!done) reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
+  return withDeadline(
+    p.catch((err: unknown) => {
+      throw err instanceof Error ? err : new Error(String(err))
+    }),
+    {
+      ms: Math.max(0, d.left),
+      onLate,
+      onTimeout: () =>
+        new BackendUnavailableError(
+          applied
+            ? `Postgres did not answer ${what} in time (it may or may not have been applied)`
+            : `Postgres was not reachable for ${what} in time (nothing was sent)`,
+        ),
+    },
+  )
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

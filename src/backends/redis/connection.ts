@@ -13,6 +13,7 @@
  */
 import { backoffDelay, type Backoff } from '../../events/jitter.js'
 import { setTimeout as delay } from 'node:timers/promises'
+import { withDeadline } from '../../events/deadline.js'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
   BackendUnavailableError,
@@ -128,43 +129,36 @@ export async function bounded<T>(
   fn: () => Promise<T>,
   run?: string,
 ): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  let expired = false
   let lastError: unknown
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      expired = true
-      const never = notSent(lastError) || client.status !== 'ready'
-      reject(
-        new BackendUnavailableError(
-          never
-            ? `Redis was not reachable for ${what} within ${ms} ms (nothing was sent)`
-            : `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
-          lastError === undefined ? undefined : { cause: lastError },
-        ),
-      )
-    }, ms)
-  })
-  deadline.catch(() => {})
   try {
-    for (;;) {
-      if (client.status !== 'ready') {
-        await Promise.race([whenReady(client, ms), deadline])
-      }
-      const op = fn()
-      // The deadline may win the race; the late result or failure is then of no interest.
-      op.catch(() => {})
-      try {
-        return await Promise.race([op, deadline])
-      } catch (err) {
-        if (expired || !notSent(err)) throw err
-        lastError = err
-        await Promise.race([delay(10), deadline])
-      }
-    }
+    return await withDeadline(
+      async (stop) => {
+        for (;;) {
+          if (client.status !== 'ready') await whenReady(client, ms)
+          if (stop.aborted) throw stop.reason
+          try {
+            return await fn()
+          } catch (err) {
+            if (stop.aborted || !notSent(err)) throw err
+            lastError = err
+            await delay(10, undefined, { signal: stop }).catch(() => {})
+          }
+        }
+      },
+      {
+        ms,
+        onTimeout: () => {
+          const never = notSent(lastError) || client.status !== 'ready'
+          return new BackendUnavailableError(
+            never
+              ? `Redis was not reachable for ${what} within ${ms} ms (nothing was sent)`
+              : `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
+            lastError === undefined ? undefined : { cause: lastError },
+          )
+        },
+      },
+    )
   } catch (err) {
     throw mapError(err, what, run)
-  } finally {
-    clearTimeout(timer)
   }
 }

@@ -20,7 +20,6 @@
  * (pipelined), one XREADGROUP per claimed batch, one script (one multi-id XACK) per acked
  * batch.
  */
-import type { Redis } from 'ioredis'
 import {
   BackendUnavailableError,
   ClosedError,
@@ -42,6 +41,7 @@ import {
 import { mapError, whenReady } from './connection.js'
 import type { RedisConnection, RedisContext } from './context.js'
 import { type LuaScript, loadScript } from './scripts.js'
+import { type BlockingConnection, BlockingPool } from './blocking.js'
 
 const GROUP = 'runbus'
 /** How often an idle claimer looks for due delayed jobs (other processes may add them). */
@@ -175,11 +175,6 @@ interface QueueState {
   nextForgetAt: number
 }
 
-interface ConsumerConn {
-  conn: Redis
-  id: Promise<number>
-}
-
 let genCounter = 0
 const genPrefix = Math.random().toString(36).slice(2, 8)
 
@@ -203,7 +198,7 @@ export function createRedisWorkStore(
 class RedisWorkStore implements WorkStore {
   private readonly queues = new Map<string, QueueState>()
   /** Dedicated connections for blocking reads, one per consumer (`queue\0consumer`). */
-  private readonly blocking = new Map<string, ConsumerConn>()
+  private readonly blocking: BlockingPool
   private closed = false
   private readonly s = workScripts()
 
@@ -216,6 +211,7 @@ class RedisWorkStore implements WorkStore {
   ) {
     this.forgetIdleMs = options.forgetIdleMs ?? FORGET_IDLE_MS
     this.forgetEveryMs = options.forgetEveryMs ?? FORGET_EVERY_MS
+    this.blocking = new BlockingPool(() => ctx.duplicate(), ctx.commandTimeoutMs)
   }
 
   private get client(): RedisConnection {
@@ -457,100 +453,49 @@ class RedisWorkStore implements WorkStore {
         ),
       )) as Reply
     } else {
-      const cc = await this.consumerConn(queue, consumer)
-      const key = `${queue}\0${consumer}`
       // The blocking connection queues commands while Redis is away, so the read is bounded
       // here: past block + command timeout the connection is dropped (a fresh one next
       // time) and the claim fails with BackendUnavailableError. An abort unblocks the read
       // (CLIENT UNBLOCK); if that does not land quickly, the connection is dropped too.
       // Entries a dropped read may have delivered stay pending: redelivered, never lost.
-      const drop = () => {
-        if (this.blocking.get(key) === cc) this.blocking.delete(key)
-        cc.conn.disconnect()
-      }
-      const guardMs = block + this.ctx.commandTimeoutMs
-      reply = await this.withGroup(
-        st,
-        'XREADGROUP',
-        () =>
-          new Promise<Reply>((resolve, reject) => {
-            let grace: NodeJS.Timeout | undefined
-            const guard = setTimeout(() => {
-              drop()
-              reject(
-                new BackendUnavailableError(`Redis did not answer XREADGROUP within ${guardMs} ms`),
-              )
-            }, guardMs)
-            const onAbort = () => {
-              void cc.id
-                .then((id) => this.ctx.client.call('CLIENT', 'UNBLOCK', String(id)))
-                .catch(() => {})
-              grace = setTimeout(() => {
-                drop()
-                resolve(null)
-              }, 250)
-            }
-            const cleanup = () => {
-              clearTimeout(guard)
-              clearTimeout(grace)
-              signal?.removeEventListener('abort', onAbort)
-            }
-            signal?.addEventListener('abort', onAbort, { once: true })
-            cc.conn
-              .xreadgroup(
-                'GROUP',
-                GROUP,
-                consumer,
-                'COUNT',
-                count,
-                'BLOCK',
-                block,
-                'STREAMS',
-                st.keys.stream,
-                '>',
-              )
-              .then(
-                (r) => {
-                  cleanup()
-                  resolve(r as Reply)
-                },
-                (err: unknown) => {
-                  cleanup()
-                  reject(err instanceof Error ? err : new Error(String(err)))
-                },
-              )
-          }),
+      const bc = await this.consumerConn(queue, consumer)
+      reply = await this.withGroup(st, 'XREADGROUP', () =>
+        bc.run<Reply>(
+          'XREADGROUP',
+          (conn) =>
+            conn.xreadgroup(
+              'GROUP',
+              GROUP,
+              consumer,
+              'COUNT',
+              count,
+              'BLOCK',
+              block,
+              'STREAMS',
+              st.keys.stream,
+              '>',
+            ) as Promise<Reply>,
+          {
+            guardMs: block + this.ctx.commandTimeoutMs,
+            signal,
+            control: this.ctx.client,
+            aborted: null,
+          },
+        ),
       )
     }
     return reply?.[0]?.[1] ?? []
   }
 
-  private async consumerConn(queue: string, consumer: string): Promise<ConsumerConn> {
+  /** The consumer's own blocking connection, its CLIENT ID known (for CLIENT UNBLOCK). */
+  private async consumerConn(queue: string, consumer: string): Promise<BlockingConnection> {
     const key = `${queue}\0${consumer}`
-    let cc = this.blocking.get(key)
-    if (!cc) {
-      const conn = this.ctx.duplicate() as Redis
-      conn.on('error', () => {})
-      const id = whenReady(conn, this.ctx.commandTimeoutMs).then(() =>
-        withTimeout(conn.client('ID').then(Number), this.ctx.commandTimeoutMs, 'CLIENT ID'),
-      )
-      id.catch(() => {})
-      const entry: ConsumerConn = { conn, id }
-      // After a reconnect the connection has a new id: CLIENT UNBLOCK must aim at that one.
-      conn.on('ready', () => {
-        const next = conn.client('ID').then(Number)
-        next.catch(() => {})
-        entry.id = next
-      })
-      cc = entry
-      this.blocking.set(key, cc)
-    }
-    await cc.id.catch((err: unknown) => {
-      this.blocking.delete(key)
-      cc.conn.disconnect()
+    const bc = this.blocking.get(key)
+    await bc.id().catch((err: unknown) => {
+      this.blocking.drop(key)
       throw mapError(err, 'blocking connection')
     })
-    return cc
+    return bc
   }
 
   async ack(queue: string, consumer: string, leases: string[]): Promise<WorkAckResult> {
@@ -654,12 +599,7 @@ class RedisWorkStore implements WorkStore {
   }
 
   async removeConsumer(queue: string, consumer: string): Promise<void> {
-    const key = `${queue}\0${consumer}`
-    const cc = this.blocking.get(key)
-    if (cc) {
-      this.blocking.delete(key)
-      cc.conn.disconnect()
-    }
+    this.blocking.drop(`${queue}\0${consumer}`)
     if (this.closed) return
     const st = this.q(queue)
     await this.withGroup(st, 'work remove consumer', () =>
@@ -768,23 +708,9 @@ class RedisWorkStore implements WorkStore {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true
-      for (const cc of this.blocking.values()) cc.conn.disconnect()
-      this.blocking.clear()
+      this.blocking.close()
       this.queues.clear()
     }
     return Promise.resolve()
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new BackendUnavailableError(`Redis did not answer ${what} within ${ms} ms`)),
-        ms,
-      )
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
