@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest'
 import type { WorkStore } from '../../src/contract/work-contract.js'
 import { LeaseLostError, TimeoutError } from '../../src/events/errors.js'
 import { createWorkApi, type Job } from '../../src/work/index.js'
+import { until } from '../helpers/wait.js'
 
 /** What a backend gives the suite for one test. */
 export interface HungHarness {
@@ -27,14 +28,6 @@ export interface HungHarness {
 
 let seq = 0
 const fresh = () => `hung${process.pid}-${Date.now().toString(36)}-${++seq}`
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000) {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
-    await delay(10)
-  }
-}
 
 /** Counts, per worker, the copies of each job whose handler has started and not returned. */
 class Copies {

@@ -15,7 +15,7 @@ import { redisBackend } from '../../src/backends/redis/index.js'
 import { LeaseLostError } from '../../src/events/errors.js'
 import { createWorkApi } from '../../src/work/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { until } from '../redis/helpers.js'
+import { until } from '../helpers/wait.js'
 
 function cliAsync(port: number, ...args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

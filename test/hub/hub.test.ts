@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
-import { SECRET, StreamReader, eventually, startHub, type TestHub } from './helpers.js'
+import { SECRET, StreamReader, startHub, type TestHub } from './helpers.js'
 import { jwtVerify } from 'jose'
+import { until } from '../helpers/wait.js'
 
 let h: TestHub
 afterEach(async () => {
@@ -116,7 +117,7 @@ for (const adapter of ['node', 'web'] as const) {
         true,
       )
       await nd.until((r) => r.frames.length === 1, 'ndjson history')
-      await eventually(() => h.hub.readers(run) === 4, 'four readers')
+      await until(() => h.hub.readers(run) === 4, 'four readers')
       await append(run, { type: 't', data: 5 })
       await h.call('POST', `/v1/runs/${run}/end`, { status: 'cancelled' })
       await Promise.all([byHeader.done, byQuery.done, live.done, nd.done])
@@ -303,7 +304,7 @@ describe('hub: asks, inbox, channels, compat, operations', () => {
     expect(rest.frames.map((f) => f.data.channel)).toEqual(['jobs.1.done', 'jobs.1.started'])
     star.close()
     rest.close()
-    await eventually(() => h.hub.stats().busSubscribers === 0, 'released')
+    await until(() => h.hub.stats().busSubscribers === 0, 'released')
   })
 
   it('speaks the seed-000 polling protocol', async () => {
