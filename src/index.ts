@@ -120,12 +120,13 @@ export type {
   AskState,
 } from './asks/types.js'
 export type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './events/schema.js'
-export { WorkQueue, backoffDelay, DEFAULT_BACKOFF } from './work/index.js'
+export { WorkQueue, backoffDelay, DEFAULT_RETRY_BACKOFF } from './work/index.js'
 export type {
   AddItem,
   AddManyResult,
   AddOptions,
   AddResult,
+  Backoff,
   BackoffOptions,
   DeadJob,
   DeadLetters,

@@ -8,7 +8,7 @@ const completions = rb.work.queue('completions', {
   schema: z.object({ operationId: z.string(), taskId: z.string(), result: z.unknown() }),
   maxAttempts: 5, // then the dead letters
   visibilityTimeout: 30_000, // a silent worker's jobs come back after 30 s
-  backoff: { base: 1_000, max: 60_000 }, // exponential, full jitter
+  backoff: { initialMs: 1_000, maxMs: 60_000 }, // exponential, full jitter
 })
 
 // Producer: the id is an idempotency key — a second add with it is ignored (24 h).

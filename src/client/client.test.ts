@@ -9,6 +9,7 @@ import { epochTagOf, eventIdOf, type RunEvent } from '../events/envelope.js'
 import {
   backoffDelay,
   createClient,
+  DEFAULT_RECONNECT_BACKOFF,
   type Follow,
   type GapNotice,
   type StateChange,
@@ -114,17 +115,24 @@ async function collect(follow: Follow): Promise<RunEvent[]> {
 const fast = { backoff: { initialMs: 5, maxMs: 20 } }
 
 describe('backoffDelay', () => {
-  it('stays within full-jitter bounds [0, min(max, initial * 2^attempt)]', () => {
+  it('stays within full-jitter bounds [0, min(max, initial * 2^(attempt-1))], attempt 1 first', () => {
     const opts = { initialMs: 100, maxMs: 1000 }
-    for (let attempt = 0; attempt < 80; attempt++) {
-      const ceiling = Math.min(1000, 100 * 2 ** attempt)
+    for (let attempt = 1; attempt < 80; attempt++) {
+      const ceiling = Math.min(1000, 100 * 2 ** (attempt - 1))
       expect(backoffDelay(attempt, opts, () => 0)).toBe(0)
       const hi = backoffDelay(attempt, opts, () => 0.999999)
       expect(hi).toBeLessThanOrEqual(ceiling)
       expect(hi).toBeGreaterThanOrEqual(Math.floor(ceiling * 0.999))
     }
     expect(backoffDelay(5000, opts, () => 0.5)).toBe(500)
-    expect(backoffDelay(0, {}, () => 0.5)).toBe(125)
+    expect(backoffDelay(1, DEFAULT_RECONNECT_BACKOFF, () => 0.5)).toBe(125)
+  })
+
+  it('refuses the old back-off names of work queues, with the new name as a hint', () => {
+    const client = createClient({ baseUrl: 'http://127.0.0.1:9' })
+    expect(() => client.follow('r1', { backoff: { base: 5 } as never })).toThrow(
+      /unknown option "base" \(renamed "initialMs"/,
+    )
   })
 })
 

@@ -24,7 +24,13 @@ import { HubError, InvalidArgumentError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
 import { SseParser, decodeRunFrame, type SseMessage } from '../protocol/framing.js'
 import { errorFromWire, statusOfCode } from '../protocol/errors.js'
-import { backoffDelay, type BackoffOptions } from './backoff.js'
+import {
+  DEFAULT_RECONNECT_BACKOFF,
+  backoffDelay,
+  resolveBackoff,
+  type Backoff,
+  type BackoffOptions,
+} from '../events/jitter.js'
 import {
   abortReason,
   errorOf,
@@ -54,7 +60,10 @@ export interface FollowOptions {
   live?: boolean
   /** Aborting it ends the follow: the iterator rejects with the signal's reason. */
   signal?: AbortSignal
-  /** Reconnect pacing (full jitter, capped). */
+  /**
+   * Reconnect pacing (full jitter, capped; `DEFAULT_RECONNECT_BACKOFF`: 250 ms, 10 s).
+   * Without `initialMs`, the hub's SSE `retry:` hint is the first wait's cap.
+   */
   backoff?: BackoffOptions
   /**
    * Reconnect when nothing (not even a `: ping`) arrived for this long, in ms: a dead TCP
@@ -194,6 +203,7 @@ class RunFollow implements Follow {
 
   readonly #transport: Transport
   readonly #options: FollowOptions
+  readonly #backoff: Backoff
   readonly #highWaterMark: number
   readonly #idleTimeoutMs: number
   #state: ConnectionState = 'connecting'
@@ -231,6 +241,7 @@ class RunFollow implements Follow {
       highWaterMark: 'number',
       waitForRun: 'number',
     })
+    this.#backoff = resolveBackoff('follow.backoff', options.backoff, DEFAULT_RECONNECT_BACKOFF)
     const wait = options.waitForRun ?? 0
     if (!(wait >= 0) || !Number.isFinite(wait))
       throw new InvalidArgumentError('waitForRun must be a finite number of ms, 0 or more')
@@ -392,7 +403,7 @@ class RunFollow implements Follow {
 
   async #loop(): Promise<void> {
     const lifetime = this.#lifetime.signal
-    let attempt = 0
+    let attempt = 1
     try {
       while (!lifetime.aborted) {
         const delivered = this.#delivered
@@ -421,10 +432,11 @@ class RunFollow implements Follow {
         }
         if (lifetime.aborted) return
         // A connection that delivered something proves the hub is back: start over.
-        if (this.#delivered > delivered) attempt = 0
-        const backoff = { ...this.#options.backoff }
-        if (this.#serverRetryMs !== undefined && backoff.initialMs === undefined)
-          backoff.initialMs = this.#serverRetryMs
+        if (this.#delivered > delivered) attempt = 1
+        const backoff =
+          this.#serverRetryMs !== undefined && this.#options.backoff?.initialMs === undefined
+            ? { ...this.#backoff, initialMs: this.#serverRetryMs }
+            : this.#backoff
         const delayMs = backoffDelay(attempt++, backoff)
         this.reconnects++
         this.#setState('reconnecting', error === undefined ? { delayMs } : { delayMs, error })

@@ -47,7 +47,12 @@ export type {
   ToolResultData,
 } from '../asks/builtin-events.js'
 export type { AnswerEventData, AskEventData, AskExpiredEventData } from '../asks/types.js'
-export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+export {
+  backoffDelay,
+  DEFAULT_RECONNECT_BACKOFF,
+  type Backoff,
+  type BackoffOptions,
+} from '../events/jitter.js'
 export type {
   ConnectionState,
   Follow,

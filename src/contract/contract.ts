@@ -116,7 +116,7 @@ export interface LogListener {
  *
  * Invariants:
  * - `append` is atomic per call: all events of the batch get consecutive seqs (and ids
- *   `idOfSeq(seq)`) or none are stored. Concurrent appenders (even in other processes) never
+ *   `eventIdOf(seq, epochTagOf(run's createdAt))`) or none are stored. Concurrent appenders (even in other processes) never
  *   get the same seq.
  * - After `end` no append succeeds (`RunEndedError`), and `end` itself happens once.
  * - Trimming to `maxEvents` is counted in `RunInfo.trimmed`.

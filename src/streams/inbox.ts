@@ -13,7 +13,7 @@ import type { Context } from '../context.js'
 import type { InboxMessage } from '../events/envelope.js'
 import { InterruptedError } from '../events/errors.js'
 import { AsyncQueue, type QueueIterator } from '../queue/index.js'
-import { fullJitter } from '../events/jitter.js'
+import { backoffDelay } from '../events/jitter.js'
 
 const INBOX_BUFFER = 10_000
 const PAGE = 500
@@ -117,8 +117,8 @@ export class InboxReader {
   private scheduleRetry(): void {
     if (this.ended || this.retry !== undefined) return
     this.ctx.counters.inboxReadRetries++
-    const wait = fullJitter(this.failures, RETRY_FIRST_MS, RETRY_MAX_MS)
     this.failures++
+    const wait = backoffDelay(this.failures, { initialMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS })
     this.retry = setTimeout(() => {
       this.retry = undefined
       if (!this.ended) this.catchUp()

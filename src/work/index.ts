@@ -21,7 +21,12 @@ export type {
 export type { ProcessOptions, StopOptions, Worker, WorkerStats } from './worker.js'
 export type { AddOptions, AddItem, AddResult, AddManyResult, DeadLetters } from './queue.js'
 export { WorkQueue } from './queue.js'
-export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+export {
+  backoffDelay,
+  DEFAULT_RETRY_BACKOFF,
+  type Backoff,
+  type BackoffOptions,
+} from '../events/jitter.js'
 export type { DeadJob, WorkStats } from '../contract/work-contract.js'
 
 /** The work-queue API on a runbus instance (`rb.work`). */

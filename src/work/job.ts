@@ -2,7 +2,7 @@
  * The job a handler receives, and the options of a work queue.
  */
 import type { StandardSchemaV1 } from '../events/schema.js'
-import type { BackoffOptions } from './backoff.js'
+import type { BackoffOptions } from '../events/jitter.js'
 
 /**
  * One delivery of a job to a handler.
@@ -77,7 +77,10 @@ export interface WorkQueueOptions<T> {
    * whether or not the handler returns.
    */
   jobTimeout?: number
-  /** Retry back-off (default base 1 000 ms, max 60 000 ms, exponential, full jitter). */
+  /**
+   * Retry back-off, exponential with full jitter: the first retry waits up to `initialMs`,
+   * none longer than `maxMs` (`DEFAULT_RETRY_BACKOFF`: 1 000 ms, 60 000 ms).
+   */
   backoff?: BackoffOptions
   /** How long job ids are remembered for de-duplication, ms (default 24 h). */
   idempotencyTtl?: number

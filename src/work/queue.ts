@@ -6,6 +6,7 @@
 import type { DeadJob, WorkStats, WorkStore } from '../contract/work-contract.js'
 import { encodePayload, DEFAULT_MAX_PAYLOAD_BYTES } from '../events/codec.js'
 import { InvalidArgumentError, ValidationError } from '../events/errors.js'
+import { DEFAULT_RETRY_BACKOFF, resolveBackoff, type Backoff } from '../events/jitter.js'
 import { checkOptions } from '../events/options.js'
 import { isStandardSchema, validate } from '../events/schema.js'
 import type { JobHandler, WorkQueueOptions } from './job.js'
@@ -81,6 +82,7 @@ export class WorkQueue<T = unknown, TOut = T> {
   private readonly visibilityMs: number
   private readonly jobTimeoutMs: number | undefined
   private readonly maxBytes: number
+  private readonly backoff: Backoff
 
   constructor(
     /** The queue's name. */
@@ -104,6 +106,7 @@ export class WorkQueue<T = unknown, TOut = T> {
       )
     if (options.schema !== undefined && !isStandardSchema(options.schema))
       throw new InvalidArgumentError('schema must implement Standard Schema v1 (~standard)')
+    this.backoff = resolveBackoff('work.queue backoff', options.backoff, DEFAULT_RETRY_BACKOFF)
     this.maxAttempts = positiveInt(options.maxAttempts ?? 5, 'maxAttempts')
     this.visibilityMs = positiveInt(options.visibilityTimeout ?? 30_000, 'visibilityTimeout')
     this.jobTimeoutMs =
@@ -202,7 +205,7 @@ export class WorkQueue<T = unknown, TOut = T> {
         maxAttempts: this.maxAttempts,
         visibilityMs: this.visibilityMs,
         jobTimeoutMs: this.jobTimeoutMs,
-        backoff: this.options.backoff ?? {},
+        backoff: this.backoff,
         notify,
       },
       handler,

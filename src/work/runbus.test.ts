@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { InvalidArgumentError } from '../events/errors.js'
 import { createRunbus } from '../runbus.js'
 import { memoryBackend } from '../backends/memory/index.js'
 import type { JobCompletedNotice, JobDeadNotice } from './index.js'
@@ -52,6 +53,18 @@ describe('rb.work on createRunbus', () => {
     await worker.stop()
     expect(got).toBeInstanceOf(Date)
     expect(got!.toISOString()).toBe('2026-01-02T03:04:05.000Z')
+    await rb.close()
+  })
+
+  it('refuses the old back-off names with the new one as a hint', async () => {
+    const rb = createRunbus({ backend: memoryBackend() })
+    expect(() => rb.work.queue('q1', { backoff: { base: 10, max: 20 } as never })).toThrow(
+      InvalidArgumentError,
+    )
+    expect(() => rb.work.queue('q1', { backoff: { max: 20 } as never })).toThrow(
+      /unknown option "max" \(renamed "maxMs"/,
+    )
+    expect(() => rb.work.queue('q1', { backoff: { initialMs: -1 } })).toThrow(/initialMs/)
     await rb.close()
   })
 })

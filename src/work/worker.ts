@@ -34,7 +34,7 @@ import {
 } from '../events/errors.js'
 import { validate, type StandardSchemaV1 } from '../events/schema.js'
 import { AckBatcher } from './ack-batcher.js'
-import { backoffDelay, type BackoffOptions } from './backoff.js'
+import { backoffDelay, type Backoff } from '../events/jitter.js'
 import type { Job, JobHandler } from './job.js'
 
 /** Options of `queue.process(handler, options)`. */
@@ -131,7 +131,7 @@ export interface WorkerSettings<T> {
   maxAttempts: number
   visibilityMs: number
   jobTimeoutMs: number | undefined
-  backoff: BackoffOptions
+  backoff: Backoff
   notify: ((channel: string, data: unknown) => void) | undefined
 }
 
@@ -307,7 +307,7 @@ export class WorkerLoop<T> implements Worker {
         if (this.stopping || err instanceof ClosedError) break
         this.onError(err)
         failures++
-        await sleep(backoffDelay(failures, { base: 100, max: 5_000 }) + 50, this.ctl.signal)
+        await sleep(backoffDelay(failures, { initialMs: 100, maxMs: 5_000 }) + 50, this.ctl.signal)
         continue
       }
       const at = Date.now()
@@ -713,7 +713,9 @@ class Holding {
           // renewal lands before the lease runs out, the expiry timer gives the job up.
           this.host.report(err)
           failures++
-          await this.pause(Math.min(backoffDelay(failures, { base: 50, max: 1_000 }) + 10, vis / 5))
+          await this.pause(
+            Math.min(backoffDelay(failures, { initialMs: 50, maxMs: 1_000 }) + 10, vis / 5),
+          )
           continue
         }
         failures = 0

@@ -12,6 +12,7 @@ import { RunbusChatTransport, UI_CHUNK_TYPE } from '../../src/ai-sdk/index.js'
 import { PlainChat } from '../../examples/ai-sdk-chat/chat.js'
 import { startChatServer, type ChatServer } from '../../examples/ai-sdk-chat/server.js'
 import { numberedReply } from '../../examples/ai-sdk-chat/mock-model.js'
+import { until } from '../helpers/wait.js'
 
 const WORDS = 150
 const FULL = numberedReply(WORDS)
@@ -20,18 +21,6 @@ function assistantText(chat: PlainChat): string {
   const last = chat.messages.at(-1)
   if (last?.role !== 'assistant') return ''
   return last.parts.map((p) => (p.type === 'text' ? p.text : '')).join('')
-}
-
-async function until(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Reading the AI SDK's SSE format the way a client does, frame by frame, with ids. */
-import { createParser } from 'eventsource-parser'
 import type { UIMessageChunk } from 'ai'
+import { readSse } from '../helpers/sse.js'
 
 /** One `data:` frame: its `id:` (when sent) and the chunk, or `done` for `[DONE]`. */
 export type Frame = { id: string | undefined; chunk: UIMessageChunk } | { done: true }
@@ -14,24 +14,14 @@ export async function readFrames(
   stopAfter: (frames: readonly Frame[]) => boolean = () => false,
 ): Promise<Frame[]> {
   const frames: Frame[] = []
-  let stop = false
-  const parser = createParser({
-    onEvent(e) {
-      if (stop) return
-      frames.push(e.data === '[DONE]' ? { done: true } : { id: e.id, chunk: JSON.parse(e.data) })
-      if (stopAfter(frames)) stop = true
-    },
+  await readSse(response.body!, (e) => {
+    frames.push(
+      e.data === '[DONE]'
+        ? { done: true }
+        : { id: e.id, chunk: JSON.parse(e.data) as UIMessageChunk },
+    )
+    return stopAfter(frames)
   })
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-  try {
-    while (!stop) {
-      const r = await reader.read()
-      if (r.done) break
-      parser.feed(r.value)
-    }
-  } finally {
-    await reader.cancel()
-  }
   return frames
 }
 

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Runbus, RunEvent } from '../../src/index.js'
 import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 /** A fresh run id per test: suites on a shared backend never collide. */
 export function freshId(prefix = 'run'): string {
@@ -32,16 +33,14 @@ export function brief(events: readonly RunEvent[]): Array<[number, string]> {
   return events.map((e) => [e.seq, e.type])
 }
 
-/** Waits until `check()` is truthy, re-checking every few ms; fails after `timeoutMs`. */
-export async function until(
+/**
+ * Waits until `check()` is truthy; fails after `timeoutMs`. The shared polling wait
+ * (`test/helpers/wait.ts`), with the argument order the suites use.
+ */
+export function until(
   check: () => boolean | Promise<boolean>,
   timeoutMs = 5_000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 2))
-  }
+  return waitUntil(check, what, timeoutMs, 2)
 }

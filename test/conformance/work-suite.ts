@@ -389,7 +389,7 @@ export function runWorkConformance(
         const q = work.queue<string>(fresh(), {
           maxAttempts: 3,
           visibilityTimeout: V,
-          backoff: { base, max: base * 4 },
+          backoff: { initialMs: base, maxMs: base * 4 },
         })
         await q.add('poison', { id: 'p' })
         const attempts: Array<{ attempt: number; lastError?: string; at: number }> = []

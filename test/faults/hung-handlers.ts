@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest'
 import type { WorkStore } from '../../src/contract/work-contract.js'
 import { LeaseLostError, TimeoutError } from '../../src/events/errors.js'
 import { createWorkApi, type Job } from '../../src/work/index.js'
+import { until } from '../helpers/wait.js'
 
 /** What a backend gives the suite for one test. */
 export interface HungHarness {
@@ -27,14 +28,6 @@ export interface HungHarness {
 
 let seq = 0
 const fresh = () => `hung${process.pid}-${Date.now().toString(36)}-${++seq}`
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000) {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
-    await delay(10)
-  }
-}
 
 /** Counts, per worker, the copies of each job whose handler has started and not returned. */
 class Copies {
@@ -58,7 +51,11 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
       const h = await harness()
       const queue = fresh()
       const VIS = 400
-      const options = { visibilityTimeout: VIS, maxAttempts: 2, backoff: { base: 20, max: 40 } }
+      const options = {
+        visibilityTimeout: VIS,
+        maxAttempts: 2,
+        backoff: { initialMs: 20, maxMs: 40 },
+      }
       const a = createWorkApi({ work: h.store() })
       const b = createWorkApi({ work: h.store() })
       const producer = createWorkApi({ work: h.store() })
@@ -126,7 +123,11 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
       const h = await harness()
       const queue = fresh()
       const VIS = 300
-      const options = { visibilityTimeout: VIS, maxAttempts: 5, backoff: { base: 20, max: 40 } }
+      const options = {
+        visibilityTimeout: VIS,
+        maxAttempts: 5,
+        backoff: { initialMs: 20, maxMs: 40 },
+      }
       const api = createWorkApi({ work: h.store() })
       const copies = new Copies()
       const reasons: unknown[] = []
@@ -166,7 +167,7 @@ export function runHungHandlerTests(name: string, harness: () => Promise<HungHar
         visibilityTimeout: 5_000,
         maxAttempts: 1,
         jobTimeout: 300,
-        backoff: { base: 20, max: 40 },
+        backoff: { initialMs: 20, maxMs: 40 },
       }
       const api = createWorkApi({ work: h.store() })
       const signals = new Map<string, AbortSignal>()

@@ -15,7 +15,7 @@ import { redisBackend } from '../../src/backends/redis/index.js'
 import { LeaseLostError } from '../../src/events/errors.js'
 import { createWorkApi } from '../../src/work/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { until } from '../redis/helpers.js'
+import { until } from '../helpers/wait.js'
 
 function cliAsync(port: number, ...args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -65,7 +65,7 @@ describe.skipIf(!redisAvailable())('job.extend while Redis is paused (real Redis
       a.queue<{ n: number }>('long', {
         visibilityTimeout: VIS,
         maxAttempts: 5,
-        backoff: { base: 50, max: 100 },
+        backoff: { initialMs: 50, maxMs: 100 },
       }),
     )
     try {

@@ -12,7 +12,8 @@ import { redisBackend } from '../../src/backends/redis/index.js'
 import { BackendUnavailableError } from '../../src/events/errors.js'
 import { createRunbus } from '../../src/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { clientIdByName, until } from '../redis/helpers.js'
+import { clientIdByName } from '../redis/helpers.js'
+import { until } from '../helpers/wait.js'
 
 /** Resolves with a promise's outcome and when it settled. */
 async function timed(p: Promise<unknown>): Promise<{ ok: boolean; err?: unknown; at: number }> {

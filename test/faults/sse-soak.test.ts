@@ -15,6 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { Agent, get, type IncomingMessage } from 'node:http'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SseParser, type SseMessage } from '../../src/protocol/framing.js'
 
 const SOAK_MS = Number(process.env.RUNBUS_SOAK_MS ?? 20_000)
 const EVENTS = 20
@@ -28,38 +29,13 @@ interface HubStats {
   warnings: string[]
 }
 
-interface Frame {
-  id?: string
-  event: string
-  data: string
-}
+type Frame = SseMessage
 
-/** Reads SSE frames from a response, calling `onFrame` for each. */
+/** Reads SSE frames from a response, calling `onFrame` for each (the protocol's parser). */
 function frames(res: IncomingMessage, onFrame: (f: Frame) => void): Promise<void> {
   return new Promise((resolve) => {
-    let buf = ''
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => {
-      buf += chunk
-      let i: number
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i)
-        buf = buf.slice(i + 2)
-        const f: Frame = { event: 'message', data: '' }
-        let any = false
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':') || line === '') continue
-          const c = line.indexOf(':')
-          const field = c < 0 ? line : line.slice(0, c)
-          const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '')
-          if (field === 'id') f.id = value
-          else if (field === 'event') f.event = value
-          else if (field === 'data') f.data = value
-          any = true
-        }
-        if (any) onFrame(f)
-      }
-    })
+    const parser = new SseParser({ onMessage: onFrame })
+    res.on('data', (chunk: Buffer) => parser.feed(chunk))
     res.on('end', () => resolve())
     res.on('close', () => resolve())
     res.on('error', () => resolve())

@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { freePort } from './redis-server.js'
+import { until } from './wait.js'
 
 /** A running test cluster. */
 export interface TestRedisCluster {
@@ -29,12 +29,8 @@ function cli(port: number, ...args: string[]): string {
   return spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Redis Cluster: timed out waiting for ${what}`)
-    await delay(50)
-  }
+function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  return until(cond, `Redis Cluster: ${what}`, ms, 50)
 }
 
 /** Whether nothing listens on `port` of 127.0.0.1 right now. */

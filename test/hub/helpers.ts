@@ -1,7 +1,8 @@
 /**
  * The one set of test helpers for the hub: start one on a loopback port (node or web
  * adapter), mint tokens, read SSE/NDJSON streams frame by frame (with the protocol's one SSE
- * parser), wait for a condition (`eventually`), and build backend drafts (`draft`).
+ * parser). The polling wait (`until`), `draft()` and the SSE parser are the shared ones of
+ * `test/helpers/`.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -9,8 +10,8 @@ import { createRunbus, type Runbus, type RunbusOptions } from '../../src/index.j
 import type { Backend } from '../../src/contract/contract.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
 import { fetchListener } from '../../src/hub/bridge.js'
-import type { EventDraft } from '../../src/contract/contract.js'
 import { SseParser } from '../../src/protocol/framing.js'
+import { parseSse as parseMessages } from '../helpers/sse.js'
 
 export const SECRET = 'test-secret-0123456789abcdef'
 
@@ -95,14 +96,7 @@ function frameOf(m: { id?: string; event: string; data: string }): Frame {
 
 /** The SSE frames in `text` (comments skipped), parsed by the protocol's parser. */
 export function parseSse(text: string): Frame[] {
-  const out: Frame[] = []
-  new SseParser({ onMessage: (m) => out.push(frameOf(m)) }).feed(text)
-  return out
-}
-
-/** A backend draft of an event, as the core would encode it. */
-export function draft(type: string, data: unknown, ts = Date.now()): EventDraft {
-  return { type, data, json: JSON.stringify(data), ts }
+  return parseMessages(text).map(frameOf)
 }
 
 /** An SSE (or NDJSON) reader over fetch, collecting frames. */
@@ -191,18 +185,5 @@ export class StreamReader {
 
   close(): void {
     this.ac.abort()
-  }
-}
-
-/** Polls `pred` on each macrotask until true (for state not signalled by a stream). */
-export async function eventually(
-  pred: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
   }
 }

@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
 import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
-import { SECRET, StreamReader, eventually, startHub, type TestHub } from './helpers.js'
+import { SECRET, StreamReader, startHub, type TestHub } from './helpers.js'
 import { jwtVerify } from 'jose'
+import { until } from '../helpers/wait.js'
 
 let h: TestHub
 afterEach(async () => {
@@ -126,7 +127,7 @@ for (const adapter of ['node', 'web'] as const) {
         true,
       )
       await nd.until((r) => r.frames.length === 1, 'ndjson history')
-      await eventually(() => h.hub.readers(run) === 4, 'four readers')
+      await until(() => h.hub.readers(run) === 4, 'four readers')
       await append(run, { type: 't', data: 5 })
       await h.call('POST', `/v1/runs/${run}/end`, { status: 'cancelled' })
       await Promise.all([byHeader.done, byQuery.done, live.done, nd.done])
@@ -313,7 +314,7 @@ describe('hub: asks, inbox, channels, compat, operations', () => {
     expect(rest.frames.map((f) => f.data.channel)).toEqual(['jobs.1.done', 'jobs.1.started'])
     star.close()
     rest.close()
-    await eventually(() => h.hub.stats().busSubscribers === 0, 'released')
+    await until(() => h.hub.stats().busSubscribers === 0, 'released')
   })
 
   it('speaks the seed-000 polling protocol', async () => {

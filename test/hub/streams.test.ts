@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { createHub } from '../../src/hub/index.js'
 import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
-import { StreamReader, eventually, startHub, type TestHub } from './helpers.js'
+import { StreamReader, startHub, type TestHub } from './helpers.js'
+import { until } from '../helpers/wait.js'
 
 const decoder = new TextDecoder()
 
@@ -60,7 +61,7 @@ describe('hub streams', () => {
       const healthy = new StreamReader(`${h.url}/v1/runs/big/events`, {
         authorization: `Bearer ${h.admin}`,
       })
-      await eventually(() => h.hub.readers('big') === 2, 'two readers')
+      await until(() => h.hub.readers('big') === 2, 'two readers')
       const chunk = 'x'.repeat(100_000)
       let sent = 0
       while (h.hub.stats().cuts === 0 && sent < 2000) {
@@ -121,7 +122,7 @@ describe('hub streams', () => {
             authorization: `Bearer ${h.admin}`,
           }),
       )
-      await eventually(() => h.hub.readers('counted') === 3, 'three readers')
+      await until(() => h.hub.readers('counted') === 3, 'three readers')
       expect(h.rb.stats().followers).toBe(before + 3)
       // One backend watch for the three of them.
       expect(h.rb.stats().feeds).toBe(1)

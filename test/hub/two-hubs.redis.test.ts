@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend, type RedisBackend } from '../../src/backends/redis/index.js'
 import { epochTagOf, eventIdOf } from '../../src/events/envelope.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { StreamReader, eventually, startHub, type TestHub } from './helpers.js'
+import { StreamReader, startHub, type TestHub } from './helpers.js'
+import { until } from '../helpers/wait.js'
 
 describe.skipIf(!redisAvailable())('two hubs on one Redis', () => {
   let redis: TestRedis
@@ -45,7 +46,7 @@ describe.skipIf(!redisAvailable())('two hubs on one Redis', () => {
     const reader = new StreamReader(`${a.url}/v1/runs/shared/events`, {
       authorization: `Bearer ${a.admin}`,
     })
-    await eventually(() => a.hub.readers('shared') === 1, 'reader on A')
+    await until(() => a.hub.readers('shared') === 1, 'reader on A')
     for (let i = 0; i < 5; i++) {
       expect(
         (await b.call('POST', '/v1/runs/shared/events', { type: 'text', data: { i } })).status,

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { redisAvailable, type TestRedis } from '../helpers/redis-server.js'
-import { clientIdByName, freshBackend, useRedis, runbusConnections, until } from './helpers.js'
+import { clientIdByName, freshBackend, useRedis, runbusConnections } from './helpers.js'
 import { toRedisGlob } from '../../src/backends/redis/patterns.js'
+import { until } from '../helpers/wait.js'
 
 describe('toRedisGlob', () => {
   it('maps * and > to a glob that the exact matcher then narrows', () => {

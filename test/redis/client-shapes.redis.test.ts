@@ -7,7 +7,8 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisBackend } from '../../src/backends/redis/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { draft, until } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { draft } from '../helpers/draft.js'
 
 const shapes: Array<[string, RedisOptions]> = [
   ['RESP2', { protocol: 2 }],

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { BackendUnavailableError } from '../../src/events/errors.js'
 import { redisAvailable, type TestRedis } from '../helpers/redis-server.js'
-import { clientIdByName, draft, useRedis, until } from './helpers.js'
+import { clientIdByName, useRedis } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { draft } from '../helpers/draft.js'
 
 /** Runs redis-cli without blocking the event loop (DEBUG SLEEP must not freeze the test). */
 function cliAsync(port: number, ...args: string[]): Promise<void> {

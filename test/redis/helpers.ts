@@ -3,7 +3,6 @@
  * count of the connections runbus holds (CLIENT LIST by name).
  */
 import { randomUUID } from 'node:crypto'
-import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, beforeAll } from 'vitest'
 import {
   type RedisBackend,
@@ -50,19 +49,6 @@ export function useRedis(): {
   }
 }
 
-/** Waits until `cond()` holds, polling; fails with `what` after `ms`. */
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await delay(5)
-  }
-}
-
 /** Connections whose name starts with `runbus` (the ones runbus opened), via CLIENT LIST. */
 export function runbusConnections(redis: TestRedis): string[] {
   return redis
@@ -78,9 +64,4 @@ export function clientIdByName(redis: TestRedis, name: string): string | undefin
     .split('\n')
     .find((l) => l.includes(` name=${name} `))
   return line ? /\bid=(\d+)/.exec(line)?.[1] : undefined
-}
-
-/** A draft as the core builds it. */
-export function draft(type: string, data: unknown, ts = Date.now()) {
-  return { type, data, json: JSON.stringify(data), ts }
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { freshBackend, until } from './helpers.js'
+import { freshBackend } from './helpers.js'
 import type { RedisBackend } from '../../src/backends/redis/index.js'
+import { until } from '../helpers/wait.js'
 
 describe.skipIf(!redisAvailable())('redis kv', () => {
   let redis: TestRedis

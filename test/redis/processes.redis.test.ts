@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRunbus } from '../../src/index.js'
 import { redisBackend } from '../../src/backends/redis/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { until } from './helpers.js'
+import { until } from '../helpers/wait.js'
 
 /** A child process running a fixture with tsx, its stdout as lines. */
 class Child {

@@ -7,7 +7,9 @@ import {
   DecodeError,
 } from '../../src/events/errors.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { draft, freshBackend, useRedis, runbusConnections, until } from './helpers.js'
+import { freshBackend, useRedis, runbusConnections } from './helpers.js'
+import { until } from '../helpers/wait.js'
+import { draft } from '../helpers/draft.js'
 
 describe.skipIf(!redisAvailable())('redis run log', () => {
   const fixture = useRedis()

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { expect } from 'vitest'
 import { createRunbus, type Runbus, type RunbusOptions } from '../../src/index.js'
 import { createHub, signToken, type Hub, type HubOptions, type Scope } from '../../src/hub/index.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 export const SECRET = 'security-secret-0123456789abcdef'
 
@@ -134,11 +135,7 @@ export async function raw(port: number): Promise<Raw> {
   }
 }
 
-/** Waits for `cond`, bounded. */
-export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
+/** Waits for `cond`, bounded (the shared polling wait, `test/helpers/wait.ts`). */
+export function until(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  return waitUntil(cond, 'condition', ms)
 }

@@ -30,6 +30,8 @@ import {
   RunNotFoundError,
   RunbusError,
 } from '../../events/errors.js'
+import { withDeadline } from '../../events/deadline.js'
+import { backoffDelay } from '../../events/jitter.js'
 
 /** A row as the engines hand it back (columns by name). */
 export type Row = Record<string, unknown>
@@ -65,10 +67,12 @@ export interface DriverEvents {
   onReconnect(info: { since: number; until: number }): void
 }
 
-/** Full-jitter capped back-off: up to 50 ms × 2^n, capped at 2 s. */
+/**
+ * The one back-off (`backoffDelay`), first cap 50 ms, capped at 2 s, 10 ms floor. `times`
+ * counts failures from 0 here, so it is attempt `times + 1`.
+ */
 function backoff(times: number): number {
-  const cap = Math.min(2000, 50 * 2 ** Math.min(times, 10))
-  return Math.max(10, Math.floor(Math.random() * cap))
+  return Math.max(10, backoffDelay(times + 1, { initialMs: 50, maxMs: 2000 }))
 }
 
 const NOT_APPLIED_CODES = new Set(['57P01', '57P03', '53300', '08001', '08004'])
@@ -133,7 +137,7 @@ class Deadline {
   }
 }
 
-/** Races `p` against the deadline; on expiry calls `onLate` with the late result. */
+/** Races `p` against the deadline (`withDeadline`); on expiry calls `onLate` with the late result. */
 function race<T>(
   p: Promise<T>,
   d: Deadline,
@@ -141,33 +145,21 @@ function race<T>(
   applied: boolean,
   onLate?: (v: T) => void,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let done = false
-    const timer = setTimeout(
-      () => {
-        done = true
-        reject(
-          new BackendUnavailableError(
-            applied
-              ? `Postgres did not answer ${what} in time (it may or may not have been applied)`
-              : `Postgres was not reachable for ${what} in time (nothing was sent)`,
-          ),
-        )
-      },
-      Math.max(0, d.left),
-    )
-    p.then(
-      (v) => {
-        clearTimeout(timer)
-        if (done) onLate?.(v)
-        else resolve(v)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        if (!done) reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
+  return withDeadline(
+    p.catch((err: unknown) => {
+      throw err instanceof Error ? err : new Error(String(err))
+    }),
+    {
+      ms: Math.max(0, d.left),
+      onLate,
+      onTimeout: () =>
+        new BackendUnavailableError(
+          applied
+            ? `Postgres did not answer ${what} in time (it may or may not have been applied)`
+            : `Postgres was not reachable for ${what} in time (nothing was sent)`,
+        ),
+    },
+  )
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -11,8 +11,9 @@
  * sent and cannot be applied later behind the caller's back. (A command already written
  * when the connection drops may or may not have been applied; the error says so.)
  */
-import { fullJitter } from '../../events/jitter.js'
+import { backoffDelay, type Backoff } from '../../events/jitter.js'
 import { setTimeout as delay } from 'node:timers/promises'
+import { withDeadline } from '../../events/deadline.js'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
   BackendUnavailableError,
@@ -23,11 +24,16 @@ import {
 } from '../../events/errors.js'
 import type { RedisConnection } from './context.js'
 
-/** Full-jitter capped back-off for reconnects: up to 50 ms × 2^n, capped at 2 s. */
+/** The back-off of Redis reconnects: the first within 100 ms, capped at 2 s. */
+export const REDIS_RECONNECT_BACKOFF: Backoff = Object.freeze({ initialMs: 100, maxMs: 2_000 })
+
+/**
+ * The wait before ioredis's reconnect number `times` (1 for the first, the numbering of
+ * `backoffDelay`): the one back-off, with a 10 ms floor so a flapping server is never
+ * hammered in a tight loop.
+ */
 export function reconnectDelay(times: number): number {
-  // The one back-off formula (`fullJitter`), with a 10 ms floor so a flapping server is
-  // never hammered in a tight loop.
-  return Math.max(10, fullJitter(times, 50, 2000))
+  return Math.max(10, backoffDelay(times, REDIS_RECONNECT_BACKOFF))
 }
 
 /** ioredis options for the connections runbus opens itself. */
@@ -123,43 +129,36 @@ export async function bounded<T>(
   fn: () => Promise<T>,
   run?: string,
 ): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  let expired = false
   let lastError: unknown
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      expired = true
-      const never = notSent(lastError) || client.status !== 'ready'
-      reject(
-        new BackendUnavailableError(
-          never
-            ? `Redis was not reachable for ${what} within ${ms} ms (nothing was sent)`
-            : `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
-          lastError === undefined ? undefined : { cause: lastError },
-        ),
-      )
-    }, ms)
-  })
-  deadline.catch(() => {})
   try {
-    for (;;) {
-      if (client.status !== 'ready') {
-        await Promise.race([whenReady(client, ms), deadline])
-      }
-      const op = fn()
-      // The deadline may win the race; the late result or failure is then of no interest.
-      op.catch(() => {})
-      try {
-        return await Promise.race([op, deadline])
-      } catch (err) {
-        if (expired || !notSent(err)) throw err
-        lastError = err
-        await Promise.race([delay(10), deadline])
-      }
-    }
+    return await withDeadline(
+      async (stop) => {
+        for (;;) {
+          if (client.status !== 'ready') await whenReady(client, ms)
+          if (stop.aborted) throw stop.reason
+          try {
+            return await fn()
+          } catch (err) {
+            if (stop.aborted || !notSent(err)) throw err
+            lastError = err
+            await delay(10, undefined, { signal: stop }).catch(() => {})
+          }
+        }
+      },
+      {
+        ms,
+        onTimeout: () => {
+          const never = notSent(lastError) || client.status !== 'ready'
+          return new BackendUnavailableError(
+            never
+              ? `Redis was not reachable for ${what} within ${ms} ms (nothing was sent)`
+              : `Redis did not answer ${what} within ${ms} ms (it may or may not have been applied)`,
+            lastError === undefined ? undefined : { cause: lastError },
+          )
+        },
+      },
+    )
   } catch (err) {
     throw mapError(err, what, run)
-  } finally {
-    clearTimeout(timer)
   }
 }

@@ -154,6 +154,7 @@ export function redisBackend(options: RedisBackendOptions = {}): RedisBackend {
       }),
     blockMs: options.blockMs,
     pollMs: options.pollMs,
+    commandTimeoutMs,
   })
   const runs = new RedisRunLog(ctx, reader)
   const broadcast = new RedisBroadcast(ctx, () =>

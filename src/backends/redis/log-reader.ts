@@ -27,7 +27,8 @@ import type { RunEvent } from '../../events/envelope.js'
 import { epochTagOf, eventIdOf } from '../../events/envelope.js'
 import type { RedisConnection } from './context.js'
 import { isCluster } from './connection.js'
-import { fullJitter } from '../../events/jitter.js'
+import { BlockingConnection } from './blocking.js'
+import { backoffDelay } from '../../events/jitter.js'
 
 /** A raw stream entry as XREAD/XRANGE return it: id and flat field list. */
 export type RawEntry = [id: string, fields: string[]]
@@ -135,6 +136,8 @@ export interface LogReaderOptions {
   count?: number
   /** Cluster poll interval when idle, ms. */
   pollMs?: number
+  /** How long CLIENT ID on the blocking connection may take, ms (default 5 000). */
+  commandTimeoutMs?: number
 }
 
 /** Counters for tests and metrics. */
@@ -160,8 +163,9 @@ export class LogReader {
   private readonly pollMs: number
   private readonly cluster: boolean
   private readonly tails = new Map<string, Tail>()
-  private conn: RedisConnection | undefined
-  private readerId: number | undefined
+  private readonly commandTimeoutMs: number
+  /** The blocking connection (single node), with its CLIENT ID for `unblock`. */
+  private blocking: BlockingConnection | undefined
   private running = false
   private closed = false
   /** Bumped on every watch; a read started at an older generation must be woken. */
@@ -172,7 +176,6 @@ export class LogReader {
   private loopDone: Promise<void> | undefined
   /** Set after a failed read: check every stream before reading on (see `resync`). */
   private needResync = false
-  private readonly onClosing = new Set<() => void>()
   readonly stats: LogReaderStats = { reads: 0, reconnects: 0, streams: 0, decodeErrors: 0, gaps: 0 }
 
   constructor(opts: LogReaderOptions) {
@@ -181,6 +184,7 @@ export class LogReader {
     this.blockMs = opts.blockMs ?? 5000
     this.count = opts.count ?? 1000
     this.pollMs = opts.pollMs ?? 25
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 5000
     this.cluster = isCluster(opts.client)
   }
 
@@ -223,10 +227,9 @@ export class LogReader {
     this.closed = true
     this.tails.clear()
     this.wakeIdle?.()
-    for (const f of [...this.onClosing]) f()
-    const conn = this.conn
-    this.conn = undefined
-    conn?.disconnect()
+    const blocking = this.blocking
+    this.blocking = undefined
+    blocking?.drop() // a blocked XREAD rejects at once
     await this.loopDone
   }
 
@@ -252,15 +255,12 @@ export class LogReader {
   private async unblock(): Promise<void> {
     for (let attempt = 0; attempt < 200 && !this.closed; attempt++) {
       if (!this.inRead || this.readGeneration >= this.generation) return
-      const id = this.readerId
+      const blocking = this.blocking
+      const id = blocking?.knownId
       if (id === -1) return
-      if (id !== undefined) {
-        try {
-          const n = await this.client.client('UNBLOCK', id)
-          if (n === 1) return
-        } catch {
-          return // the read will time out on its own (blockMs)
-        }
+      if (blocking && id !== undefined) {
+        // 1: woken; -1: the call failed, the read will time out on its own (blockMs).
+        if ((await blocking.unblock(this.client)) !== 0) return
       }
       // Not blocking yet (the XREAD is on its way): try again shortly.
       await delay(attempt < 20 ? 1 : 10)
@@ -300,12 +300,11 @@ export class LogReader {
         if (this.cluster && !got && !this.closed) await this.idle(this.pollMs)
       } catch {
         if (this.closed) break
-        this.readerId = undefined
         this.stats.reconnects++
         this.needResync = true
         // The connection reconnects by itself; wait a little and re-read from the cursors.
-        await this.idle(fullJitter(failures, 20, 1000))
         failures++
+        await this.idle(backoffDelay(failures, { initialMs: 20, maxMs: 1000 }))
       }
     }
   }
@@ -342,30 +341,17 @@ export class LogReader {
     }
   }
 
-  private blockingConn(): RedisConnection {
-    if (!this.conn) {
-      const conn = this.openBlocking()
-      conn.on('error', () => {})
-      conn.on('close', () => {
-        this.readerId = undefined
-      })
-      this.conn = conn
-    }
-    return this.conn
+  private blockingConn(): BlockingConnection {
+    if (!this.blocking || this.blocking.dropped)
+      this.blocking = new BlockingConnection(this.openBlocking, this.commandTimeoutMs)
+    return this.blocking
   }
 
   private async readSingle(): Promise<boolean> {
-    const conn = this.blockingConn()
-    if (this.readerId === undefined) {
-      try {
-        this.readerId = Number(await this.guard(conn, conn.client('ID')))
-      } catch (err) {
-        // An ACL without CLIENT: follow anyway; new watches then wait for the next read
-        // (at most blockMs) instead of waking the reader.
-        if (!(err instanceof Error && /NOPERM|unknown command/i.test(err.message))) throw err
-        this.readerId = -1
-      }
-    }
+    const blocking = this.blockingConn()
+    // Known before the read blocks, so a new watch can wake it (CLIENT UNBLOCK). With an
+    // ACL without CLIENT the id is -1: new watches then wait for the next read (blockMs).
+    if (blocking.knownId === undefined) await blocking.run('CLIENT ID', () => blocking.id())
     const tails = [...this.tails.values()]
     const args: (string | number)[] = ['COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS']
     for (const t of tails) args.push(t.key)
@@ -375,35 +361,13 @@ export class LogReader {
     this.stats.reads++
     let res: unknown
     try {
-      res = await this.guard(conn, conn.call('XREAD', ...args))
+      // Rejects as soon as the connection closes: ioredis does not fail a blocked command
+      // whose connection died, so the reader does, and re-reads from its cursors.
+      res = await blocking.run('XREAD', (conn) => conn.call('XREAD', ...args))
     } finally {
       this.inRead = false
     }
     return this.dispatch(res)
-  }
-
-  /**
-   * Settles with `op`, or rejects as soon as the connection closes or the reader is closed:
-   * ioredis does not fail a blocked command whose connection died (it would only time out
-   * much later), so the reader fails it itself and re-reads from its cursors.
-   */
-  private async guard<T>(conn: RedisConnection, op: Promise<T>): Promise<T> {
-    op.catch(() => {})
-    let onClose: (() => void) | undefined
-    const dropped = new Promise<never>((_, reject) => {
-      onClose = () => reject(new Error('the reader connection was closed'))
-      conn.once('close', onClose)
-      this.onClosing.add(onClose)
-    })
-    dropped.catch(() => {})
-    try {
-      return await Promise.race([op, dropped])
-    } finally {
-      if (onClose) {
-        conn.off('close', onClose)
-        this.onClosing.delete(onClose)
-      }
-    }
   }
 
   private async readCluster(): Promise<boolean> {

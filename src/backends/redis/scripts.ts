@@ -4,6 +4,12 @@
  * EVAL once when the server does not know it (fresh server, SCRIPT FLUSH, a Cluster node
  * that never saw it): no `defineCommand`, so a client passed in by the user is not
  * modified.
+ *
+ * Fragments several scripts share (the run-status check, the first retained id, the
+ * lease-holder check, a dead-letter record, an entry's fields) are written once, in
+ * `lua/includes/<name>.lua`, as `local function`s. A script names the ones it uses with a
+ * line `--@include <name>`, replaced by the fragment when the script is loaded, so what
+ * Redis runs (and hashes for EVALSHA) is one self-contained script.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -44,10 +50,29 @@ export class LuaScript {
   }
 }
 
-/** Loads `lua/<name>-<numKeys>.lua` relative to this module. */
+const INCLUDE = /^--@include ([a-z][a-z0-9-]*)[ \t]*$/gm
+
+/**
+ * Replaces each `--@include <name>` line of `source` with `lua/includes/<name>.lua` (read
+ * by `read`); an unknown fragment throws. Each fragment is included once per script.
+ */
+export function composeScript(
+  source: string,
+  read: (include: string) => string = (include) =>
+    readFileSync(new URL(`./lua/includes/${include}.lua`, import.meta.url), 'utf8'),
+): string {
+  const seen = new Set<string>()
+  return source.replace(INCLUDE, (_, include: string) => {
+    if (seen.has(include)) return ''
+    seen.add(include)
+    return read(include).replace(/\n$/, '')
+  })
+}
+
+/** Loads `lua/<name>-<numKeys>.lua` relative to this module, its includes composed in. */
 export function loadScript(name: string, numKeys: number): LuaScript {
   const url = new URL(`./lua/${name}-${numKeys}.lua`, import.meta.url)
-  return new LuaScript(name, numKeys, readFileSync(url, 'utf8'))
+  return new LuaScript(name, numKeys, composeScript(readFileSync(url, 'utf8')))
 }
 
 /** The run-log scripts, read from disk once per process on first use. */

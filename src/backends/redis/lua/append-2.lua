@@ -15,13 +15,9 @@
   Result: { the seq of the first appended event, createdAt }; errors
   RUNBUS_RUN_NOT_FOUND, RUNBUS_RUN_ENDED.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max', 'createdAt')
-if not st[1] then
-  return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
-end
-if st[1] ~= 'running' then
-  return redis.error_reply('RUNBUS_RUN_ENDED')
-end
+--@include run-meta
+local st, err = runMeta(KEYS[1], true, 'seq', 'max', 'createdAt')
+if err then return err end
 local seq = tonumber(st[2])
 local first = seq + 1
 local ep = st[4] or ''

@@ -14,13 +14,9 @@
   Result: { the seq of the `end` event, createdAt }; errors RUNBUS_RUN_NOT_FOUND,
   RUNBUS_RUN_ENDED. The entry carries the incarnation (field `e`) as in append-2.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'max', 'createdAt')
-if not st[1] then
-  return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
-end
-if st[1] ~= 'running' then
-  return redis.error_reply('RUNBUS_RUN_ENDED')
-end
+--@include run-meta
+local st, err = runMeta(KEYS[1], true, 'seq', 'max', 'createdAt')
+if err then return err end
 local seq = tonumber(st[2]) + 1
 local ep = st[4] or ''
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[3], string.format('%d-0', seq),

@@ -11,13 +11,9 @@
 
   Result: the message's seq; errors RUNBUS_RUN_NOT_FOUND, RUNBUS_RUN_ENDED.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'iseq', 'max', 'imax')
-if not st[1] then
-  return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
-end
-if st[1] ~= 'running' then
-  return redis.error_reply('RUNBUS_RUN_ENDED')
-end
+--@include run-meta
+local st, err = runMeta(KEYS[1], true, 'iseq', 'max', 'imax')
+if err then return err end
 local seq = tonumber(st[2]) + 1
 redis.call('XADD', KEYS[2], 'MAXLEN', '=', st[4] or st[3], string.format('%d-0', seq),
   't', ARGV[1], 'd', ARGV[2], 'ts', ARGV[3])

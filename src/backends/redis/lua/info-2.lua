@@ -7,13 +7,9 @@
   Result: { HGETALL of the meta hash (flat), id of the first retained entry or '' },
   or false when there is no such run.
 ]]
+--@include first-id
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then
   return false
 end
-local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local firstId = ''
-if head[1] then
-  firstId = head[1][1]
-end
-return { h, firstId }
+return { h, firstId(KEYS[2]) }

@@ -10,17 +10,13 @@
   Result: { status, last log seq, id of the first retained entry or '', entries, createdAt }
   where entries is an XRANGE reply; error RUNBUS_RUN_NOT_FOUND.
 ]]
-local st = redis.call('HMGET', KEYS[1], 'status', 'seq', 'createdAt')
-if not st[1] then
-  return redis.error_reply('RUNBUS_RUN_NOT_FOUND')
-end
-local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local firstId = ''
-if head[1] then
-  firstId = head[1][1]
-end
+--@include run-meta
+--@include first-id
+local st, err = runMeta(KEYS[1], false, 'seq', 'createdAt')
+if err then return err end
+local first = firstId(KEYS[2])
 local entries = {}
 if tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])
 end
-return { st[1], st[2], firstId, entries, st[3] or '' }
+return { st[1], st[2], first, entries, st[3] or '' }

@@ -20,17 +20,18 @@
 
   Result: 1 when settled, 0 when the lease was stale.
 ]]
+--@include lease-held
+--@include entry-fields
+--@include dead-record
 local eid = ARGV[3]
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
-if not p[1] or p[1][2] ~= ARGV[2] or p[1][4] ~= tonumber(ARGV[4]) then
+if not leaseHeld(KEYS[1], ARGV[1], ARGV[2], eid, tonumber(ARGV[4])) then
   redis.call('HINCRBY', KEYS[6], 'lateAcks', 1)
   return 0
 end
 local e = redis.call('XRANGE', KEYS[1], eid, eid)
 local f = {}
 if e[1] then
-  local fields = e[1][2]
-  for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+  f = entryFields(e[1][2])
 end
 local id = f.j or eid
 local attempts = tonumber(f.a or '0') + tonumber(ARGV[4])
@@ -40,10 +41,7 @@ redis.call('XACK', KEYS[1], ARGV[1], eid)
 redis.call('XDEL', KEYS[1], eid)
 redis.call('HINCRBY', KEYS[6], 'failed', 1)
 if ARGV[5] == 'dead' then
-  redis.call('HSET', KEYS[4], id, cjson.encode({
-    id = id, payload = f.p or '', attempts = attempts, firstSeenAt = first,
-    deadAt = now, reason = ARGV[7],
-  }))
+  redis.call('HSET', KEYS[4], id, deadRecord(id, f.p or '', attempts, first, now, ARGV[7]))
   redis.call('ZADD', KEYS[5], now, id)
 else
   local delay = tonumber(ARGV[6])

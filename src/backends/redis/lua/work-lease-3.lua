@@ -16,11 +16,11 @@
 
   Result: how many leases were changed.
 ]]
+--@include lease-held
 local n = 0
 for k = 5, #ARGV, 2 do
   local eid, count = ARGV[k], tonumber(ARGV[k + 1])
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
-  if p[1] and p[1][2] == ARGV[2] and p[1][4] == count then
+  if leaseHeld(KEYS[1], ARGV[1], ARGV[2], eid, count) then
     if ARGV[3] == 'extend' then
       redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'IDLE', ARGV[4],
         'RETRYCOUNT', count, 'JUSTID')

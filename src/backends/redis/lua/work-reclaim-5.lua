@@ -27,33 +27,25 @@
 
   Result: { next cursor, { entry id, fields, delivery count, released ('1'/'0') }... }
 ]]
+--@include entry-fields
+--@include dead-record
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
 local maxAttempts = tonumber(ARGV[6])
 local now = tonumber(ARGV[7])
 local out = {}
-local function field(fields, name)
-  for i = 1, #fields, 2 do
-    if fields[i] == name then return fields[i + 1] end
-  end
-  return nil
-end
 for _, entry in ipairs(r[2]) do
   local eid, fields = entry[1], entry[2]
+  local f = entryFields(fields)
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], eid, eid, 1)
   local count = p[1] and p[1][4] or 1
   local released = redis.call('HDEL', KEYS[5], eid) == 1
-  local attempt = tonumber(field(fields, 'a') or '0') + count
+  local attempt = tonumber(f.a or '0') + count
   if maxAttempts > 0 and attempt > maxAttempts and not released then
-    local id = field(fields, 'j') or eid
-    local rec = cjson.encode({
-      id = id,
-      payload = field(fields, 'p') or '',
-      attempts = attempt - 1,
-      firstSeenAt = tonumber(field(fields, 't') or string.match(eid, '^(%d+)')),
-      deadAt = now,
-      reason = 'lease expired on attempt ' .. (attempt - 1) .. ' of ' .. maxAttempts ..
-        ': no answer from the consumer within the visibility timeout',
-    })
+    local id = f.j or eid
+    local rec = deadRecord(id, f.p or '', attempt - 1,
+      tonumber(f.t or string.match(eid, '^(%d+)')), now,
+      'lease expired on attempt ' .. (attempt - 1) .. ' of ' .. maxAttempts ..
+        ': no answer from the consumer within the visibility timeout')
     redis.call('HSET', KEYS[2], id, rec)
     redis.call('ZADD', KEYS[3], now, id)
     redis.call('XACK', KEYS[1], ARGV[1], eid)
@@ -66,15 +58,9 @@ for _, entry in ipairs(r[2]) do
   end
 end
 for _, eid in ipairs(r[3]) do
-  local rec = cjson.encode({
-    id = eid,
-    payload = '',
-    attempts = 0,
-    firstSeenAt = tonumber(string.match(eid, '^(%d+)')),
-    deadAt = now,
-    reason = 'entry lost: stream entry ' .. eid ..
-      ' was deleted while pending (trimmed outside runbus); its payload is gone',
-  })
+  local rec = deadRecord(eid, '', 0, tonumber(string.match(eid, '^(%d+)')), now,
+    'entry lost: stream entry ' .. eid ..
+      ' was deleted while pending (trimmed outside runbus); its payload is gone')
   redis.call('HSET', KEYS[2], eid, rec)
   redis.call('ZADD', KEYS[3], now, eid)
   redis.call('HINCRBY', KEYS[4], 'lost', 1)
