@@ -28,7 +28,7 @@
 import type { RunEvent } from '../events/envelope.js'
 import { idOfSeq } from '../events/envelope.js'
 import { RunbusError } from '../events/errors.js'
-import { errorFrame, frameOf, pingOf, type StreamFormat } from '../protocol/framing.js'
+import { errorFrame, frameOf, framesOf, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
 import type { Follower } from '../streams/follow.js'
 import type { StreamSink } from './sink.js'
@@ -162,9 +162,23 @@ class RunReader {
     readonly start: ReaderStart,
   ) {}
 
+  /**
+   * The synchronous live path: while the pump waits in `nextBatch()` with nothing in hand, the
+   * feed's delivery writes new events here at once (the same bytes for every reader of the
+   * batch), unless the socket is past its high mark: then they wait in the cursor, and the
+   * pump takes them once the peer drained.
+   */
+  readonly #live = (events: readonly RunEvent[]): boolean => {
+    const sink = this.sink
+    if (sink.closed || sink.queuedBytes > this.owner.maxQueuedBytes / 2) return false
+    this.#write(events)
+    return true
+  }
+
   async pump(): Promise<void> {
     const { sink, follower, owner } = this
     const high = owner.maxQueuedBytes / 2
+    follower.setLive(this.#live)
     try {
       for (;;) {
         if (sink.queuedBytes > high) {
@@ -197,7 +211,7 @@ class RunReader {
   }
 
   #write(events: readonly RunEvent[]): void {
-    for (const ev of events) this.sink.write(frameOf(ev, this.format))
+    this.sink.write(framesOf(events, this.format))
     this.owner.stats.framesOut += events.length
     this.#wrote = true
   }

@@ -27,8 +27,7 @@ import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
-import { AsyncQueue } from '../queue/index.js'
-import { feedsOf, type FeedLease } from './feed.js'
+import { feedsOf, type FeedLease, type FeedListener } from './feed.js'
 
 /**
  * Where and how to follow a run.
@@ -110,6 +109,12 @@ type Item = readonly RunEvent[] | typeof REREAD
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
 /**
+ * @internal What `Follower.setLive` hands live events to: `true` when it took them (they
+ * count as delivered), `false` to let them wait for `nextBatch()`.
+ */
+export type LiveHandler = (events: readonly RunEvent[]) => boolean
+
+/**
  * A live view of one run: an async iterable of its events that finishes after `end`.
  *
  * Use `for await`; `break`, `close()` or `await using` release it (its watch and buffer).
@@ -123,7 +128,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * for await (const e of f) console.log(e.seq, e.type, e.data)
  * ```
  */
-export class Follower implements AsyncIterableIterator<RunEvent> {
+export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
   /** The run followed. */
   readonly run: string
   /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
@@ -143,7 +148,19 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private readonly readyP: Promise<void>
   /** The incarnation of the run this follower follows (from its first read). */
   private epoch: number | undefined = undefined
-  private readonly queue = new AsyncQueue<Item>()
+  /**
+   * Live batches (and re-read marks) waiting for the consumer, oldest at `head`: one consumer
+   * and a bound (`bufferSize` events) need no more than an array, made on first use. A hub
+   * reader served through its `live` handler mostly never makes one (the hub holds thousands).
+   */
+  private items: Item[] | undefined = undefined
+  private head = 0
+  /** Wakes the consumer parked in `step()`. */
+  private wake: (() => void) | undefined = undefined
+  /** @see setLive */
+  private live: LiveHandler | undefined = undefined
+  /** The consumer is parked in `step()` with nothing on its way to it. */
+  private parked = false
   private buffered = 0
   private batch: readonly RunEvent[] | undefined = undefined
   private idx = 0
@@ -370,7 +387,19 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (!this.initialized) await this.readyP
     else if (this.needRead) await this.readPage()
     else {
-      const item = await this.queue.take()
+      const items = this.items
+      if (items === undefined || this.head >= items.length) {
+        // Park; whatever wakes us (an item, the end, a failure) is seen by the caller's loop.
+        this.parked = true
+        await new Promise<void>((resolve) => (this.wake = resolve))
+        this.parked = false
+        return
+      }
+      const item = items[this.head++]
+      if (this.head === items.length) {
+        items.length = 0
+        this.head = 0
+      }
       if (item === REREAD) {
         this.needRead = true
         this.ctx.counters.followerRereads++
@@ -410,11 +439,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       this.epoch = info.createdAt
     }
     if (this.finished || this.failure !== undefined) return
-    const lease = feedsOf(this.ctx).attach(this.run, {
-      onEvents: (events) => this.push(events),
-      onGap: () => this.reread(),
-      onError: (err) => this.fail(err),
-    })
+    const lease = feedsOf(this.ctx).attach(this.run, this)
     this.lease = lease
     await lease.ready
     if (this.finished || this.failure !== undefined) return
@@ -502,20 +527,103 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (page.ended && page.events.length === 0 && this.last >= page.lastSeq) this.caughtUp = true
   }
 
-  private push(events: readonly RunEvent[]): void {
+  /**
+   * @internal The feed's hook: new live events (the backend's array, shared by every cursor).
+   * A consumer parked with nothing in hand and a `live` handler gets them here, at once
+   * (see `setLive`); otherwise they join this cursor's bounded buffer.
+   */
+  onEvents(events: readonly RunEvent[]): void {
     if (this.finished || this.failure !== undefined || events.length === 0) return
+    if (this.live !== undefined && this.parked && this.buffered === 0 && this.offerLive(events))
+      return
     if (this.buffered > 0 && this.buffered + events.length > this.bufferSize) {
       // The reader is behind: drop what we hold and let the log serve it later.
-      this.queue.tryTakeBatch()
+      this.items = undefined
+      this.head = 0
       this.buffered = 0
       this.stats.overflows++
       this.ctx.counters.followerOverflows++
       this.notBefore = this.lease?.feed.nextRead ?? 0
-      this.queue.push(REREAD)
+      this.enqueue(REREAD)
       return
     }
     this.buffered += events.length
-    this.queue.push(events)
+    this.enqueue(events)
+  }
+
+  /**
+   * Queues `item` for the consumer and wakes it. What is queued is on its way to the consumer:
+   * no direct hand-over until it has taken it and parked again (that keeps the order).
+   */
+  private enqueue(item: Item): void {
+    ;(this.items ??= []).push(item)
+    this.parked = false
+    this.wakeUp()
+  }
+
+  private wakeUp(): void {
+    const w = this.wake
+    if (w !== undefined) {
+      this.wake = undefined
+      w()
+    }
+  }
+
+  /** @internal The feed's hook: it may have missed events, re-read the log. */
+  onGap(): void {
+    this.reread()
+  }
+
+  /** @internal The feed's hook: its watch failed for good. */
+  onError(err: unknown): void {
+    this.fail(err)
+  }
+
+  /**
+   * The synchronous live path: hands `events` to the `live` handler when they continue this
+   * cursor's position exactly, in one contiguous run, and the handler takes them. Anything
+   * else (a duplicate prefix is skipped; a hole, a break in the run, a handler that says
+   * no) goes the usual way, through the buffer and `nextBatch`, which repairs holes from the
+   * log. Only called while the consumer is parked with nothing in hand: the events handed
+   * over are then next in line, and the cursor's counters move exactly as `nextBatch` would.
+   */
+  private offerLive(events: readonly RunEvent[]): boolean {
+    const b = this.batch
+    if (
+      !this.initialized ||
+      this.needRead ||
+      this.caughtUp ||
+      this.gap !== undefined ||
+      (b !== undefined && this.idx < b.length)
+    )
+      return false
+    let start = 0
+    while (start < events.length && events[start].seq <= this.last) start++
+    if (start === events.length) return true // all seen already
+    if (events[start].seq !== this.last + 1) return false
+    for (let i = start + 1; i < events.length; i++) {
+      if (events[i].seq !== events[i - 1].seq + 1) return false
+    }
+    const out = start === 0 ? events : events.slice(start)
+    if (!this.live!(out)) return false
+    const lastEvent = out[out.length - 1]
+    this.last = lastEvent.seq
+    this.stats.delivered += out.length
+    if (lastEvent.type === 'end') this.finish()
+    return true
+  }
+
+  /**
+   * @internal The hub's synchronous live path. While the consumer waits in `nextBatch()`
+   * with nothing in hand, new live events that continue its position are given to
+   * `handler` at once, in the feed's delivery (no buffer, no wake-up, the feed's own array,
+   * so every reader of a run sees the same array); `handler` returns `false` to refuse
+   * (its socket is full), and the events then wait for `nextBatch()` as usual. The
+   * pending `nextBatch()` stays pending through it: it resolves with later events, or
+   * `done` once the `end` was handed over. `undefined` turns it off.
+   */
+  setLive(handler: LiveHandler | undefined): void {
+    this.live = handler
   }
 
   /** What we hold skips events: re-read the log, with a read started from now on. */
@@ -527,7 +635,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private reread(): void {
     if (this.finished || this.failure !== undefined) return
     this.notBefore = this.lease?.feed.nextRead ?? 0
-    this.queue.push(REREAD)
+    this.enqueue(REREAD)
   }
 
   private throwFailure(): IteratorReturnResult<undefined> {
@@ -540,18 +648,20 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (this.finished || this.failure !== undefined) return
     this.failure = reason ?? new Error('follower failed')
     this.release()
-    this.queue.abort(this.failure)
+    this.wakeUp()
   }
 
   private finish(): void {
     if (this.finished) return
     this.finished = true
     this.release()
-    this.queue.close()
+    this.wakeUp()
   }
 
   private release(): void {
     this.batch = undefined
+    this.items = undefined
+    this.head = 0
     this.buffered = 0
     this.lease?.release()
     this.untrack()
