@@ -32,6 +32,7 @@ import { errorFrame, frameOf, framesOf, pingOf, type StreamFormat } from '../pro
 import type { Runbus } from '../runbus.js'
 import type { Follower } from '../streams/follow.js'
 import type { StreamSink } from './sink.js'
+import { StallWatch } from './stall.js'
 
 /** Where a reader starts. */
 export interface ReaderStart {
@@ -149,9 +150,8 @@ export class RunReaders {
 }
 
 class RunReader {
-  /** Whether the reader waited on a full socket through the last keep-alive tick. */
-  #waitingSinceTick = false
-  #waiting = false
+  /** The slow-reader cut (held back through a keep-alive period); no hard limit: paced. */
+  readonly #stall: StallWatch
   #wrote = false
 
   constructor(
@@ -160,7 +160,9 @@ class RunReader {
     readonly sink: StreamSink,
     readonly format: StreamFormat,
     readonly start: ReaderStart,
-  ) {}
+  ) {
+    this.#stall = new StallWatch(sink, owner.stats)
+  }
 
   /**
    * The synchronous live path: while the pump waits in `nextBatch()` with nothing in hand, the
@@ -182,10 +184,9 @@ class RunReader {
     try {
       for (;;) {
         if (sink.queuedBytes > high) {
-          this.#waiting = true
+          this.#stall.hold()
           await sink.waitDrain()
-          this.#waiting = false
-          this.#waitingSinceTick = false
+          this.#stall.resume()
         }
         if (sink.closed) return
         const r = await follower.nextBatch()
@@ -228,17 +229,7 @@ class RunReader {
   }
 
   tick(): void {
-    if (this.sink.closed) return
-    if (this.#waiting) {
-      if (this.#waitingSinceTick) {
-        this.owner.stats.cuts++
-        this.abort()
-        return
-      }
-      this.#waitingSinceTick = true
-      return
-    }
-    this.sink.write(pingOf(this.format))
+    this.#stall.tick(pingOf(this.format))
   }
 
   abort(): void {
