@@ -30,7 +30,7 @@ import { idOfSeq } from '../events/envelope.js'
 import { RunbusError } from '../events/errors.js'
 import { errorFrame, frameOf, framesOf, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
-import type { Follower } from '../streams/follow.js'
+import type { Follower, LiveHandler } from '../streams/follow.js'
 import type { StreamSink } from './sink.js'
 import { StallWatch } from './stall.js'
 
@@ -149,7 +149,7 @@ export class RunReaders {
   }
 }
 
-class RunReader {
+class RunReader implements LiveHandler {
   /** The slow-reader cut (held back through a keep-alive period); no hard limit: paced. */
   readonly #stall: StallWatch
   #wrote = false
@@ -170,7 +170,7 @@ class RunReader {
    * batch), unless the socket is past its high mark: then they wait in the cursor, and the
    * pump takes them once the peer drained.
    */
-  readonly #live = (events: readonly RunEvent[]): boolean => {
+  offer(events: readonly RunEvent[]): boolean {
     const sink = this.sink
     if (sink.closed || sink.queuedBytes > this.owner.maxQueuedBytes / 2) return false
     this.#write(events)
@@ -180,7 +180,7 @@ class RunReader {
   async pump(): Promise<void> {
     const { sink, follower, owner } = this
     const high = owner.maxQueuedBytes / 2
-    follower.setLive(this.#live)
+    follower.setLive(this)
     try {
       for (;;) {
         if (sink.queuedBytes > high) {

@@ -149,9 +149,11 @@ describe('follower batches', () => {
       ]
       const handed: Array<Array<readonly RunEvent[]>> = [[], []]
       const pending = followers.map((f, i) => {
-        f.setLive((events) => {
-          handed[i].push(events)
-          return true
+        f.setLive({
+          offer: (events) => {
+            handed[i].push(events)
+            return true
+          },
         })
         return f.nextBatch()
       })
@@ -185,13 +187,15 @@ describe('follower batches', () => {
       await f.ready
       const seqs: number[] = []
       let refuse = true
-      f.setLive((events) => {
-        if (refuse) {
-          refuse = false
-          return false
-        }
-        for (const e of events) seqs.push(e.seq)
-        return true
+      f.setLive({
+        offer: (events) => {
+          if (refuse) {
+            refuse = false
+            return false
+          }
+          for (const e of events) seqs.push(e.seq)
+          return true
+        },
       })
       const draft = (i: number) => ({ type: 'n', data: i, json: String(i), ts: Date.now() })
       const first = f.nextBatch()
@@ -231,12 +235,14 @@ describe('follower batches', () => {
       const seqs: number[] = []
       let calls = 0
       let viaLive = 0
-      f.setLive((events) => {
-        // Refuse one offer in three, as a full socket would.
-        if (++calls % 3 === 0) return false
-        viaLive += events.length
-        for (const e of events) seqs.push(e.seq)
-        return true
+      f.setLive({
+        offer: (events) => {
+          // Refuse one offer in three, as a full socket would.
+          if (++calls % 3 === 0) return false
+          viaLive += events.length
+          for (const e of events) seqs.push(e.seq)
+          return true
+        },
       })
       const reading = (async () => {
         for (;;) {

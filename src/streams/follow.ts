@@ -109,10 +109,21 @@ type Item = readonly RunEvent[] | typeof REREAD
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
 /**
- * @internal What `Follower.setLive` hands live events to: `true` when it took them (they
- * count as delivered), `false` to let them wait for `nextBatch()`.
+ * @internal What `Follower.setLive` hands live events to (an object, so that a reader can be
+ * its own handler: no closure per connection).
  */
-export type LiveHandler = (events: readonly RunEvent[]) => boolean
+export interface LiveHandler {
+  /** `true` when it took them (they count as delivered), `false` to let them wait for `nextBatch()`. */
+  offer(events: readonly RunEvent[]): boolean
+}
+
+/** A follower as a resource of its instance (`rb.close()` ends it), without a closure. */
+class Tracked {
+  constructor(readonly follower: Follower) {}
+  close(reason: Error): void {
+    this.follower.closeWith(reason)
+  }
+}
 
 /**
  * A live view of one run: an async iterable of its events that finishes after `end`.
@@ -175,7 +186,6 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
   private failureThrown = false
   private untrack: () => void
   private resolveClosed!: () => void
-  private readonly onAbort = (): void => this.fail(this.signal?.reason)
   private readonly waitForRun: number
 
   /** @internal Use `rb.runs.follow()`. */
@@ -205,10 +215,10 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
     this.signal = options.signal
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     ctx.checkOpen()
-    this.untrack = ctx.track('follower', { close: (reason) => this.fail(reason) })
+    this.untrack = ctx.track('follower', new Tracked(this))
     if (this.signal !== undefined) {
       if (this.signal.aborted) this.fail(this.signal.reason)
-      else this.signal.addEventListener('abort', this.onAbort, { once: true })
+      else this.signal.addEventListener('abort', this, { once: true })
     }
     // Start at once (not on the first next()): the position is fixed as early as possible,
     // and `ready` tells when.
@@ -308,7 +318,8 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
       if (this.caughtUp) this.finish()
       if (this.finished) return DONE
       try {
-        await this.step()
+        const wait = this.step()
+        if (wait !== undefined) await wait
       } catch (err) {
         return this.stepFailed(err)
       }
@@ -355,7 +366,8 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
       if (this.caughtUp) this.finish()
       if (this.finished) return DONE
       try {
-        await this.step()
+        const wait = this.step()
+        if (wait !== undefined) await wait
       } catch (err) {
         return this.stepFailed(err)
       }
@@ -383,32 +395,34 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
   }
 
   /** One step of the slow path: set up, read a history page, or take a live batch. */
-  private async step(): Promise<void> {
-    if (!this.initialized) await this.readyP
-    else if (this.needRead) await this.readPage()
-    else {
-      const items = this.items
-      if (items === undefined || this.head >= items.length) {
-        // Park; whatever wakes us (an item, the end, a failure) is seen by the caller's loop.
-        this.parked = true
-        await new Promise<void>((resolve) => (this.wake = resolve))
-        this.parked = false
-        return
-      }
-      const item = items[this.head++]
-      if (this.head === items.length) {
-        items.length = 0
-        this.head = 0
-      }
-      if (item === REREAD) {
-        this.needRead = true
-        this.ctx.counters.followerRereads++
-      } else {
-        this.buffered -= item.length
-        this.batch = item
-        this.idx = 0
-      }
+  /**
+   * One step of the slow path: set up, read a history page, take a live batch, or park until
+   * one comes. Not an async function: taking what is buffered needs no await, and a parked
+   * consumer holds one bare promise, not a suspended frame (the hub parks thousands).
+   */
+  private step(): Promise<void> | undefined {
+    if (!this.initialized) return this.readyP
+    if (this.needRead) return this.readPage()
+    const items = this.items
+    if (items === undefined || this.head >= items.length) {
+      // Park; whatever wakes us (an item, the end, a failure) is seen by the caller's loop.
+      this.parked = true
+      return new Promise<void>((resolve) => (this.wake = resolve))
     }
+    const item = items[this.head++]
+    if (this.head === items.length) {
+      items.length = 0
+      this.head = 0
+    }
+    if (item === REREAD) {
+      this.needRead = true
+      this.ctx.counters.followerRereads++
+    } else {
+      this.buffered -= item.length
+      this.batch = item
+      this.idx = 0
+    }
+    return undefined
   }
 
   private stepFailed(err: unknown): IteratorReturnResult<undefined> {
@@ -562,11 +576,22 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
   }
 
   private wakeUp(): void {
+    this.parked = false
     const w = this.wake
     if (w !== undefined) {
       this.wake = undefined
       w()
     }
+  }
+
+  /** @internal The signal's abort (the follower is its own listener: no closure to hold). */
+  handleEvent(): void {
+    this.fail(this.signal?.reason)
+  }
+
+  /** @internal `rb.close()`: ends the follower with `reason`. */
+  closeWith(reason: Error): void {
+    this.fail(reason)
   }
 
   /** @internal The feed's hook: it may have missed events, re-read the log. */
@@ -605,7 +630,7 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
       if (events[i].seq !== events[i - 1].seq + 1) return false
     }
     const out = start === 0 ? events : events.slice(start)
-    if (!this.live!(out)) return false
+    if (!this.live!.offer(out)) return false
     const lastEvent = out[out.length - 1]
     this.last = lastEvent.seq
     this.stats.delivered += out.length
@@ -665,7 +690,7 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
     this.buffered = 0
     this.lease?.release()
     this.untrack()
-    this.signal?.removeEventListener('abort', this.onAbort)
+    this.signal?.removeEventListener('abort', this)
     this.resolveClosed()
   }
 }
