@@ -7,7 +7,12 @@
  * run (hub readers, in-process followers and ask waits alike), and hands every cursor the
  * same event objects; `frameOf` serializes each object once per format, so 10,000 readers
  * of one run cost one watch and one serialization per event. What this file adds is the
- * wire: frames, pacing by the socket, the keep-alive and the slow-reader cut.
+ * wire: frames, pacing by the socket, the keep-alive and the slow-reader cut (`./stall.ts`).
+ *
+ * A caught-up reader is written synchronously, from the feed's delivery (`Follower.setLive`):
+ * one buffer per live batch and format (`framesOf`), the same bytes for every reader of the
+ * run, no wake-up per reader. A reader that is behind or whose socket is past its high mark
+ * goes through its cursor (`nextBatch`), as before.
  *
  * Per reader:
  * - positions come from the engine (history, then live, no duplicate at the seam, a `gap`

@@ -22,6 +22,10 @@
  *    finishes at once.
  *
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
+ * A consumer parked in `nextBatch()` with a live handler (`setLive`, the hub's readers) is
+ * handed a new batch during the feed's delivery itself, when the batch continues its
+ * position exactly and nothing is on its way to it; everything else takes the buffer, so
+ * the seam, the holes and the bound work as in step 3.
  */
 import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
