@@ -341,40 +341,49 @@ export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
    * for await (const events of follower.batches()) res.write(events.map(frame).join(''))
    * ```
    */
-  async nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
-    for (;;) {
-      if (this.failure !== undefined) return this.throwFailure()
-      const gap = this.gap
-      if (gap !== undefined) {
-        this.gap = undefined
-        return { value: [this.deliver(gap).value as RunEvent], done: false }
-      }
-      const b = this.batch
-      if (b !== undefined) {
-        while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
-        if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
-          const start = this.idx
-          let end = start + 1
-          while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
-          const out = start === 0 && end === b.length ? b : b.slice(start, end)
-          this.idx = end
-          const lastEvent = out[out.length - 1]
-          this.last = lastEvent.seq
-          this.stats.delivered += out.length
-          if (lastEvent.type === 'end') this.finish()
-          return { value: out, done: false }
+  nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
+    // Not an async function: a hub reader parks here for the life of its connection, and a
+    // suspended async frame costs far more than the one promise a `then` chain holds.
+    try {
+      for (;;) {
+        if (this.failure !== undefined) return Promise.resolve(this.throwFailure())
+        const gap = this.gap
+        if (gap !== undefined) {
+          this.gap = undefined
+          return Promise.resolve({ value: [this.deliver(gap).value as RunEvent], done: false })
         }
-        if (this.idx < b.length) this.holeFound()
-        this.batch = undefined
-      }
-      if (this.caughtUp) this.finish()
-      if (this.finished) return DONE
-      try {
+        const b = this.batch
+        if (b !== undefined) {
+          while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
+          if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
+            const start = this.idx
+            let end = start + 1
+            while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
+            const out = start === 0 && end === b.length ? b : b.slice(start, end)
+            this.idx = end
+            const lastEvent = out[out.length - 1]
+            this.last = lastEvent.seq
+            this.stats.delivered += out.length
+            if (lastEvent.type === 'end') this.finish()
+            return Promise.resolve({ value: out, done: false })
+          }
+          if (this.idx < b.length) this.holeFound()
+          this.batch = undefined
+        }
+        if (this.caughtUp) this.finish()
+        if (this.finished) return Promise.resolve(DONE)
         const wait = this.step()
-        if (wait !== undefined) await wait
-      } catch (err) {
-        return this.stepFailed(err)
+        if (wait !== undefined) {
+          return wait.then(
+            () => this.nextBatch(),
+            (err: unknown) => this.stepFailed(err),
+          )
+        }
       }
+    } catch (err) {
+      // The failure as it was given (a signal's reason may be any value), as `await` throws it.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(err)
     }
   }
 
