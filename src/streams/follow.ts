@@ -31,7 +31,7 @@ import type { Context } from '../context.js'
 import { idOfSeq, seqOfId, type GapData, type RunEvent } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
-import { feedsOf, type FeedLease, type FeedListener } from './feed.js'
+import { feedsOf, type FeedLease } from './feed.js'
 
 /**
  * Where and how to follow a run.
@@ -143,7 +143,7 @@ class Tracked {
  * for await (const e of f) console.log(e.seq, e.type, e.data)
  * ```
  */
-export class Follower implements AsyncIterableIterator<RunEvent>, FeedListener {
+export class Follower implements AsyncIterableIterator<RunEvent> {
   /** The run followed. */
   readonly run: string
   /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
