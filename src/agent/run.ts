@@ -38,7 +38,7 @@ import {
   TimeoutError,
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
-import { freezeIfPlainJson } from '../events/shared-data.js'
+import { freezeDeep, isPlainJson } from '../events/shared-data.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -484,16 +484,21 @@ export class Run {
     }
     this.ctx.checkOpen()
     if (this.failure !== undefined && this.pending.length >= MAX_PENDING) throw this.failure
+    // Plain JSON data is frozen and shared with in-process readers (no decode on their side).
+    // One walk tells both that and that it is shallow enough (no depth walk in the encoder);
+    // it is frozen only once accepted, and the error message is built only on a refusal.
+    const shared = isPlainJson(data)
     const { json } = encodePayload(
       data,
       this.ctx.maxPayloadBytes,
-      `data of event ${JSON.stringify(type)}`,
+      () => `data of event ${JSON.stringify(type)}`,
+      shared,
     )
+    if (shared) freezeDeep(data)
     if (waiter !== undefined && this.waiters === undefined) {
       this.waiters = new Array<Waiter | undefined>(this.pending.length)
     }
-    // Plain JSON data is frozen and shared with in-process readers (no decode on their side).
-    this.pending.push({ type, data, json, ts: Date.now(), shared: freezeIfPlainJson(data) })
+    this.pending.push({ type, data, json, ts: Date.now(), shared })
     this.waiters?.push(waiter)
     this.counts.emitted++
     this.untrack ??= this.ctx.track('run', {

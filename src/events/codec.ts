@@ -89,7 +89,9 @@ export function utf8Length(text: string): number {
  * Use it wherever a payload enters runbus (emit, publish, send). Gotchas: `undefined`
  * becomes `null`; values JSON cannot carry (BigInt, cycles) and values nested deeper than
  * {@link MAX_JSON_DEPTH} are an `InvalidArgumentError`;
- * `what` names the payload in the error message.
+ * `what` names the payload in the error message (a function is called only on a refusal, so
+ * a hot path builds no message); `shallow: true` skips the depth walk, for a caller that
+ * already knows `data` nests less than {@link MAX_JSON_DEPTH} levels.
  *
  * @throws PayloadTooLargeError with both sizes when over `limit`.
  * @example
@@ -97,19 +99,30 @@ export function utf8Length(text: string): number {
  * encodePayload('x'.repeat(2000), 1000) // throws PayloadTooLargeError (size 2002, limit 1000)
  * ```
  */
-export function encodePayload(data: unknown, limit: number, what = 'payload'): EncodedPayload {
-  checkJsonDepth(data, what)
+export function encodePayload(
+  data: unknown,
+  limit: number,
+  what: string | (() => string) = 'payload',
+  shallow = false,
+): EncodedPayload {
+  if (!shallow && tooDeep(data, 0, MAX_JSON_DEPTH)) {
+    throw new InvalidArgumentError(`${name(what)} nests deeper than ${MAX_JSON_DEPTH} levels`)
+  }
   let json: string | undefined
   try {
     json = JSON.stringify(data)
   } catch (err) {
-    throw new InvalidArgumentError(`${what} cannot be encoded as JSON: ${String(err)}`, {
+    throw new InvalidArgumentError(`${name(what)} cannot be encoded as JSON: ${String(err)}`, {
       cause: err,
     })
   }
   if (json === undefined) json = 'null'
   // A UTF-8 character takes at most 3 bytes per UTF-16 code unit: skip measuring small text.
   const size = json.length * 3 <= limit ? json.length : utf8Length(json)
-  if (size > limit) throw new PayloadTooLargeError(utf8Length(json), limit, what)
+  if (size > limit) throw new PayloadTooLargeError(utf8Length(json), limit, name(what))
   return { json, size }
+}
+
+function name(what: string | (() => string)): string {
+  return typeof what === 'string' ? what : what()
 }

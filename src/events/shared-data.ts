@@ -15,7 +15,8 @@
  * look at symbol-keyed or non-enumerable properties.
  */
 
-// Deeper data is decoded as before: the walk stays bounded and small.
+// Deeper data is decoded as before: the walk stays bounded and small. Kept below the codec's
+// MAX_JSON_DEPTH (64): the emit path skips its depth check for data found plain here.
 const MAX_DEPTH = 32
 
 function isPlain(value: unknown, depth: number): boolean {
@@ -51,7 +52,17 @@ function isPlain(value: unknown, depth: number): boolean {
   return true
 }
 
-function freezeDeep(value: unknown): void {
+/**
+ * Freezes `value` and everything in it (the second half of {@link freezeIfPlainJson}: call it
+ * only on data {@link isPlainJson} accepted).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * if (isPlainJson(data)) freezeDeep(data)
+ * ```
+ */
+export function freezeDeep(value: unknown): void {
   if (typeof value !== 'object' || value === null) return
   Object.freeze(value)
   if (Array.isArray(value)) for (let i = 0; i < value.length; i++) freezeDeep(value[i])
@@ -78,4 +89,22 @@ export function freezeIfPlainJson(data: unknown): boolean {
   if (!isPlain(data, 0)) return false
   freezeDeep(data)
   return true
+}
+
+/**
+ * The two halves of {@link freezeIfPlainJson}, for the emit path, which encodes in between
+ * (a payload refused as too large is not frozen): `isPlainJson` touches nothing, and `true`
+ * also means `data` nests at most 32 levels, under the codec's `MAX_JSON_DEPTH` (so no depth
+ * check is needed); `freezeDeep` then freezes it.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const shared = isPlainJson(data)
+ * const { json } = encodePayload(data, limit, 'data', shared)
+ * if (shared) freezeDeep(data)
+ * ```
+ */
+export function isPlainJson(data: unknown): boolean {
+  return isPlain(data, 0)
 }

@@ -9,10 +9,13 @@ import type { Unsubscribe } from '../contract/contract.js'
 import { BUS_READY, busFrame, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
 import type { StreamSink } from './sink.js'
+import { StallWatch } from './stall.js'
 
 interface Conn {
   sink: StreamSink
   format: StreamFormat
+  /** The slow-reader cut: nothing to replay from, so a hard limit. */
+  stall: StallWatch
 }
 
 class PatternFeed {
@@ -60,10 +63,7 @@ class PatternFeed {
       if (c.format === 'sse') c.sink.write((sse ??= busFrame(event, body, 'sse')))
       else c.sink.write((nd ??= busFrame(event, body, 'ndjson')))
       this.owner.stats.framesOut++
-      if (c.sink.queuedBytes > this.owner.maxQueuedBytes) {
-        this.owner.stats.cuts++
-        c.sink.abort()
-      }
+      c.stall.overLimit()
     }
   }
 
@@ -100,7 +100,11 @@ export class BusFanout {
       feed = new PatternFeed(this, pattern)
       this.#feeds.set(pattern, feed)
     }
-    const conn: Conn = { sink, format }
+    const conn: Conn = {
+      sink,
+      format,
+      stall: new StallWatch(sink, this.stats, this.maxQueuedBytes),
+    }
     feed.conns.add(conn)
     const f = feed
     sink.onClose(() => {
@@ -123,13 +127,7 @@ export class BusFanout {
   /** Keep-alive for every bus connection. */
   ping(): void {
     for (const f of this.#feeds.values()) {
-      for (const c of f.conns) {
-        c.sink.write(pingOf(c.format))
-        if (c.sink.queuedBytes > this.maxQueuedBytes) {
-          this.stats.cuts++
-          c.sink.abort()
-        }
-      }
+      for (const c of [...f.conns]) c.stall.tick(pingOf(c.format))
     }
   }
 

@@ -7,7 +7,12 @@
  * run (hub readers, in-process followers and ask waits alike), and hands every cursor the
  * same event objects; `frameOf` serializes each object once per format, so 10,000 readers
  * of one run cost one watch and one serialization per event. What this file adds is the
- * wire: frames, pacing by the socket, the keep-alive and the slow-reader cut.
+ * wire: frames, pacing by the socket, the keep-alive and the slow-reader cut (`./stall.ts`).
+ *
+ * A caught-up reader is written synchronously, from the feed's delivery (`Follower.setLive`):
+ * one buffer per live batch and format (`framesOf`), the same bytes for every reader of the
+ * run, no wake-up per reader. A reader that is behind or whose socket is past its high mark
+ * goes through its cursor (`nextBatch`), as before.
  *
  * Per reader:
  * - positions come from the engine (history, then live, no duplicate at the seam, a `gap`
@@ -28,10 +33,11 @@
 import type { RunEvent } from '../events/envelope.js'
 import { epochTagOfId, eventIdOf } from '../events/envelope.js'
 import { RunbusError } from '../events/errors.js'
-import { errorFrame, frameOf, pingOf, type StreamFormat } from '../protocol/framing.js'
+import { errorFrame, frameOf, framesOf, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
-import type { Follower } from '../streams/follow.js'
+import type { Follower, LiveHandler } from '../streams/follow.js'
 import type { StreamSink } from './sink.js'
+import { StallWatch } from './stall.js'
 
 /** Where a reader starts. */
 export interface ReaderStart {
@@ -156,10 +162,9 @@ function tagOfStart(start: ReaderStart): string {
   return start.after === 'start' || start.after === 'now' ? '' : epochTagOfId(start.after)
 }
 
-class RunReader {
-  /** Whether the reader waited on a full socket through the last keep-alive tick. */
-  #waitingSinceTick = false
-  #waiting = false
+class RunReader implements LiveHandler {
+  /** The slow-reader cut (held back through a keep-alive period); no hard limit: paced. */
+  readonly #stall: StallWatch
   #wrote = false
 
   constructor(
@@ -168,18 +173,33 @@ class RunReader {
     readonly sink: StreamSink,
     readonly format: StreamFormat,
     readonly start: ReaderStart,
-  ) {}
+  ) {
+    this.#stall = new StallWatch(sink, owner.stats)
+  }
+
+  /**
+   * The synchronous live path: while the pump waits in `nextBatch()` with nothing in hand, the
+   * feed's delivery writes new events here at once (the same bytes for every reader of the
+   * batch), unless the socket is past its high mark: then they wait in the cursor, and the
+   * pump takes them once the peer drained.
+   */
+  offer(events: readonly RunEvent[]): boolean {
+    const sink = this.sink
+    if (sink.closed || sink.queuedBytes > this.owner.maxQueuedBytes / 2) return false
+    this.#write(events)
+    return true
+  }
 
   async pump(): Promise<void> {
     const { sink, follower, owner } = this
     const high = owner.maxQueuedBytes / 2
+    follower.setLive(this)
     try {
       for (;;) {
         if (sink.queuedBytes > high) {
-          this.#waiting = true
+          this.#stall.hold()
           await sink.waitDrain()
-          this.#waiting = false
-          this.#waitingSinceTick = false
+          this.#stall.resume()
         }
         if (sink.closed) return
         const r = await follower.nextBatch()
@@ -205,7 +225,7 @@ class RunReader {
   }
 
   #write(events: readonly RunEvent[]): void {
-    for (const ev of events) this.sink.write(frameOf(ev, this.format))
+    this.sink.write(framesOf(events, this.format))
     this.owner.stats.framesOut += events.length
     this.#wrote = true
   }
@@ -222,17 +242,7 @@ class RunReader {
   }
 
   tick(): void {
-    if (this.sink.closed) return
-    if (this.#waiting) {
-      if (this.#waitingSinceTick) {
-        this.owner.stats.cuts++
-        this.abort()
-        return
-      }
-      this.#waitingSinceTick = true
-      return
-    }
-    this.sink.write(pingOf(this.format))
+    this.#stall.tick(pingOf(this.format))
   }
 
   abort(): void {

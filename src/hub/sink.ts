@@ -182,7 +182,10 @@ export class NodeResponseSink implements StreamSink {
   readonly #socket: Socket | undefined
   #closed = false
   readonly #hooks = new CloseHooks()
-  #drainWaiters: Array<() => void> = []
+  /** Made when a writer first waits for the peer (most connections never do). */
+  #drainWaiters: Array<() => void> | undefined = undefined
+  /** The `drain` listener, on the response and the socket only while someone waits. */
+  #onDrain: (() => void) | undefined = undefined
   readonly #lowWater: number
 
   constructor(res: ServerResponse, limitBytes: number) {
@@ -197,20 +200,34 @@ export class NodeResponseSink implements StreamSink {
         ? res.socket
         : undefined
     res.on('close', () => this.#finish())
-    res.on('drain', this.#onDrain)
-    // The socket outlives this response on a keep-alive connection: the listener goes in
-    // `#finish`, or every streaming response on that socket would leave one behind.
-    this.#socket?.on('drain', this.#onDrain)
   }
 
-  readonly #onDrain = (): void => {
-    if (this.queuedBytes <= this.#lowWater) this.#wake()
+  /** Listens for `drain` while someone waits for the peer (a paced reader). */
+  #listen(): void {
+    if (this.#onDrain !== undefined) return
+    const onDrain = (): void => {
+      if (this.queuedBytes <= this.#lowWater) this.#wake()
+    }
+    this.#onDrain = onDrain
+    this.#res.on('drain', onDrain)
+    // The socket outlives this response on a keep-alive connection: the listener goes once
+    // nobody waits (and in `#finish`), or every response on that socket would leave one.
+    this.#socket?.on('drain', onDrain)
+  }
+
+  #unlisten(): void {
+    const onDrain = this.#onDrain
+    if (onDrain === undefined) return
+    this.#onDrain = undefined
+    this.#res.off('drain', onDrain)
+    this.#socket?.off('drain', onDrain)
   }
 
   #wake(): void {
     const ws = this.#drainWaiters
-    this.#drainWaiters = []
-    for (const w of ws) w()
+    this.#drainWaiters = undefined
+    this.#unlisten()
+    if (ws !== undefined) for (const w of ws) w()
   }
 
   get queuedBytes(): number {
@@ -238,7 +255,8 @@ export class NodeResponseSink implements StreamSink {
 
   waitDrain(): Promise<void> {
     if (this.#closed || this.queuedBytes <= this.#lowWater) return Promise.resolve()
-    return new Promise((resolve) => this.#drainWaiters.push(resolve))
+    this.#listen()
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push(resolve))
   }
 
   end(): void {
@@ -256,7 +274,6 @@ export class NodeResponseSink implements StreamSink {
   #finish(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#socket?.off('drain', this.#onDrain)
     this.#wake()
     this.#hooks.fire()
   }

@@ -60,6 +60,46 @@ export function frameOf(ev: RunEvent, format: StreamFormat): Uint8Array {
   return (f.nd ??= encoder.encode(`${wireJson(ev)}\n`))
 }
 
+/** Frames of a whole batch, concatenated once per array and format, shared like `frameOf`'s. */
+const batchCache = new WeakMap<readonly RunEvent[], Frames>()
+
+/**
+ * The bytes of `events` in `format`, one frame after the other: what a reader of the batch
+ * writes in one go. Cached on the array: the follow engine hands every cursor of a run the
+ * same array for a live batch, so N readers cost one concatenation (and one frame per event,
+ * through {@link frameOf}), and one write each.
+ *
+ * @example
+ * ```ts
+ * sink.write(framesOf(batch, 'sse'))
+ * ```
+ */
+export function framesOf(events: readonly RunEvent[], format: StreamFormat): Uint8Array {
+  if (events.length === 1) return frameOf(events[0], format)
+  let f = batchCache.get(events)
+  if (!f) {
+    f = {}
+    batchCache.set(events, f)
+  }
+  const have = format === 'sse' ? f.sse : f.nd
+  if (have !== undefined) return have
+  let size = 0
+  const parts = new Array<Uint8Array>(events.length)
+  for (let i = 0; i < events.length; i++) {
+    parts[i] = frameOf(events[i], format)
+    size += parts[i].byteLength
+  }
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  if (format === 'sse') f.sse = out
+  else f.nd = out
+  return out
+}
+
 /**
  * The frame announcing ids `fromSeq..toSeq` of `run` that can no longer be sent; `tag` is the
  * run's incarnation tag (`epochTagOf(createdAt)`), so the ids name the run they are about.

@@ -112,6 +112,26 @@ export interface FeedLease {
   release(): void
 }
 
+/** A cursor's membership: a small object with no closure (the hub holds thousands). */
+class Lease implements FeedLease {
+  #listener: FeedListener | undefined
+  constructor(
+    readonly feed: RunFeed,
+    listener: FeedListener,
+  ) {
+    this.#listener = listener
+  }
+  get ready(): Promise<void> {
+    return this.feed.ready
+  }
+  release(): void {
+    const l = this.#listener
+    if (l === undefined) return
+    this.#listener = undefined
+    this.feed.remove(l)
+  }
+}
+
 /** One run's feed: one backend watch, many cursors. Internal. */
 export class RunFeed {
   readonly run: string
@@ -154,19 +174,11 @@ export class RunFeed {
       this.#linger = undefined
     }
     this.listeners.add(listener)
-    let released = false
-    return {
-      ready: this.ready,
-      feed: this,
-      release: () => {
-        if (released) return
-        released = true
-        this.#remove(listener)
-      },
-    }
+    return new Lease(this, listener)
   }
 
-  #remove(listener: FeedListener): void {
+  /** @internal A lease's release. */
+  remove(listener: FeedListener): void {
     this.listeners.delete(listener)
     if (this.listeners.size > 0 || this.#stopped) return
     const linger = this.#owner.ctx.feed.lingerMs

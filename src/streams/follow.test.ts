@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { epochTagOf, eventIdOf } from '../events/envelope.js'
+import { epochTagOf, eventIdOf, seqOfId } from '../events/envelope.js'
 import {
   createRunbus,
   memoryBackend,
@@ -140,6 +140,137 @@ describe('follower batches', () => {
       type: 'gap',
       id: eventIdOf(6, tag),
       data: { from: eventIdOf(1, tag), to: eventIdOf(6, tag) },
+    })
+  })
+
+  describe('the synchronous live path (setLive)', () => {
+    it('hands live batches to a parked reader at once, the same array to every reader, and ends its nextBatch on the end', async () => {
+      const backend = memoryBackend()
+      const rb = createRunbus({ backend })
+      open.push({ rb, backend })
+      const run = await rb.runs.create({ id: 'live' })
+      const followers = [
+        rb.runs.follow('live', { after: 'now' }),
+        rb.runs.follow('live', { after: 'now' }),
+      ]
+      const handed: Array<Array<readonly RunEvent[]>> = [[], []]
+      const pending = followers.map((f, i) => {
+        f.setLive({
+          offer: (events) => {
+            handed[i].push(events)
+            return true
+          },
+        })
+        return f.nextBatch()
+      })
+      await Promise.all(followers.map((f) => f.ready))
+      await new Promise((r) => setImmediate(r)) // both parked in nextBatch
+      for (let i = 0; i < 5; i++) run.emit('n', i)
+      const stored = await run.appendMany([{ type: 'n', data: 5 }])
+      // Handed over during the append itself, before it resolved: no queue, no wake-up.
+      expect(stored[0].seq).toBe(6)
+      expect(handed[0].flat().map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6])
+      expect(handed[0][0]).toBe(handed[1][0])
+      expect(followers[0].stats.delivered).toBe(6)
+      expect(followers[0].position).toBe(6)
+      await run.end()
+      for (const p of pending) expect((await p).done).toBe(true)
+      expect(
+        handed[1]
+          .flat()
+          .map((e) => e.type)
+          .at(-1),
+      ).toBe('end')
+      expect(rb.stats()).toMatchObject({ followers: 0, feeds: 0 })
+    })
+
+    it('never hands over a batch while an earlier one is on its way to the reader', async () => {
+      const backend = memoryBackend()
+      const rb = createRunbus({ backend })
+      open.push({ rb, backend })
+      await rb.runs.create({ id: 'order' })
+      const f = rb.runs.follow('order', { after: 'now' })
+      await f.ready
+      const seqs: number[] = []
+      let refuse = true
+      f.setLive({
+        offer: (events) => {
+          if (refuse) {
+            refuse = false
+            return false
+          }
+          for (const e of events) seqs.push(e.seq)
+          return true
+        },
+      })
+      const draft = (i: number) => ({ type: 'n', data: i, json: String(i), ts: Date.now() })
+      const first = f.nextBatch()
+      // Appended once nextBatch resolved with seq 1 and before its reader ran: seq 2 must wait
+      // for the reader's next call, not overtake seq 1 through the live path.
+      const racing = first.then(() => backend.runs.append('order', [draft(2)]))
+      await new Promise((r) => setImmediate(r)) // parked
+      await backend.runs.append('order', [draft(1)]) // refused: it wakes the reader
+      for (let r = await first; ; r = await f.nextBatch()) {
+        for (const e of r.value!) seqs.push(e.seq)
+        if (seqs.length >= 2) break
+      }
+      await racing
+      expect(seqs).toEqual([1, 2])
+      f.close()
+    })
+
+    it('refusals, holes and history mix with nextBatch into every seq exactly once, in order', async () => {
+      const inner = memoryBackend()
+      const runs = Object.create(inner.runs) as Backend['runs']
+      // Swallow one live batch in seven, as a backend that lost its place would.
+      runs.watch = (run, l) => {
+        let n = 0
+        return inner.runs.watch(run, {
+          onEvents: (events) => {
+            if (++n % 7 !== 0) l.onEvents(events)
+          },
+        })
+      }
+      const backend = { ...inner, runs } as MemoryBackend
+      const rb = createRunbus({ backend, follow: { pageSize: 16, bufferSize: 40 } })
+      open.push({ rb, backend: inner })
+      const run = await rb.runs.create({ id: 'mix' })
+      for (let i = 0; i < 50; i++) run.emit('n', i) // history before the reader
+      await run.flush()
+      const f = rb.runs.follow('mix')
+      const seqs: number[] = []
+      let calls = 0
+      let viaLive = 0
+      f.setLive({
+        offer: (events) => {
+          // Refuse one offer in three, as a full socket would.
+          if (++calls % 3 === 0) return false
+          viaLive += events.length
+          for (const e of events) seqs.push(e.seq)
+          return true
+        },
+      })
+      const reading = (async () => {
+        for (;;) {
+          const r = await f.nextBatch()
+          if (r.done) return
+          for (const e of r.value) seqs.push(e.seq)
+          // Sometimes a slow reader: the buffer may overflow into a re-read.
+          if (seqs.length % 5 === 0) await new Promise((res) => setImmediate(res))
+        }
+      })()
+      for (let burst = 0; burst < 60; burst++) {
+        for (let i = 0; i < 1 + (burst % 9); i++) run.emit('n', burst)
+        await (burst % 2 === 0 ? run.flush() : new Promise((res) => setImmediate(res)))
+      }
+      await run.end()
+      await reading
+      const last = (await rb.runs.tail('mix'))!
+      expect(seqOfId(last)).toBeGreaterThan(50)
+      expect(seqs).toEqual(Array.from({ length: seqOfId(last)! }, (_, i) => i + 1))
+      expect(viaLive).toBeGreaterThan(0)
+      expect(viaLive).toBeLessThan(seqs.length)
+      expect(f.stats.delivered).toBe(seqs.length)
     })
   })
 })

@@ -22,6 +22,10 @@
  *    finishes at once.
  *
  * Live batches are the backend's arrays, shared by every follower: fan-out copies nothing.
+ * A consumer parked in `nextBatch()` with a live handler (`setLive`, the hub's readers) is
+ * handed a new batch during the feed's delivery itself, when the batch continues its
+ * position exactly and nothing is on its way to it; everything else takes the buffer, so
+ * the seam, the holes and the bound work as in step 3.
  */
 import type { Context } from '../context.js'
 import {
@@ -35,7 +39,6 @@ import {
 } from '../events/envelope.js'
 import { InvalidArgumentError, RunNotFoundError, RunResetError } from '../events/errors.js'
 import { checkOptions } from '../events/options.js'
-import { AsyncQueue } from '../queue/index.js'
 import { feedsOf, type FeedLease } from './feed.js'
 
 /**
@@ -117,6 +120,23 @@ type Item = readonly RunEvent[] | typeof REREAD
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
 /**
+ * @internal What `Follower.setLive` hands live events to (an object, so that a reader can be
+ * its own handler: no closure per connection).
+ */
+export interface LiveHandler {
+  /** `true` when it took them (they count as delivered), `false` to let them wait for `nextBatch()`. */
+  offer(events: readonly RunEvent[]): boolean
+}
+
+/** A follower as a resource of its instance (`rb.close()` ends it), without a closure. */
+class Tracked {
+  constructor(readonly follower: Follower) {}
+  close(reason: Error): void {
+    this.follower.closeWith(reason)
+  }
+}
+
+/**
  * A live view of one run: an async iterable of its events that finishes after `end`.
  *
  * Use `for await`; `break`, `close()` or `await using` release it (its watch and buffer).
@@ -150,7 +170,19 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private readonly readyP: Promise<void>
   /** The incarnation of the run this follower follows (from its first read). */
   private epoch: number | undefined = undefined
-  private readonly queue = new AsyncQueue<Item>()
+  /**
+   * Live batches (and re-read marks) waiting for the consumer, oldest at `head`: one consumer
+   * and a bound (`bufferSize` events) need no more than an array, made on first use. A hub
+   * reader served through its `live` handler mostly never makes one (the hub holds thousands).
+   */
+  private items: Item[] | undefined = undefined
+  private head = 0
+  /** Wakes the consumer parked in `step()`. */
+  private wake: (() => void) | undefined = undefined
+  /** @see setLive */
+  private live: LiveHandler | undefined = undefined
+  /** The consumer is parked in `step()` with nothing on its way to it. */
+  private parked = false
   private buffered = 0
   private batch: readonly RunEvent[] | undefined = undefined
   private idx = 0
@@ -165,7 +197,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private failureThrown = false
   private untrack: () => void
   private resolveClosed!: () => void
-  private readonly onAbort = (): void => this.fail(this.signal?.reason)
   private readonly waitForRun: number
 
   /** @internal Use `rb.runs.follow()`. */
@@ -197,10 +228,10 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     this.signal = options.signal
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     ctx.checkOpen()
-    this.untrack = ctx.track('follower', { close: (reason) => this.fail(reason) })
+    this.untrack = ctx.track('follower', new Tracked(this))
     if (this.signal !== undefined) {
       if (this.signal.aborted) this.fail(this.signal.reason)
-      else this.signal.addEventListener('abort', this.onAbort, { once: true })
+      else this.signal.addEventListener('abort', this, { once: true })
     }
     // Start at once (not on the first next()): the position is fixed as early as possible,
     // and `ready` tells when.
@@ -300,7 +331,8 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       if (this.caughtUp) this.finish()
       if (this.finished) return DONE
       try {
-        await this.step()
+        const wait = this.step()
+        if (wait !== undefined) await wait
       } catch (err) {
         return this.stepFailed(err)
       }
@@ -318,39 +350,49 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    * for await (const events of follower.batches()) res.write(events.map(frame).join(''))
    * ```
    */
-  async nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
-    for (;;) {
-      if (this.failure !== undefined) return this.throwFailure()
-      const gap = this.gap
-      if (gap !== undefined) {
-        this.gap = undefined
-        return { value: [this.deliver(gap).value as RunEvent], done: false }
-      }
-      const b = this.batch
-      if (b !== undefined) {
-        while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
-        if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
-          const start = this.idx
-          let end = start + 1
-          while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
-          const out = start === 0 && end === b.length ? b : b.slice(start, end)
-          this.idx = end
-          const lastEvent = out[out.length - 1]
-          this.last = lastEvent.seq
-          this.stats.delivered += out.length
-          if (lastEvent.type === 'end') this.finish()
-          return { value: out, done: false }
+  nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
+    // Not an async function: a hub reader parks here for the life of its connection, and a
+    // suspended async frame costs far more than the one promise a `then` chain holds.
+    try {
+      for (;;) {
+        if (this.failure !== undefined) return Promise.resolve(this.throwFailure())
+        const gap = this.gap
+        if (gap !== undefined) {
+          this.gap = undefined
+          return Promise.resolve({ value: [this.deliver(gap).value as RunEvent], done: false })
         }
-        if (this.idx < b.length) this.holeFound()
-        this.batch = undefined
+        const b = this.batch
+        if (b !== undefined) {
+          while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
+          if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
+            const start = this.idx
+            let end = start + 1
+            while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
+            const out = start === 0 && end === b.length ? b : b.slice(start, end)
+            this.idx = end
+            const lastEvent = out[out.length - 1]
+            this.last = lastEvent.seq
+            this.stats.delivered += out.length
+            if (lastEvent.type === 'end') this.finish()
+            return Promise.resolve({ value: out, done: false })
+          }
+          if (this.idx < b.length) this.holeFound()
+          this.batch = undefined
+        }
+        if (this.caughtUp) this.finish()
+        if (this.finished) return Promise.resolve(DONE)
+        const wait = this.step()
+        if (wait !== undefined) {
+          return wait.then(
+            () => this.nextBatch(),
+            (err: unknown) => this.stepFailed(err),
+          )
+        }
       }
-      if (this.caughtUp) this.finish()
-      if (this.finished) return DONE
-      try {
-        await this.step()
-      } catch (err) {
-        return this.stepFailed(err)
-      }
+    } catch (err) {
+      // The failure as it was given (a signal's reason may be any value), as `await` throws it.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(err)
     }
   }
 
@@ -375,20 +417,34 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   }
 
   /** One step of the slow path: set up, read a history page, or take a live batch. */
-  private async step(): Promise<void> {
-    if (!this.initialized) await this.readyP
-    else if (this.needRead) await this.readPage()
-    else {
-      const item = await this.queue.take()
-      if (item === REREAD) {
-        this.needRead = true
-        this.ctx.counters.followerRereads++
-      } else {
-        this.buffered -= item.length
-        this.batch = item
-        this.idx = 0
-      }
+  /**
+   * One step of the slow path: set up, read a history page, take a live batch, or park until
+   * one comes. Not an async function: taking what is buffered needs no await, and a parked
+   * consumer holds one bare promise, not a suspended frame (the hub parks thousands).
+   */
+  private step(): Promise<void> | undefined {
+    if (!this.initialized) return this.readyP
+    if (this.needRead) return this.readPage()
+    const items = this.items
+    if (items === undefined || this.head >= items.length) {
+      // Park; whatever wakes us (an item, the end, a failure) is seen by the caller's loop.
+      this.parked = true
+      return new Promise<void>((resolve) => (this.wake = resolve))
     }
+    const item = items[this.head++]
+    if (this.head === items.length) {
+      items.length = 0
+      this.head = 0
+    }
+    if (item === REREAD) {
+      this.needRead = true
+      this.ctx.counters.followerRereads++
+    } else {
+      this.buffered -= item.length
+      this.batch = item
+      this.idx = 0
+    }
+    return undefined
   }
 
   private stepFailed(err: unknown): IteratorReturnResult<undefined> {
@@ -419,11 +475,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
       this.epoch = info.createdAt
     }
     if (this.finished || this.failure !== undefined) return
-    const lease = feedsOf(this.ctx).attach(this.run, {
-      onEvents: (events) => this.push(events),
-      onGap: () => this.reread(),
-      onError: (err) => this.fail(err),
-    })
+    const lease = feedsOf(this.ctx).attach(this.run, this)
     this.lease = lease
     await lease.ready
     if (this.finished || this.failure !== undefined) return
@@ -513,20 +565,114 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (page.ended && page.events.length === 0 && this.last >= page.lastSeq) this.caughtUp = true
   }
 
-  private push(events: readonly RunEvent[]): void {
+  /**
+   * @internal The feed's hook: new live events (the backend's array, shared by every cursor).
+   * A consumer parked with nothing in hand and a `live` handler gets them here, at once
+   * (see `setLive`); otherwise they join this cursor's bounded buffer.
+   */
+  onEvents(events: readonly RunEvent[]): void {
     if (this.finished || this.failure !== undefined || events.length === 0) return
+    if (this.live !== undefined && this.parked && this.buffered === 0 && this.offerLive(events))
+      return
     if (this.buffered > 0 && this.buffered + events.length > this.bufferSize) {
       // The reader is behind: drop what we hold and let the log serve it later.
-      this.queue.tryTakeBatch()
+      this.items = undefined
+      this.head = 0
       this.buffered = 0
       this.stats.overflows++
       this.ctx.counters.followerOverflows++
       this.notBefore = this.lease?.feed.nextRead ?? 0
-      this.queue.push(REREAD)
+      this.enqueue(REREAD)
       return
     }
     this.buffered += events.length
-    this.queue.push(events)
+    this.enqueue(events)
+  }
+
+  /**
+   * Queues `item` for the consumer and wakes it. What is queued is on its way to the consumer:
+   * no direct hand-over until it has taken it and parked again (that keeps the order).
+   */
+  private enqueue(item: Item): void {
+    ;(this.items ??= []).push(item)
+    this.parked = false
+    this.wakeUp()
+  }
+
+  private wakeUp(): void {
+    this.parked = false
+    const w = this.wake
+    if (w !== undefined) {
+      this.wake = undefined
+      w()
+    }
+  }
+
+  /** @internal The signal's abort (the follower is its own listener: no closure to hold). */
+  handleEvent(): void {
+    this.fail(this.signal?.reason)
+  }
+
+  /** @internal `rb.close()`: ends the follower with `reason`. */
+  closeWith(reason: Error): void {
+    this.fail(reason)
+  }
+
+  /** @internal The feed's hook: it may have missed events, re-read the log. */
+  onGap(): void {
+    this.reread()
+  }
+
+  /** @internal The feed's hook: its watch failed for good. */
+  onError(err: unknown): void {
+    this.fail(err)
+  }
+
+  /**
+   * The synchronous live path: hands `events` to the `live` handler when they continue this
+   * cursor's position exactly, in one contiguous run, and the handler takes them. Anything
+   * else (a duplicate prefix is skipped; a hole, a break in the run, a handler that says
+   * no) goes the usual way, through the buffer and `nextBatch`, which repairs holes from the
+   * log. Only called while the consumer is parked with nothing in hand: the events handed
+   * over are then next in line, and the cursor's counters move exactly as `nextBatch` would.
+   */
+  private offerLive(events: readonly RunEvent[]): boolean {
+    const b = this.batch
+    if (
+      !this.initialized ||
+      this.needRead ||
+      this.caughtUp ||
+      this.gap !== undefined ||
+      (b !== undefined && this.idx < b.length)
+    )
+      return false
+    let start = 0
+    while (start < events.length && events[start].seq <= this.last) start++
+    if (start === events.length) return true // all seen already
+    if (events[start].seq !== this.last + 1) return false
+    for (let i = start + 1; i < events.length; i++) {
+      if (events[i].seq !== events[i - 1].seq + 1) return false
+    }
+    const out = start === 0 ? events : events.slice(start)
+    if (!this.live!.offer(out)) return false
+    const lastEvent = out[out.length - 1]
+    this.last = lastEvent.seq
+    this.stats.delivered += out.length
+    if (lastEvent.type === 'end') this.finish()
+    return true
+  }
+
+  /**
+   * @internal The hub's synchronous live path. While the consumer waits in `nextBatch()`
+   * with nothing in hand, new live events that continue its position are given to
+   * `handler` at once, in the feed's delivery (no buffer, no wake-up, the feed's own array,
+   * so every reader of a run sees the same array); `handler` returns `false` to refuse
+   * (its socket is full), and the events then wait for `nextBatch()` as usual. The
+   * pending `nextBatch()` stays pending through it: it resolves with later events, or
+   * `done` once the `end` was handed over. `undefined` turns it off.
+   */
+  setLive(handler: LiveHandler | undefined): void {
+    this.live = handler
   }
 
   /** What we hold skips events: re-read the log, with a read started from now on. */
@@ -538,7 +684,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private reread(): void {
     if (this.finished || this.failure !== undefined) return
     this.notBefore = this.lease?.feed.nextRead ?? 0
-    this.queue.push(REREAD)
+    this.enqueue(REREAD)
   }
 
   private throwFailure(): IteratorReturnResult<undefined> {
@@ -551,22 +697,24 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (this.finished || this.failure !== undefined) return
     this.failure = reason ?? new Error('follower failed')
     this.release()
-    this.queue.abort(this.failure)
+    this.wakeUp()
   }
 
   private finish(): void {
     if (this.finished) return
     this.finished = true
     this.release()
-    this.queue.close()
+    this.wakeUp()
   }
 
   private release(): void {
     this.batch = undefined
+    this.items = undefined
+    this.head = 0
     this.buffered = 0
     this.lease?.release()
     this.untrack()
-    this.signal?.removeEventListener('abort', this.onAbort)
+    this.signal?.removeEventListener('abort', this)
     this.resolveClosed()
   }
 }
