@@ -53,6 +53,9 @@ export interface FollowOptions {
   /**
    * Start after this event id, from the `'start'` of what is retained (default), or from
    * `'now'` (only events appended from here on; an ended run still yields its `end`).
+   * An id names the run's incarnation too: an id of a run that was reset or created again
+   * since ends the follower with `RunResetError` (a `RunNotFoundError`), never with the new
+   * run's events from that position on.
    */
   after?: string | undefined
   /** Ends the follower; the loop then throws `signal.reason`. */
