@@ -136,6 +136,9 @@ export function withBudgets(
   }
 
   const runs: RunLogStore = {
+    get inboxTrimmed() {
+      return inner.inboxTrimmed
+    },
     getRun: (run) => inner.getRun(run),
     listRuns: (query) => inner.listRuns(query),
     read: (run, afterSeq, limit) => inner.read(run, afterSeq, limit),

@@ -156,6 +156,11 @@ export interface RunbusStats {
   runsAbandoned: number
   /** Inbox reads that failed and were tried again after a back-off. */
   inboxReadRetries: number
+  /**
+   * Inbox messages the backend dropped (oldest first) to keep inboxes at
+   * `retention.maxInboxMessages`, counted by this process's sends.
+   */
+  inboxTrimmed: number
   /** Runs followed in this process: one backend watch each, however many followers. */
   feeds: number
   /** History reads a follower joined instead of issuing (another follower's, or recent events). */
@@ -366,6 +371,7 @@ export function createRunbus(options: RunbusOptions = {}): Runbus {
         busDecodeErrors: b.decodeErrors,
         ...ctx.counters,
         ...counters,
+        inboxTrimmed: backend.runs.inboxTrimmed ?? 0,
         feeds: feeds.stats.feeds,
         sharedReads: feeds.stats.sharedReads + feeds.stats.recentHits,
       }

@@ -158,6 +158,12 @@ export interface RunLogStore {
    * absent, `RunEndedError` once the run ended (the inbox closes with the run).
    */
   sendInbox(run: string, draft: EventDraft): Promise<InboxMessage>
+  /**
+   * Inbox messages this store dropped from the front of inboxes to keep them at their run's
+   * `maxInboxMessages`, counted in this process since it opened (`rb.stats().inboxTrimmed`).
+   * Optional: a store that does not trim, or cannot tell, leaves it out.
+   */
+  readonly inboxTrimmed?: number
   /** Reads inbox messages with `seq > afterSeq`. */
   readInbox(run: string, afterSeq: number, limit: number): Promise<InboxMessage[]>
   /** Delivers new inbox messages, with the same guarantees as `watch`. */

@@ -431,6 +431,7 @@ export function runConformance(
       it('inbox: keeps at most retention.maxInboxMessages, oldest trimmed; by-id reads see what is kept', async () => {
         const { rb } = await setup({ retention: { maxInboxMessages: 3 } })
         const { id } = await rb.runs.add({ id: freshId() })
+        const before = rb.stats().inboxTrimmed
         for (let i = 1; i <= 5; i++) await rb.runs.send(id, { type: 'm', data: i })
         const kept = await rb.runs.readInbox(id)
         expect(kept.map((m) => [m.seq, m.data])).toEqual([
@@ -438,6 +439,8 @@ export function runConformance(
           [4, 4],
           [5, 5],
         ])
+        // Nothing lost silently: the two messages trimmed are counted.
+        expect(rb.stats().inboxTrimmed - before).toBe(2)
       })
 
       it('inbox: messages in order; interrupt aborts run.signal, from another instance too', async () => {

@@ -95,6 +95,8 @@ describe('postgres schema migration (PGlite data directory)', { timeout: 60_000 
       for (let i = 1; i <= 5; i++) await rb.runs.send(run.id, { type: 'note', data: i })
       const newInbox = await rb.runs.readInbox(run.id)
       expect(newInbox.map((m) => m.data)).toEqual([4, 5])
+      // The three trimmed are counted; the old run's untrimmed sends are not.
+      expect(rb.stats().inboxTrimmed).toBe(3)
       await rb.runs.end(run.id)
     } finally {
       await rb.close()

@@ -218,6 +218,9 @@ export function createMemoryRunStore(
   }
 
   const store_: MemoryRunLogStore = {
+    get inboxTrimmed() {
+      return inboxTrimmed
+    },
     async createRun(init: RunInit): Promise<RunInfo> {
       open()
       if (runs.has(init.id)) throw new RunExistsError(init.id)

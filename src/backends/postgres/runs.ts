@@ -90,6 +90,8 @@ export class PostgresRunLog implements RunLogStore {
   private readonly appending = new Map<string, number>()
   private pollTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Inbox messages `send_inbox_n` trimmed for this process's sends. */
+  private trimmedInbox = 0
   readonly stats: PostgresFollowStats = {
     tails: 0,
     reads: 0,
@@ -334,11 +336,16 @@ export class PostgresRunLog implements RunLogStore {
     return this.follow('l', run, listener)
   }
 
+  /** Inbox messages trimmed by this process's sends (see `RunLogStore.inboxTrimmed`). */
+  get inboxTrimmed(): number {
+    return this.trimmedInbox
+  }
+
   async sendInbox(run: string, draft: EventDraft): Promise<InboxMessage> {
     let rows: Row[]
     try {
       rows = await this.q(
-        `SELECT ${this.s}.send_inbox($1, $2, $3, $4, $5) AS seq`,
+        `SELECT o_seq AS seq, o_trimmed AS trimmed FROM ${this.s}.send_inbox_n($1, $2, $3, $4, $5)`,
         [run, draft.type, draft.json, draft.ts, Date.now()],
         'sendInbox',
         run,
@@ -350,6 +357,8 @@ export class PostgresRunLog implements RunLogStore {
       throw err
     }
     const seq = num(rows[0].seq)
+    const trimmed = num(rows[0].trimmed)
+    if (trimmed > 0) this.trimmedInbox += trimmed
     return {
       id: idOfSeq(seq),
       run,

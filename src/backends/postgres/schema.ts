@@ -516,7 +516,8 @@ END $f$;
 /**
  * Version 3: appends and ends also return the run's incarnation (`created_at`), read under
  * the row lock the write took, so the ids they hand out name the run they wrote to (event
- * ids carry it: a run id created again is another run to a resuming reader).
+ * ids carry it: a run id created again is another run to a resuming reader). An inbox send
+ * also returns how many older messages its trim deleted, so the caller can count them.
  */
 const V3 = String.raw`
 CREATE FUNCTION @s.append_ep(p_run text, p_types text[], p_data text[],
@@ -534,6 +535,25 @@ LANGUAGE plpgsql AS $f$
 BEGIN
   seq := @s.end_run(p_run, p_status, p_error, p_data, p_ts, p_expires, p_now);
   SELECT created_at INTO epoch FROM @s.runs WHERE id = p_run;
+END $f$;
+
+CREATE FUNCTION @s.send_inbox_n(p_run text, p_type text, p_data text, p_ts double precision,
+  p_now double precision, OUT o_seq bigint, OUT o_trimmed bigint)
+LANGUAGE plpgsql AS $f$
+DECLARE v_max bigint;
+BEGIN
+  UPDATE @s.runs SET inbox_seq = inbox_seq + 1 WHERE id = p_run AND status = 'running'
+    RETURNING inbox_seq, max_inbox INTO o_seq, v_max;
+  IF NOT FOUND THEN
+    PERFORM @s.refuse(p_run, p_now);
+  END IF;
+  INSERT INTO @s.inbox (run, seq, type, data, ts) VALUES (p_run, o_seq, p_type, p_data, p_ts);
+  o_trimmed := 0;
+  IF v_max IS NOT NULL AND o_seq > v_max THEN
+    DELETE FROM @s.inbox WHERE run = p_run AND seq <= o_seq - v_max;
+    GET DIAGNOSTICS o_trimmed = ROW_COUNT;
+  END IF;
+  PERFORM pg_notify('@chan', 'i' || o_seq || ':' || p_run);
 END $f$;
 `
 

@@ -62,6 +62,8 @@ export class RedisRunLog implements RunLogStore {
   private readonly scripts = runScripts()
   private readonly indexKey: string
   private readonly counterKey: string
+  /** Inbox messages the inbox script trimmed for this process's sends. */
+  private trimmedInbox = 0
 
   constructor(ctx: RedisContext, reader: LogReader) {
     this.ctx = ctx
@@ -325,21 +327,27 @@ export class RedisRunLog implements RunLogStore {
     return this.reader.follow(key, run, run, lastId, listener)
   }
 
+  /** Inbox messages trimmed by this process's sends (see `RunLogStore.inboxTrimmed`). */
+  get inboxTrimmed(): number {
+    return this.trimmedInbox
+  }
+
   async sendInbox(run: string, draft: EventDraft): Promise<InboxMessage> {
     checkRunId(run)
     const k = this.keys(run)
-    const seq = Number(
-      await this.call(
-        'sendInbox',
-        () =>
-          this.scripts.inbox.run(
-            this.ctx.client,
-            [k.meta, k.inbox],
-            [draft.type, draft.json, draft.ts],
-          ),
-        run,
-      ),
-    )
+    const [seqReply, trimmedReply] = (await this.call(
+      'sendInbox',
+      () =>
+        this.scripts.inbox.run(
+          this.ctx.client,
+          [k.meta, k.inbox],
+          [draft.type, draft.json, draft.ts],
+        ),
+      run,
+    )) as [unknown, unknown]
+    const seq = Number(seqReply)
+    const trimmed = Number(trimmedReply)
+    if (trimmed > 0) this.trimmedInbox += trimmed
     const data: unknown = JSON.parse(draft.json)
     return { id: idOfSeq(seq), run, seq, type: draft.type, data, ts: draft.ts }
   }
