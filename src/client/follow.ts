@@ -31,16 +31,8 @@ import {
   type Backoff,
   type BackoffOptions,
 } from '../events/jitter.js'
-import {
-  abortReason,
-  errorOf,
-  headersOf,
-  requestJson,
-  send,
-  seg,
-  urlOf,
-  type Transport,
-} from './http.js'
+import { abortReason } from '../events/deadline.js'
+import { errorOf, headersOf, requestJson, send, seg, urlOf, type Transport } from './http.js'
 
 /** Where a follow's connection is. `closed` is final. */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed'

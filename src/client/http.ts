@@ -4,7 +4,8 @@
  * HTTP status; status 0 when the hub could not be reached). Web-standard only: runs in
  * browsers and Node 20 alike.
  */
-import { AbortedError, HubError } from '../events/errors.js'
+import { abortReason } from '../events/deadline.js'
+import { HubError } from '../events/errors.js'
 import { errorFromWire } from '../protocol/errors.js'
 
 /** The `fetch` the client calls (the global one unless the caller injects another). */
@@ -70,7 +71,7 @@ export async function errorOf(response: Response): Promise<HubError> {
 
 /**
  * Calls `fetch`, mapping a network failure to `HubError(0, 'unreachable')` and an abort to
- * the signal's reason (or {@link AbortedError} when it has none).
+ * the signal's reason (or `AbortedError` when it has none).
  */
 export async function send(
   transport: Transport,
@@ -84,14 +85,6 @@ export async function send(
     if (signal?.aborted) throw abortReason(signal)
     throw new HubError(0, 'unreachable', `could not reach the hub at ${url}`, { cause: err })
   }
-}
-
-/** What an aborted signal should reject with: its own reason, or an {@link AbortedError}. */
-export function abortReason(signal: AbortSignal): unknown {
-  const reason: unknown = signal.reason
-  if (reason === undefined) return new AbortedError()
-  // The default reason of `controller.abort()` is a DOMException named AbortError; keep it.
-  return reason
 }
 
 /**

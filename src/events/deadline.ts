@@ -46,13 +46,13 @@ export function withDeadline<T>(
   if (signal?.aborted) {
     stop.abort(signal.reason)
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an abort reason is passed on as is
-    return Promise.reject(abortError(signal))
+    return Promise.reject(abortReason(signal))
   }
   return new Promise<T>((resolve, reject) => {
     let done = false
     let timer: ReturnType<typeof setTimeout> | undefined
     const onAbort = () => {
-      if (signal) finish(abortError(signal))
+      if (signal) finish(abortReason(signal))
     }
     const finish = (err: unknown) => {
       if (done) return
@@ -92,6 +92,11 @@ export function withDeadline<T>(
   })
 }
 
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new AbortedError()
+/**
+ * What an aborted signal should reject with: its own reason, or an {@link AbortedError}.
+ * (The default reason of `controller.abort()` is a DOMException named AbortError; kept.)
+ */
+export function abortReason(signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason
+  return reason === undefined ? new AbortedError() : reason
 }
