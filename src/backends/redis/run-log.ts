@@ -27,7 +27,7 @@ import type {
   Unsubscribe,
 } from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
-import { epochTagOf, eventIdOf, idOfSeq } from '../../events/envelope.js'
+import { eventIdOf, idOfSeq } from '../../events/envelope.js'
 import {
   DecodeError,
   InvalidArgumentError,
@@ -84,18 +84,8 @@ export class RedisRunLog implements RunLogStore {
     return bounded(this.ctx.client, this.ctx.commandTimeoutMs, what, fn, run)
   }
 
-  #lastCreated: string | undefined = undefined
-  #lastTag = ''
-
   /** The id tag of a run's createdAt as a script returned it (the last one is kept). */
-  private tagOf(createdText: string | undefined): string {
-    if (createdText === undefined || createdText === '') return ''
-    if (createdText !== this.#lastCreated) {
-      this.#lastTag = epochTagOf(Number(createdText))
-      this.#lastCreated = createdText
-    }
-    return this.#lastTag
-  }
+  private readonly tags = new EpochTags()
 
   async createRun(init: RunInit): Promise<RunInfo> {
     checkRunId(init.id)
@@ -237,7 +227,7 @@ export class RedisRunLog implements RunLogStore {
       run,
     )) as [number | string, string]
     const first = Number(firstText)
-    const tag = this.tagOf(createdText)
+    const tag = this.tags.of(createdText)
     const out: RunEvent[] = new Array<RunEvent>(events.length)
     for (let i = 0; i < events.length; i++) {
       const e = events[i]
@@ -267,7 +257,7 @@ export class RedisRunLog implements RunLogStore {
       run,
     )) as [number | string, string]
     const seq = Number(seqText)
-    return { id: eventIdOf(seq, this.tagOf(createdText)), run, seq, type: 'end', data, ts }
+    return { id: eventIdOf(seq, this.tags.of(createdText)), run, seq, type: 'end', data, ts }
   }
 
   async read(run: string, afterSeq: number, limit: number): Promise<LogPage> {
@@ -289,7 +279,7 @@ export class RedisRunLog implements RunLogStore {
     const events: RunEvent[] = []
     // Entries written before they carried `e` get the tag of the run the meta names (the
     // script read both at once).
-    const tags = new EpochTags(this.tagOf(createdText))
+    const tags = new EpochTags(this.tags.of(createdText))
     for (const entry of entries) {
       try {
         events.push(decodeEntry(run, entry, tags))
