@@ -109,15 +109,6 @@ export interface FollowerStats {
   shared: number
 }
 
-/**
- * The run followed is gone as the follower knew it (recreated, or its log reset), or the id
- * it resumes from names another incarnation: a `RunResetError` saying so, never silence and
- * never the next run's events.
- */
-function runReset(run: string): RunResetError {
-  return new RunResetError(run)
-}
-
 const REREAD = Symbol('reread')
 type Item = readonly RunEvent[] | typeof REREAD
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
@@ -373,10 +364,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
             while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
             const out = start === 0 && end === b.length ? b : b.slice(start, end)
             this.idx = end
-            const lastEvent = out[out.length - 1]
-            this.last = lastEvent.seq
-            this.stats.delivered += out.length
-            if (lastEvent.type === 'end') this.finish()
+            this.advance(out)
             return Promise.resolve({ value: out, done: false })
           }
           if (this.idx < b.length) this.holeFound()
@@ -521,7 +509,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     // Close to the head: the feed's recent window has what we miss, the rest comes live.
     const recent = feed.recentAfter(this.last)
     if (recent !== undefined) {
-      if (!sameEpoch(epochOfId(recent[0].id), this.epoch)) throw runReset(this.run)
+      if (!sameEpoch(epochOfId(recent[0].id), this.epoch)) throw new RunResetError(this.run)
       this.stats.shared++
       this.batch = recent
       this.idx = 0
@@ -539,7 +527,7 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     // incarnation as `page.epoch`; a vanished run fails the read with RunNotFoundError.
     if (page.epoch !== undefined) {
       if (this.epoch === undefined) this.epoch = page.epoch
-      else if (!sameEpoch(page.epoch, this.epoch)) throw runReset(this.run)
+      else if (!sameEpoch(page.epoch, this.epoch)) throw new RunResetError(this.run)
     }
     if (first && this.start === 'start' && !this.gapAtStart && this.last + 1 < page.firstSeq) {
       this.last = page.firstSeq - 1
@@ -598,7 +586,6 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    */
   private enqueue(item: Item): void {
     ;(this.items ??= []).push(item)
-    this.parked = false
     this.wakeUp()
   }
 
@@ -658,11 +645,16 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     }
     const out = start === 0 ? events : events.slice(start)
     if (!this.live!.offer(out)) return false
+    this.advance(out)
+    return true
+  }
+
+  /** `out` (contiguous, continuing the position) was handed to the consumer: move past it. */
+  private advance(out: readonly RunEvent[]): void {
     const lastEvent = out[out.length - 1]
     this.last = lastEvent.seq
     this.stats.delivered += out.length
     if (lastEvent.type === 'end') this.finish()
-    return true
   }
 
   /**
