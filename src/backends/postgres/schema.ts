@@ -516,8 +516,9 @@ END $f$;
 /**
  * Version 3: appends and ends also return the run's incarnation (`created_at`), read under
  * the row lock the write took, so the ids they hand out name the run they wrote to (event
- * ids carry it: a run id created again is another run to a resuming reader). An inbox send
- * also returns how many older messages its trim deleted, so the caller can count them.
+ * ids carry it: a run id created again is another run to a resuming reader). The inbox send
+ * is replaced by `send_inbox_n`, which also returns how many older messages its trim
+ * deleted, so the caller can count them.
  */
 const V3 = String.raw`
 CREATE FUNCTION @s.append_ep(p_run text, p_types text[], p_data text[],
@@ -555,6 +556,9 @@ BEGIN
   END IF;
   PERFORM pg_notify('@chan', 'i' || o_seq || ':' || p_run);
 END $f$;
+
+-- send_inbox_n replaces it: one live inbox send, not two to keep alike.
+DROP FUNCTION @s.send_inbox(text, text, text, double precision, double precision);
 `
 
 const MIGRATIONS: readonly string[] = [V1, V2, V3]
