@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
-import { freezeIfPlainJson } from './shared-data.js'
+import { freezeDeep, isPlainJson } from './shared-data.js'
+
+/** What the emit path does: freeze plain JSON data, and say whether it was. */
+function freezeIfPlainJson(data: unknown): boolean {
+  if (!isPlainJson(data)) return false
+  freezeDeep(data)
+  return true
+}
 
 describe('freezeIfPlainJson', () => {
   it('freezes plain JSON data deeply and says so', () => {

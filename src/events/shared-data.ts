@@ -53,8 +53,8 @@ function isPlain(value: unknown, depth: number): boolean {
 }
 
 /**
- * Freezes `value` and everything in it (the second half of {@link freezeIfPlainJson}: call it
- * only on data {@link isPlainJson} accepted).
+ * Freezes `value` and everything in it: call it only on data {@link isPlainJson} accepted.
+ * Gotcha: the caller's object is frozen — a later write to it throws in strict code.
  *
  * @internal
  * @example
@@ -70,32 +70,12 @@ export function freezeDeep(value: unknown): void {
 }
 
 /**
- * Freezes `data` deeply if it is plain JSON data (see the file header) and says whether it
- * did: `true` means `data` now equals `JSON.parse(JSON.stringify(data))` and can never
- * change, so a backend in this process may hand it to readers as is.
- *
- * Gotcha: on `true` the caller's object is frozen — a later write to it throws in strict
- * code. On `false` nothing was touched.
- *
- * @internal
- * @example
- * ```ts
- * const data = { text: 'hi' }
- * freezeIfPlainJson(data) // true, Object.isFrozen(data) === true
- * freezeIfPlainJson({ at: new Date() }) // false, untouched
- * ```
- */
-export function freezeIfPlainJson(data: unknown): boolean {
-  if (!isPlain(data, 0)) return false
-  freezeDeep(data)
-  return true
-}
-
-/**
- * The two halves of {@link freezeIfPlainJson}, for the emit path, which encodes in between
- * (a payload refused as too large is not frozen): `isPlainJson` touches nothing, and `true`
- * also means `data` nests at most 32 levels, under the codec's `MAX_JSON_DEPTH` (so no depth
- * check is needed); `freezeDeep` then freezes it.
+ * Whether `data` is plain JSON data (see the file header): `true` means that, once frozen
+ * with {@link freezeDeep}, `data` equals `JSON.parse(JSON.stringify(data))` and can never
+ * change, so a backend in this process may hand it to readers as is. It touches nothing, and
+ * `true` also means `data` nests at most 32 levels, under the codec's `MAX_JSON_DEPTH` (so
+ * no depth check is needed). The emit path encodes between the two calls, so a payload
+ * refused as too large is not frozen.
  *
  * @internal
  * @example
