@@ -135,7 +135,10 @@ export function nodeListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const idleMs = limiter?.limits.bodyIdleTimeoutMs ?? DEFAULT_HUB_LIMITS.bodyIdleTimeoutMs
   return (req, res) => {
-    const ac = new AbortController()
+    // Made when a route first asks for the request's signal; dropped once a stream started
+    // (its sink's close ends the stream), so a streaming connection holds none.
+    let ac: AbortController | undefined
+    let gone = false
     let bodyRefused = false
     let release: (() => void) | undefined
     try {
@@ -146,7 +149,8 @@ export function nodeListener(
     }
     res.on('close', () => {
       release?.()
-      ac.abort()
+      gone = true
+      ac?.abort()
     })
     const run = async (): Promise<void> => {
       let hreq: HubRequest
@@ -167,7 +171,13 @@ export function nodeListener(
               throw err
             }
           },
-          signal: ac.signal,
+          get signal() {
+            if (ac === undefined) {
+              ac = new AbortController()
+              if (gone) ac.abort()
+            }
+            return ac.signal
+          },
         }
       } catch (err) {
         writePlain(res, errorResponse(err), true)
@@ -183,6 +193,7 @@ export function nodeListener(
         res.flushHeaders()
         req.socket.setNoDelay(true)
         r.start(new NodeResponseSink(res, maxQueuedBytes))
+        ac = undefined
         return
       }
       // A body we refused or never read (a 401 before reading it, an endless chunked

@@ -35,7 +35,7 @@ import { epochTagOfId, eventIdOf } from '../events/envelope.js'
 import { RunbusError } from '../events/errors.js'
 import { errorFrame, frameOf, framesOf, pingOf, type StreamFormat } from '../protocol/framing.js'
 import type { Runbus } from '../runbus.js'
-import type { Follower, LiveHandler } from '../streams/follow.js'
+import { PARKED, type Follower, type LiveHandler } from '../streams/follow.js'
 import type { StreamSink } from './sink.js'
 import { StallWatch } from './stall.js'
 
@@ -99,18 +99,24 @@ export class RunReaders {
    * (`RunNotFoundError`, `ClosedError`); `signal` is the request's.
    */
   async open(run: string, start: ReaderStart, signal: AbortSignal): Promise<Follower> {
+    // The request's signal guards the start only: once attached, the sink's close ends the
+    // cursor, so the cursor holds no listener on the signal for the life of the connection.
     const f = this.#rb.runs.follow(run, {
       after: start.after,
       gapAtStart: start.explicit,
       bufferSize: READER_BUFFER,
-      signal,
     })
+    const onAbort = (): void => f.close()
+    signal.addEventListener('abort', onAbort, { once: true })
     try {
       await f.ready
     } catch (err) {
       f.close()
       throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
     }
+    if (signal.aborted) throw signal.reason
     return f
   }
 
@@ -131,7 +137,8 @@ export class RunReaders {
       s?.delete(reader)
       if (s?.size === 0) this.#byRun.delete(follower.run)
     })
-    void reader.pump()
+    follower.setLive(reader)
+    reader.pump()
   }
 
   /** @internal */
@@ -190,38 +197,87 @@ class RunReader implements LiveHandler {
     return true
   }
 
-  async pump(): Promise<void> {
-    const { sink, follower, owner } = this
-    const high = owner.maxQueuedBytes / 2
-    follower.setLive(this)
+  /**
+   * Moves what the cursor has into the socket until it has nothing in hand. Not an async
+   * function, and no promise while parked: a caught-up reader (most of them, for the life of
+   * the connection) holds no suspended frame and no promise chain; the cursor calls `wake()`
+   * when there is more. Promises exist only while a history read or a drain is awaited.
+   */
+  pump(): void {
+    const { sink, follower } = this
+    const high = this.owner.maxQueuedBytes / 2
     try {
       for (;;) {
+        if (sink.closed) return
         if (sink.queuedBytes > high) {
           this.#stall.hold()
-          await sink.waitDrain()
-          this.#stall.resume()
+          sink.waitDrain().then(
+            () => {
+              this.#stall.resume()
+              this.pump()
+            },
+            (err: unknown) => this.#fail(err),
+          )
+          return
         }
-        if (sink.closed) return
-        const r = await follower.nextBatch()
-        if (sink.closed) return
-        if (r.done) break
-        this.#write(r.value)
+        const r = follower.pull()
+        if (r === PARKED) return
+        if (r === null) {
+          this.#finished()
+          return
+        }
+        if (r instanceof Promise) {
+          r.then(
+            () => this.pump(),
+            (err: unknown) => {
+              try {
+                follower.pullFailed(err)
+                this.pump()
+              } catch (e) {
+                this.#fail(e)
+              }
+            },
+          )
+          return
+        }
+        this.#write(r)
       }
-      // Finished without an `end` frame written: the reader resumed at or after the end of
-      // an ended run. Say the end again so the client stops instead of reconnecting.
-      if (!this.#wrote && !sink.closed) await this.#repeatEnd()
-      sink.end()
     } catch (err) {
-      if (sink.closed) return
-      owner.stats.failed++
-      const wire =
-        err instanceof RunbusError
-          ? err
-          : new RunbusError('internal', 'the stream failed on the hub', { cause: err })
-      sink.write(errorFrame(follower.run, wire, this.format))
-      owner.stats.framesOut++
-      sink.end()
+      this.#fail(err)
     }
+  }
+
+  /** The cursor has more for `pull()` (called from inside its delivery: pull later). */
+  wake(): void {
+    queueMicrotask(() => this.pump())
+  }
+
+  /**
+   * Finished without an `end` frame written: the reader resumed at or after the end of an
+   * ended run. Say the end again so the client stops instead of reconnecting.
+   */
+  #finished(): void {
+    if (this.#wrote || this.sink.closed) {
+      this.sink.end()
+      return
+    }
+    this.#repeatEnd().then(
+      () => this.sink.end(),
+      (err: unknown) => this.#fail(err),
+    )
+  }
+
+  #fail(err: unknown): void {
+    const { sink, owner } = this
+    if (sink.closed) return
+    owner.stats.failed++
+    const wire =
+      err instanceof RunbusError
+        ? err
+        : new RunbusError('internal', 'the stream failed on the hub', { cause: err })
+    sink.write(errorFrame(this.follower.run, wire, this.format))
+    owner.stats.framesOut++
+    sink.end()
   }
 
   #write(events: readonly RunEvent[]): void {

@@ -9,6 +9,7 @@ import {
   type Runbus,
   type RunEvent,
 } from '../index.js'
+import { PARKED } from './follow.js'
 
 const open: Array<{ rb: Runbus; backend: MemoryBackend }> = []
 afterEach(async () => {
@@ -156,6 +157,7 @@ describe('follower batches', () => {
       const handed: Array<Array<readonly RunEvent[]>> = [[], []]
       const pending = followers.map((f, i) => {
         f.setLive({
+          wake: () => {},
           offer: (events) => {
             handed[i].push(events)
             return true
@@ -194,6 +196,7 @@ describe('follower batches', () => {
       const seqs: number[] = []
       let refuse = true
       f.setLive({
+        wake: () => {},
         offer: (events) => {
           if (refuse) {
             refuse = false
@@ -242,6 +245,7 @@ describe('follower batches', () => {
       let calls = 0
       let viaLive = 0
       f.setLive({
+        wake: () => {},
         offer: (events) => {
           // Refuse one offer in three, as a full socket would.
           if (++calls % 3 === 0) return false
@@ -271,6 +275,94 @@ describe('follower batches', () => {
       expect(viaLive).toBeGreaterThan(0)
       expect(viaLive).toBeLessThan(seqs.length)
       expect(f.stats.delivered).toBe(seqs.length)
+    })
+
+    it('pull() and wake(): a consumer with no promise while parked gets every seq once, in order', async () => {
+      const inner = memoryBackend()
+      const runs = Object.create(inner.runs) as Backend['runs']
+      // Swallow one live batch in five: holes the cursor repairs from the log.
+      runs.watch = (run, l) => {
+        let n = 0
+        return inner.runs.watch(run, {
+          onEvents: (events) => {
+            if (++n % 5 !== 0) l.onEvents(events)
+          },
+        })
+      }
+      const backend = { ...inner, runs } as MemoryBackend
+      const rb = createRunbus({ backend, follow: { pageSize: 8, bufferSize: 30 } })
+      open.push({ rb, backend: inner })
+      const run = await rb.runs.create({ id: 'pull' })
+      for (let i = 0; i < 20; i++) run.emit('n', i) // history before the reader
+      await run.flush()
+      const f = rb.runs.follow('pull')
+      const seqs: number[] = []
+      let parks = 0
+      let wakes = 0
+      let calls = 0
+      let finished!: () => void
+      const done = new Promise<void>((res) => (finished = res))
+      const pump = (): void => {
+        for (;;) {
+          const r = f.pull()
+          if (r === PARKED) {
+            parks++
+            return
+          }
+          if (r === null) return finished()
+          if (r instanceof Promise) {
+            void r.then(pump, (err: unknown) => {
+              f.pullFailed(err)
+              pump()
+            })
+            return
+          }
+          for (const e of r) seqs.push(e.seq)
+        }
+      }
+      f.setLive({
+        wake: () => {
+          wakes++
+          queueMicrotask(pump)
+        },
+        offer: (events) => {
+          if (++calls % 3 === 0) return false // as a full socket would
+          for (const e of events) seqs.push(e.seq)
+          return true
+        },
+      })
+      pump()
+      for (let burst = 0; burst < 40; burst++) {
+        for (let i = 0; i < 1 + (burst % 7); i++) run.emit('n', burst)
+        await (burst % 2 === 0 ? run.flush() : new Promise((res) => setImmediate(res)))
+      }
+      await run.end()
+      await done
+      const last = seqOfId((await rb.runs.tail('pull'))!)!
+      expect(seqs).toEqual(Array.from({ length: last }, (_, i) => i + 1))
+      expect(f.stats.delivered).toBe(last)
+      expect(parks).toBeGreaterThan(0)
+      // Every park was ended by exactly one wake, the last one by the end.
+      expect(wakes).toBe(parks)
+    })
+
+    it('pull() throws the failure once, then answers null', async () => {
+      const backend = memoryBackend()
+      const rb = createRunbus({ backend })
+      open.push({ rb, backend })
+      await rb.runs.create({ id: 'pf' })
+      const f = rb.runs.follow('pf', { after: 'now' })
+      await f.ready
+      let woken = 0
+      f.setLive({ wake: () => void woken++, offer: () => true })
+      let r = f.pull()
+      while (r instanceof Promise) r = (await r, f.pull()) // the first read of the log
+      expect(r).toBe(PARKED)
+      f.closeWith(new Error('boom'))
+      expect(woken).toBe(1)
+      expect(() => f.pull()).toThrow('boom')
+      expect(f.pull()).toBeNull()
+      await f.closed
     })
   })
 })

@@ -120,7 +120,27 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 export interface LiveHandler {
   /** `true` when it took them (they count as delivered), `false` to let them wait for `nextBatch()`. */
   offer(events: readonly RunEvent[]): boolean
+  /**
+   * Called (synchronously, from inside the feed's delivery or a close) once after `pull()`
+   * returned {@link PARKED}: something is ready for the next `pull()`. Must not pull from
+   * inside the call; schedule it.
+   */
+  wake(): void
 }
+
+/**
+ * @internal What `Follower.pull()` answers when nothing is in hand: the cursor parked,
+ * holding no promise; its live handler's `wake()` is called when the next `pull()` has
+ * something.
+ */
+export const PARKED = 0
+
+/**
+ * @internal One answer of `Follower.pull()`: events in order, `null` once finished,
+ * {@link PARKED}, or a promise to wait for before pulling again (a history read, the
+ * start). A failure is thrown (once; then `null`).
+ */
+export type Pulled = readonly RunEvent[] | null | typeof PARKED | Promise<void>
 
 /** A follower as a resource of its instance (`rb.close()` ends it), without a closure. */
 class Tracked {
@@ -147,8 +167,6 @@ class Tracked {
 export class Follower implements AsyncIterableIterator<RunEvent> {
   /** The run followed. */
   readonly run: string
-  /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
-  readonly closed: Promise<void>
   /** Counters, exact at every moment. */
   readonly stats: FollowerStats = { delivered: 0, overflows: 0, reads: 0, gaps: 0, shared: 0 }
 
@@ -189,8 +207,12 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
   private finished = false
   private failure: unknown = undefined
   private failureThrown = false
-  private untrack: () => void
-  private resolveClosed!: () => void
+  private readonly tracked: Tracked
+  /** Made on first use of `closed` (a hub holds thousands of followers nobody asks). */
+  private closedP: Promise<void> | undefined = undefined
+  private resolveClosed: (() => void) | undefined = undefined
+  /** The consumer pulls with `pull()` and is told by `live.wake()`, not by a promise. */
+  private wakeLive = false
   private readonly waitForRun: number
 
   /** @internal Use `rb.runs.follow()`. */
@@ -220,9 +242,9 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     this.bufferSize = size
     this.gapAtStart = options.gapAtStart ?? true
     this.signal = options.signal
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     ctx.checkOpen()
-    this.untrack = ctx.track('follower', new Tracked(this))
+    this.tracked = new Tracked(this)
+    ctx.track('follower', this.tracked)
     if (this.signal !== undefined) {
       if (this.signal.aborted) this.fail(this.signal.reason)
       else this.signal.addEventListener('abort', this, { once: true })
@@ -255,6 +277,17 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    */
   get ready(): Promise<void> {
     return this.readyP
+  }
+
+  /** Resolves once the follower ended (finished, closed, aborted or failed). Never rejects. */
+  get closed(): Promise<void> {
+    if (this.closedP === undefined) {
+      this.closedP =
+        this.finished || this.failure !== undefined
+          ? Promise.resolve()
+          : new Promise((resolve) => (this.resolveClosed = resolve))
+    }
+    return this.closedP
   }
 
   private async rejected(): Promise<void> {
@@ -345,45 +378,72 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    * ```
    */
   nextBatch(): Promise<IteratorResult<readonly RunEvent[], undefined>> {
-    // Not an async function: a hub reader parks here for the life of its connection, and a
-    // suspended async frame costs far more than the one promise a `then` chain holds.
+    // Not an async function: a parked consumer holds the one promise a `then` chain needs.
     try {
-      for (;;) {
-        if (this.failure !== undefined) return Promise.resolve(this.throwFailure())
-        const gap = this.gap
-        if (gap !== undefined) {
-          this.gap = undefined
-          return Promise.resolve({ value: [this.deliver(gap).value as RunEvent], done: false })
-        }
-        const b = this.batch
-        if (b !== undefined) {
-          while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
-          if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
-            const start = this.idx
-            let end = start + 1
-            while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
-            const out = start === 0 && end === b.length ? b : b.slice(start, end)
-            this.idx = end
-            this.advance(out)
-            return Promise.resolve({ value: out, done: false })
-          }
-          if (this.idx < b.length) this.holeFound()
-          this.batch = undefined
-        }
-        if (this.caughtUp) this.finish()
-        if (this.finished) return Promise.resolve(DONE)
-        const wait = this.step()
-        if (wait !== undefined) {
-          return wait.then(
-            () => this.nextBatch(),
-            (err: unknown) => this.stepFailed(err),
-          )
-        }
+      const r = this.take(false)
+      if (r === null) return Promise.resolve(DONE)
+      if (r instanceof Promise) {
+        return r.then(
+          () => this.nextBatch(),
+          (err: unknown) => this.stepFailed(err),
+        )
       }
+      return Promise.resolve({ value: r as readonly RunEvent[], done: false })
     } catch (err) {
       // The failure as it was given (a signal's reason may be any value), as `await` throws it.
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       return Promise.reject(err)
+    }
+  }
+
+  /**
+   * @internal `nextBatch()` without promises, for a consumer that is its own live handler
+   * (the hub's readers park thousands): the events in hand, `null` once finished,
+   * {@link PARKED} (then `live.wake()` says when to pull again), or a promise to wait for
+   * before pulling again; a rejection of that promise goes to {@link pullFailed}. Throws the
+   * failure once.
+   */
+  pull(): Pulled {
+    return this.take(true)
+  }
+
+  /** @internal The promise `pull()` returned rejected: throws the failure once, or `null`. */
+  pullFailed(err: unknown): null {
+    this.stepFailed(err)
+    return null
+  }
+
+  private take(byWake: boolean): Pulled {
+    for (;;) {
+      if (this.failure !== undefined) {
+        this.throwFailure()
+        return null
+      }
+      const gap = this.gap
+      if (gap !== undefined) {
+        this.gap = undefined
+        return [this.deliver(gap).value as RunEvent]
+      }
+      const b = this.batch
+      if (b !== undefined) {
+        while (this.idx < b.length && b[this.idx].seq <= this.last) this.idx++
+        if (this.idx < b.length && b[this.idx].seq === this.last + 1) {
+          const start = this.idx
+          let end = start + 1
+          while (end < b.length && b[end].seq === b[end - 1].seq + 1) end++
+          const out = start === 0 && end === b.length ? b : b.slice(start, end)
+          this.idx = end
+          this.advance(out)
+          return out
+        }
+        if (this.idx < b.length) this.holeFound()
+        this.batch = undefined
+      }
+      if (this.caughtUp) this.finish()
+      if (this.finished) return null
+      const wait = this.step(byWake)
+      if (wait === PARKED) return PARKED
+      if (wait !== undefined) return wait
     }
   }
 
@@ -413,13 +473,17 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
    * one comes. Not an async function: taking what is buffered needs no await, and a parked
    * consumer holds one bare promise, not a suspended frame (the hub parks thousands).
    */
-  private step(): Promise<void> | undefined {
+  private step(byWake = false): Promise<void> | typeof PARKED | undefined {
     if (!this.initialized) return this.readyP
     if (this.needRead) return this.readPage()
     const items = this.items
     if (items === undefined || this.head >= items.length) {
       // Park; whatever wakes us (an item, the end, a failure) is seen by the caller's loop.
       this.parked = true
+      if (byWake) {
+        this.wakeLive = true
+        return PARKED
+      }
       return new Promise<void>((resolve) => (this.wake = resolve))
     }
     const item = items[this.head++]
@@ -595,6 +659,9 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     if (w !== undefined) {
       this.wake = undefined
       w()
+    } else if (this.wakeLive) {
+      this.wakeLive = false
+      this.live?.wake()
     }
   }
 
@@ -708,8 +775,8 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     this.head = 0
     this.buffered = 0
     this.lease?.release()
-    this.untrack()
+    this.ctx.live.follower.delete(this.tracked)
     this.signal?.removeEventListener('abort', this)
-    this.resolveClosed()
+    this.resolveClosed?.()
   }
 }
