@@ -14,6 +14,7 @@ import { chromium, type BrowserContext, type Page, type Route } from 'playwright
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startChatServer, type ChatServer } from '../../examples/ai-sdk-chat/server.js'
 import { numberedReply } from '../../examples/ai-sdk-chat/mock-model.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const hasChromium = existsSync(CHROMIUM)
@@ -32,13 +33,9 @@ async function lastAnswer(page: Page): Promise<string> {
   return texts.join('')
 }
 
-async function until(cond: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+/** The shared polling wait, with a browser's pace and patience. */
+const until = (cond: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> =>
+  waitUntil(cond, what, ms, 25)
 
 describe.runIf(hasChromium || inCI)('browser: the ai-sdk chat example', () => {
   let server: ChatServer

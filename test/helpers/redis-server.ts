@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
-import { setTimeout as delay } from 'node:timers/promises'
+import { until } from './wait.js'
 
 /** Whether `redis-server` can be run here. Throws under CI when it cannot. */
 export function redisAvailable(): boolean {
@@ -51,15 +51,17 @@ export interface TestRedis {
   cli(...args: string[]): string
 }
 
-async function waitUntilUp(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`)
-    const r = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' })
-    if (r.stdout.trim() === 'PONG') return
-    await delay(25)
-  }
-  throw new Error(`redis-server on port ${port} did not start within ${timeoutMs} ms`)
+function waitUntilUp(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  return until(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`)
+      const r = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' })
+      return r.stdout.trim() === 'PONG'
+    },
+    `redis-server on port ${port} to start`,
+    timeoutMs,
+    25,
+  )
 }
 
 /** Starts a Redis for this test file. Extra `redis-server` args may be given. */

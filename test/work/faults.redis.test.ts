@@ -6,13 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { keyBuilder, type RedisContext } from '../../src/backends/redis/context.js'
 import { createRedisWorkStore } from '../../src/backends/redis/work.js'
 import { createWorkApi } from '../../src/work/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 const available = redisAvailable()
 
@@ -42,13 +42,8 @@ describe.skipIf(!available)('work queue under faults (real processes, real Redis
     await redis?.stop()
   })
 
-  const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => {
-    const end = Date.now() + ms
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
-      await delay(10)
-    }
-  }
+  const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) =>
+    waitUntil(cond, what, ms, 10)
 
   function startWorker(options: Record<string, unknown>): Promise<WorkerProc> {
     const proc = spawn(

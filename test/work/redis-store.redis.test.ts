@@ -3,7 +3,6 @@
  * element), connections released on stop, and the command count of the hot path.
  */
 import { randomUUID } from 'node:crypto'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keyBuilder, type RedisContext } from '../../src/backends/redis/context.js'
@@ -12,6 +11,7 @@ import { redisBackend } from '../../src/backends/redis/index.js'
 import { BackendUnavailableError } from '../../src/events/errors.js'
 import { createWorkApi } from '../../src/work/index.js'
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 const available = redisAvailable()
 
@@ -53,13 +53,8 @@ describe.skipIf(!available)('Redis work store', () => {
       },
     }
   }
-  const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) => {
-    const end = Date.now() + ms
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
-      await delay(10)
-    }
-  }
+  const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) =>
+    waitUntil(cond, what, ms, 10)
   const blockingConnections = () =>
     redis
       .cli('CLIENT', 'LIST')
