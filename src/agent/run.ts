@@ -38,6 +38,7 @@ import {
   TimeoutError,
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
+import { withDeadline } from '../events/deadline.js'
 import { freezeDeep, isPlainJson } from '../events/shared-data.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
@@ -122,6 +123,12 @@ interface Waiter {
   reject(err: unknown): void
 }
 
+/** Someone awaiting a flush (`flush()`). */
+interface FlushWaiter {
+  resolve(): void
+  reject(err: unknown): void
+}
+
 /**
  * A run, from the agent's side.
  *
@@ -157,7 +164,7 @@ export class Run {
   private failure: Error | undefined = undefined
   /** Set when the backend said the run ended or is gone: every later emit throws it. */
   private gone: RunEndedError | RunNotFoundError | undefined = undefined
-  private flushWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
+  private flushWaiters: FlushWaiter[] = []
   private ending = false
   private inboxReader: InboxReader | undefined
   private counts = { emitted: 0, stored: 0, batches: 0, failures: 0, refused: 0 }
@@ -388,35 +395,29 @@ export class Run {
     if (signal?.aborted === true) return Promise.reject(toError(signal.reason))
     // Kept events of a run that is gone can never be stored: say so without a round trip.
     if (this.gone !== undefined) return Promise.reject(this.gone)
-    return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const done = (): void => {
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        const i = this.flushWaiters.indexOf(waiter)
-        if (i >= 0) this.flushWaiters.splice(i, 1)
-      }
-      const waiter = {
-        resolve: () => {
-          done()
-          resolve()
-        },
-        reject: (err: unknown) => {
-          done()
-          reject(toError(err))
-        },
-      }
-      const onAbort = (): void => waiter.reject(signal?.reason)
+    let waiter: FlushWaiter | undefined
+    const stored = new Promise<void>((resolve, reject) => {
+      waiter = { resolve: () => resolve(), reject }
       this.flushWaiters.push(waiter)
-      if (timeout !== undefined) {
-        timer = setTimeout(
-          () => waiter.reject(new TimeoutError(timeout, `flush timed out after ${timeout} ms`)),
-          timeout,
-        )
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
       if (this.failure !== undefined) this.retry()
     })
+    // The one bounded call: the timer and the abort listener always go with the wait.
+    return withDeadline(stored, {
+      ...(timeout !== undefined ? { ms: timeout } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      onTimeout: () => new TimeoutError(timeout!, `flush timed out after ${timeout} ms`),
+    }).then(
+      () => this.dropFlushWaiter(waiter),
+      (err: unknown) => {
+        this.dropFlushWaiter(waiter)
+        throw toError(err)
+      },
+    )
+  }
+
+  private dropFlushWaiter(w: FlushWaiter | undefined): void {
+    const i = w === undefined ? -1 : this.flushWaiters.indexOf(w)
+    if (i >= 0) this.flushWaiters.splice(i, 1)
   }
 
   /**
