@@ -27,7 +27,7 @@ import {
   RunEndedError,
   RunNotFoundError,
 } from './events/errors.js'
-import { utf8Length } from './events/codec.js'
+import { draftBytes as jsonBytes } from './events/shared-data.js'
 
 /** The budgets of one instance (checked by `createRunbus`). */
 export interface Budgets {
@@ -121,7 +121,7 @@ export function withBudgets(
 
   function draftBytes(drafts: readonly EventDraft[]): number {
     let n = 0
-    for (const d of drafts) n += utf8Length(d.json)
+    for (const d of drafts) n += jsonBytes(d)
     return n
   }
 
@@ -206,7 +206,7 @@ export function withBudgets(
     },
     sendInbox: async (run, draft) => {
       const t = tracked.get(run)
-      const size = utf8Length(draft.json)
+      const size = jsonBytes(draft)
       const used = t?.inboxBytes ?? 0
       if (used + size > budgets.maxInboxBytes) {
         counters.inboxBytesRefused++

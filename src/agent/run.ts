@@ -32,6 +32,7 @@ import {
 } from '../events/envelope.js'
 import {
   InvalidArgumentError,
+  PayloadTooLargeError,
   RunEndedError,
   RunNotFoundError,
   RunbusError,
@@ -39,7 +40,7 @@ import {
 } from '../events/errors.js'
 import { encodePayload } from '../events/codec.js'
 import { withDeadline } from '../events/deadline.js'
-import { freezeDeep, isPlainJson } from '../events/shared-data.js'
+import { SharedDraft, freezeDeep, plainJsonBytes } from '../events/shared-data.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -486,20 +487,27 @@ export class Run {
     this.ctx.checkOpen()
     if (this.failure !== undefined && this.pending.length >= MAX_PENDING) throw this.failure
     // Plain JSON data is frozen and shared with in-process readers (no decode on their side).
-    // One walk tells both that and that it is shallow enough (no depth walk in the encoder);
-    // it is frozen only once accepted, and the error message is built only on a refusal.
-    const shared = isPlainJson(data)
-    const { json } = encodePayload(
-      data,
-      this.ctx.maxPayloadBytes,
-      () => `data of event ${JSON.stringify(type)}`,
-      shared,
-    )
-    if (shared) freezeDeep(data)
+    // One walk tells that, that it is shallow enough (no depth walk in the encoder) and its
+    // exact encoded size, so the limit is checked with no JSON text made: the draft makes
+    // it only if a backend asks (Redis, Postgres; never the memory backend). It is frozen only
+    // once accepted, and the error message is built only on a refusal.
+    const limit = this.ctx.maxPayloadBytes
+    const bytes = plainJsonBytes(data)
+    let draft: EventDraft
+    if (bytes >= 0) {
+      if (bytes > limit) {
+        throw new PayloadTooLargeError(bytes, limit, `data of event ${JSON.stringify(type)}`)
+      }
+      freezeDeep(data)
+      draft = new SharedDraft(type, data, bytes, Date.now())
+    } else {
+      const { json } = encodePayload(data, limit, () => `data of event ${JSON.stringify(type)}`)
+      draft = { type, data, json, ts: Date.now(), shared: false }
+    }
     if (waiter !== undefined && this.waiters === undefined) {
       this.waiters = new Array<Waiter | undefined>(this.pending.length)
     }
-    this.pending.push({ type, data, json, ts: Date.now(), shared })
+    this.pending.push(draft)
     this.waiters?.push(waiter)
     this.counts.emitted++
     this.untrack ??= this.ctx.track('run', {

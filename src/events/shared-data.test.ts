@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
-import { freezeDeep, isPlainJson } from './shared-data.js'
+import { PayloadTooLargeError } from './errors.js'
+import { SharedDraft, draftBytes, freezeDeep, isPlainJson, plainJsonBytes } from './shared-data.js'
 
 /** What the emit path does: freeze plain JSON data, and say whether it was. */
 function freezeIfPlainJson(data: unknown): boolean {
@@ -79,5 +80,79 @@ describe('in-process readers of the memory backend', () => {
     } finally {
       await rb.close()
     }
+  })
+})
+
+describe('plainJsonBytes', () => {
+  const exact = (v: unknown): number => Buffer.byteLength(JSON.stringify(v))
+
+  it('is the exact UTF-8 size of the JSON text of plain data', () => {
+    const cases: unknown[] = [
+      null,
+      true,
+      false,
+      0,
+      7,
+      -12,
+      1234567890123,
+      Number.MAX_SAFE_INTEGER,
+      -Number.MAX_SAFE_INTEGER,
+      1e21,
+      2 ** 60,
+      0.1,
+      -3.5e-9,
+      '',
+      'tok',
+      'a "quoted" \\ back\nslash\t\u0001\u001f\u007f',
+      'é ü 中文 😀',
+      '\ud800 lone \udc00 surrogates',
+      'x'.repeat(100),
+      'x'.repeat(100) + 'é',
+      'y'.repeat(100) + '"',
+      [],
+      {},
+      [1, 'two', [3, [4, {}]], null, true],
+      { text: 'tok', i: 42 },
+      { 'ké"y': { nested: ['é', { deeper: -1.5 }] }, '': '', 1: 2 },
+      Object.assign(Object.create(null) as object, { a: 1 }),
+    ]
+    for (const v of cases) expect(plainJsonBytes(v), JSON.stringify(v)).toBe(exact(v))
+  })
+
+  it('is -1 for what isPlainJson refuses', () => {
+    for (const v of [undefined, { at: new Date(0) }, [1, undefined], NaN, -0, 1n, () => 1])
+      expect(plainJsonBytes(v)).toBe(-1)
+  })
+
+  it('backs the emit size limit: at the limit is accepted, one byte over is refused', async () => {
+    // Mostly escapes and multi-byte characters: a bound like 6 × length would be far over.
+    const text = '"é'.repeat(100)
+    const size = exact({ text })
+    expect(size).toBeGreaterThan(200)
+    expect(size).toBeLessThan(6 * text.length)
+    const rb = createRunbus({ limits: { maxPayloadBytes: size } })
+    try {
+      const run = await rb.runs.create({ id: 'sized' })
+      run.emit('t', { text })
+      await run.flush()
+      const over = { text: text + 'x' }
+      expect(() => run.emit('t', over)).toThrow(PayloadTooLargeError)
+      expect(Object.isFrozen(over)).toBe(false)
+      const page = await rb.runs.read('sized')
+      expect(page.events.map((e) => e.data)).toEqual([{ text }])
+    } finally {
+      await rb.close()
+    }
+  })
+
+  it('a shared draft makes its JSON only when asked, and knows its size', () => {
+    const data = { text: 'é', n: [1, 2] }
+    freezeDeep(data)
+    const d = new SharedDraft('t', data, plainJsonBytes(data), 1)
+    expect(draftBytes(d)).toBe(exact(data))
+    expect(d.json).toBe(JSON.stringify(data))
+    expect(d.json).toBe(d.json)
+    expect(d.shared).toBe(true)
+    expect(draftBytes({ type: 't', data, json: JSON.stringify(data), ts: 1 })).toBe(exact(data))
   })
 })

@@ -15,41 +15,93 @@
  * look at symbol-keyed or non-enumerable properties.
  */
 
+import type { EventDraft } from '../contract/contract.js'
+
 // Deeper data is decoded as before: the walk stays bounded and small. Kept below the codec's
 // MAX_JSON_DEPTH (64): the emit path skips its depth check for data found plain here.
 const MAX_DEPTH = 32
 
-function isPlain(value: unknown, depth: number): boolean {
-  if (value === null) return true
+/**
+ * UTF-8 bytes of `JSON.stringify(s)`. Printable ASCII other than `"` and `\\` is copied as
+ * is (the common case, counted without encoding anything); any other string is encoded and
+ * measured (escapes, lone surrogates and multi-byte characters counted as JSON writes them).
+ */
+function stringBytes(s: string): number {
+  const n = s.length
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c)
+        return Buffer.byteLength(JSON.stringify(s))
+    }
+    return n + 2
+  }
+  return NEEDS_ENCODING.test(s) ? Buffer.byteLength(JSON.stringify(s)) : n + 2
+}
+const NEEDS_ENCODING = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
+
+/** Characters of a finite number as JSON writes it (`String(n)`), without making the text for integers. */
+function numberBytes(n: number): number {
+  if (!Number.isSafeInteger(n)) return String(n).length
+  let len = 1
+  let m = n
+  if (m < 0) {
+    len++
+    m = -m
+  }
+  while (m >= 10) {
+    m = Math.floor(m / 10)
+    len++
+  }
+  return len
+}
+
+/**
+ * -1 when `value` is not plain JSON data, else the UTF-8 byte length of its JSON text. One
+ * walk does both: what `JSON.stringify` would write, counted, not written.
+ */
+function plainBytes(value: unknown, depth: number): number {
+  if (value === null) return 4
   switch (typeof value) {
     case 'string':
+      return stringBytes(value)
     case 'boolean':
-      return true
+      return value ? 4 : 5
     case 'number':
       // JSON turns NaN and ±Infinity into null, and -0 into 0.
-      return Number.isFinite(value) && (value !== 0 || 1 / value > 0)
+      return Number.isFinite(value) && (value !== 0 || 1 / value > 0) ? numberBytes(value) : -1
     case 'object':
       break
     default:
-      return false // undefined, functions, symbols, bigints
+      return -1 // undefined, functions, symbols, bigints
   }
-  if (depth >= MAX_DEPTH) return false
+  if (depth >= MAX_DEPTH) return -1
   if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return false
-    for (let i = 0; i < value.length; i++) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return -1
+    const n = value.length
+    // Brackets, and a comma between elements.
+    let size = n === 0 ? 2 : n + 1
+    for (let i = 0; i < n; i++) {
       const v: unknown = value[i]
-      if (v === undefined || !isPlain(v, depth + 1)) return false
+      if (v === undefined) return -1
+      const b = plainBytes(v, depth + 1)
+      if (b < 0) return -1
+      size += b
     }
-    return true
+    return size
   }
   const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return false
+  if (proto !== Object.prototype && proto !== null) return -1
   const o = value as Record<string, unknown>
-  if (typeof o.toJSON === 'function') return false
+  if (typeof o.toJSON === 'function') return -1
+  // Braces; each member adds its key, ':' and a ',' (one too many, the first one has none).
+  let size = 1
   for (const k in o) {
-    if (!isPlain(o[k], depth + 1)) return false
+    const b = plainBytes(o[k], depth + 1)
+    if (b < 0) return -1
+    size += stringBytes(k) + 2 + b
   }
-  return true
+  return size === 1 ? 2 : size
 }
 
 /**
@@ -74,17 +126,76 @@ export function freezeDeep(value: unknown): void {
  * with {@link freezeDeep}, `data` equals `JSON.parse(JSON.stringify(data))` and can never
  * change, so a backend in this process may hand it to readers as is. It touches nothing, and
  * `true` also means `data` nests at most 32 levels, under the codec's `MAX_JSON_DEPTH` (so
- * no depth check is needed). The emit path encodes between the two calls, so a payload
- * refused as too large is not frozen.
+ * no depth check is needed).
  *
  * @internal
  * @example
  * ```ts
- * const shared = isPlainJson(data)
- * const { json } = encodePayload(data, limit, 'data', shared)
- * if (shared) freezeDeep(data)
+ * if (isPlainJson(data)) freezeDeep(data)
  * ```
  */
 export function isPlainJson(data: unknown): boolean {
-  return isPlain(data, 0)
+  return plainBytes(data, 0) >= 0
+}
+
+/**
+ * The exact UTF-8 byte length of `JSON.stringify(data)` when `data` is plain JSON data (what
+ * {@link isPlainJson} accepts), or `-1` when it is not. It counts what the encoder would
+ * write without writing it, so the emit path checks the size limit (and the budgets count
+ * bytes) with no JSON text made; the text is made only when a backend needs it (see
+ * {@link SharedDraft}). It touches nothing. The emit path checks the size before freezing,
+ * so a payload refused as too large is not frozen.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * plainJsonBytes({ text: 'é' }) // 13, as Buffer.byteLength(JSON.stringify({ text: 'é' }))
+ * plainJsonBytes(new Date()) // -1
+ * ```
+ */
+export function plainJsonBytes(data: unknown): number {
+  return plainBytes(data, 0)
+}
+
+/**
+ * The draft of an event whose data is plain JSON data, frozen: its JSON text is made on
+ * first use of `json` (a backend that stores text: Redis, Postgres) and kept, never for a
+ * backend in this process that hands `data` itself to readers (`shared`). `bytes` is the
+ * exact UTF-8 length of that text, known from the emit's size check.
+ *
+ * @internal Made by the run handle; backends see an `EventDraft`.
+ * @example
+ * ```ts
+ * const d = new SharedDraft('text', data, plainJsonBytes(data), Date.now())
+ * ```
+ */
+export class SharedDraft implements EventDraft {
+  readonly shared = true
+  private text: string | undefined = undefined
+  constructor(
+    readonly type: string,
+    readonly data: unknown,
+    /** UTF-8 bytes of `json`. */
+    readonly bytes: number,
+    readonly ts: number,
+  ) {}
+
+  /** `JSON.stringify(data)`, made on first use. */
+  get json(): string {
+    return (this.text ??= JSON.stringify(this.data))
+  }
+}
+
+/**
+ * UTF-8 bytes of a draft's JSON text: known without the text for a {@link SharedDraft},
+ * measured otherwise.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const size = draftBytes(draft) // === Buffer.byteLength(draft.json)
+ * ```
+ */
+export function draftBytes(d: EventDraft): number {
+  return d instanceof SharedDraft ? d.bytes : Buffer.byteLength(d.json)
 }
