@@ -27,7 +27,7 @@ import {
   RunEndedError,
   RunNotFoundError,
 } from './events/errors.js'
-import { draftBytes as jsonBytes } from './events/shared-data.js'
+import { draftBytes as jsonBytes } from './contract/shared-draft.js'
 
 /** The budgets of one instance (checked by `createRunbus`). */
 export interface Budgets {

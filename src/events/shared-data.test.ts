@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { PayloadTooLargeError } from './errors.js'
-import { SharedDraft, draftBytes, freezeDeep, isPlainJson, plainJsonBytes } from './shared-data.js'
+import { SharedDraft, draftBytes } from '../contract/shared-draft.js'
+import { freezeDeep, isPlainJson, plainJsonBytes } from './shared-data.js'
 
 /** What the emit path does: freeze plain JSON data, and say whether it was. */
 function freezeIfPlainJson(data: unknown): boolean {

@@ -31,7 +31,7 @@ import {
   RunExistsError,
   RunNotFoundError,
 } from '../../events/errors.js'
-import { SharedDraft } from '../../events/shared-data.js'
+import { SharedDraft } from '../../contract/shared-draft.js'
 
 interface MemRun {
   readonly id: string
