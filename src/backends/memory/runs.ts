@@ -2,8 +2,10 @@
  * In-process run logs: one array per run plus its watchers.
  *
  * Invariants:
- * - Seqs are consecutive from 1; `events[i].seq === firstSeq + i` for the retained window
- *   (`head` indexes the first retained entry so trimming is O(1) amortised, no shift()).
+ * - Seqs are consecutive from 1; the retained window is kept as columns (type, data, ts) and
+ *   entry `head + i` is seq `firstSeq + i` (`head` indexes the first retained entry so
+ *   trimming is O(1) amortised, no shift()). A read makes each event's envelope again: a
+ *   retained event holds no object of its own but its data.
  * - Watchers get each appended batch synchronously, before `append` resolves, in append
  *   order; the same (shared) array goes to every watcher, so fan-out copies nothing.
  * - Readers see exactly what a Redis backend would hand them: data is `JSON.parse(draft.json)`,
@@ -46,10 +48,17 @@ interface MemRun {
   error: string | undefined
   lastSeq: number
   trimmed: number
-  /** Retained events live at events[head..]. */
-  events: RunEvent[]
+  /**
+   * The retained log, as columns: event `firstSeq + i` is `(types, datas, times)[head + i]`.
+   * An event's envelope (id, run, seq) is made again on each read, so a retained event keeps
+   * no object of its own: only its data (shared with the emitter, or decoded once) and three
+   * array slots. Every retained object is one more for each scavenge to copy.
+   */
+  types: (string | undefined)[]
+  datas: unknown[]
+  times: number[]
   head: number
-  /** Bytes charged to the instance budget for each retained event, parallel to `events`. */
+  /** Bytes charged to the instance budget for each retained event, parallel to the columns. */
   sizes: number[]
   /** Bytes charged for the run itself (record and meta) and its retained inbox. */
   fixed: number
@@ -89,7 +98,8 @@ export interface MemoryRunStats {
 }
 
 /**
- * What one stored event or message costs beyond its JSON (envelope, object, array slot). The
+ * What one stored event or message costs beyond its JSON (a message's envelope and object, an
+ * event's column slots; kept at the envelope's size, so the budget stays on the safe side). The
  * JSON is counted as its length in UTF-16 units, or, for a shared draft (whose text is
  * never made here), its UTF-8 bytes: the same for ASCII, a little more otherwise.
  */
@@ -166,7 +176,7 @@ export function createMemoryRunStore(
       status: r.status,
       createdAt: r.createdAt,
       lastSeq: r.lastSeq,
-      firstSeq: r.lastSeq - (r.events.length - r.head) + 1,
+      firstSeq: r.lastSeq - (r.types.length - r.head) + 1,
       trimmed: r.trimmed,
     }
     if (r.meta !== undefined) out.meta = structuredClone(r.meta)
@@ -193,13 +203,19 @@ export function createMemoryRunStore(
   }
 
   function store(r: MemRun, batch: RunEvent[], sizes: number[]): void {
-    for (const e of batch) r.events.push(e)
-    for (const n of sizes) r.sizes.push(n)
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]
+      r.types.push(e.type)
+      r.datas.push(e.data)
+      r.times.push(e.ts)
+      r.sizes.push(sizes[i])
+    }
     retained += batch.length
-    const over = r.events.length - r.head - r.maxEvents
+    const over = r.types.length - r.head - r.maxEvents
     if (over > 0) {
       for (let i = r.head; i < r.head + over; i++) {
-        ;(r.events as unknown[])[i] = undefined
+        r.types[i] = undefined
+        r.datas[i] = undefined
         meter.used -= r.sizes[i]
         r.sizes[i] = 0
       }
@@ -208,8 +224,10 @@ export function createMemoryRunStore(
       trimmedTotal += over
       retained -= over
       // Compact once the dead prefix dominates, keeping trimming O(1) amortised.
-      if (r.head > 1024 && r.head * 2 > r.events.length) {
-        r.events = r.events.slice(r.head)
+      if (r.head > 1024 && r.head * 2 > r.types.length) {
+        r.types = r.types.slice(r.head)
+        r.datas = r.datas.slice(r.head)
+        r.times = r.times.slice(r.head)
         r.sizes = r.sizes.slice(r.head)
         r.head = 0
       }
@@ -255,7 +273,9 @@ export function createMemoryRunStore(
         error: undefined,
         lastSeq: 0,
         trimmed: 0,
-        events: [],
+        types: [],
+        datas: [],
+        times: [],
         head: 0,
         sizes: [],
         fixed,
@@ -333,7 +353,7 @@ export function createMemoryRunStore(
             if (runs.get(run) === r) {
               runs.delete(run)
               release(r)
-              retained -= r.events.length - r.head
+              retained -= r.types.length - r.head
               expiredTotal++
             }
           },
@@ -347,10 +367,23 @@ export function createMemoryRunStore(
 
     async read(run: string, afterSeq: number, limit: number): Promise<LogPage> {
       const r = must(run)
-      const firstSeq = r.lastSeq - (r.events.length - r.head) + 1
+      const firstSeq = r.lastSeq - (r.types.length - r.head) + 1
       const from = Math.max(afterSeq + 1, firstSeq)
+      const n = from > r.lastSeq ? 0 : Math.min(Math.max(0, limit), r.lastSeq - from + 1)
+      const events = new Array<RunEvent>(n)
       const start = r.head + (from - firstSeq)
-      const events = from > r.lastSeq ? [] : r.events.slice(start, start + Math.max(0, limit))
+      for (let i = 0; i < n; i++) {
+        const at = start + i
+        const seq = from + i
+        events[i] = {
+          id: flatIdOf(seq, r.tag),
+          run: r.id,
+          seq,
+          type: r.types[at] as string,
+          data: r.datas[at],
+          ts: r.times[at],
+        }
+      }
       return {
         events,
         firstSeq,
