@@ -113,10 +113,23 @@ function plainBytes(value: unknown, depth: number): number {
  * ```
  */
 export function freezeDeep(value: unknown): void {
-  if (typeof value !== 'object' || value === null) return
-  Object.freeze(value)
-  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) freezeDeep(value[i])
-  else for (const k in value) freezeDeep((value as Record<string, unknown>)[k])
+  if (typeof value === 'object' && value !== null) freezeObject(value)
+}
+
+/** Freezes `o`, then recurses only into the values that are objects (most are not). */
+function freezeObject(o: object): void {
+  Object.freeze(o)
+  if (Array.isArray(o)) {
+    for (let i = 0; i < o.length; i++) {
+      const v: unknown = o[i]
+      if (typeof v === 'object' && v !== null) freezeObject(v)
+    }
+  } else {
+    for (const k in o) {
+      const v: unknown = (o as Record<string, unknown>)[k]
+      if (typeof v === 'object' && v !== null) freezeObject(v)
+    }
+  }
 }
 
 /**
