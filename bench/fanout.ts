@@ -11,7 +11,10 @@
  * emits in bursts of 100 events and yields to the event loop between bursts, as an agent
  * streaming tokens does. `runbus` reads with `for await` (one event per await, like the
  * emitter's readers); `runbus-batches` reads `follower.batches()` (one array per await, the
- * backend's own array shared by every follower), as the hub's SSE writer can. Prints a table and writes bench/results/fanout.json.
+ * backend's own array shared by every follower), as the hub's SSE writer can. `emitter+log`
+ * is the emitter fan-out whose producer also keeps every event in an array: the least a
+ * replayable log costs in this heap, so "vs emitter+log" is runbus against the price of replay
+ * alone. Prints a table and writes bench/results/fanout.json.
  */
 import { spawnSync } from 'node:child_process'
 import { EventEmitter } from 'node:events'
@@ -95,8 +98,15 @@ async function runbusCase(followers: number, events: number, batches: boolean): 
   return ms
 }
 
-/** Seed 002's broker: an emitter, one unbounded queue per subscriber, a "done" sentinel. */
-async function emitterCase(followers: number, events: number): Promise<number> {
+/**
+ * Seed 002's broker: an emitter, one unbounded queue per subscriber, a "done" sentinel. With
+ * `log`, the producer also keeps every event it emits in an array: the least any replayable
+ * log costs in this heap (no ids, no seqs, no budget), so runbus's price of replay can be read
+ * against it. Its retained bytes per event are measured the same way as runbus's.
+ */
+async function emitterCase(followers: number, events: number, log: boolean): Promise<number> {
+  const heapBefore = log ? heapAfterGc() : 0
+  const kept: Array<{ type: string }> = []
   const bus = new EventEmitter()
   bus.setMaxListeners(0)
   let delivered = 0
@@ -134,7 +144,9 @@ async function emitterCase(followers: number, events: number): Promise<number> {
   const t0 = performance.now()
   for (let i = 0; i < events; i += BURST) {
     for (let j = i; j < i + BURST && j < events; j++) {
-      bus.emit('event', { type: 'text', data: { text: 'tok', i: j } })
+      const e = { type: 'text', data: { text: 'tok', i: j } }
+      if (log) kept.push(e)
+      bus.emit('event', e)
     }
     await yieldLoop()
   }
@@ -142,13 +154,16 @@ async function emitterCase(followers: number, events: number): Promise<number> {
   await Promise.all(readers)
   const ms = performance.now() - t0
   if (delivered !== followers * (events + 1)) throw new Error(`delivered ${delivered}`)
+  if (log) retainedPerEvent = (heapAfterGc() - heapBefore) / kept.length
   return ms
 }
 
 async function child(impl: string, followers: number, events: number): Promise<void> {
   // Warm up the code paths once, small.
   const go = (f: number, e: number): Promise<number> =>
-    impl === 'emitter' ? emitterCase(f, e) : runbusCase(f, e, impl === 'runbus-batches')
+    impl.startsWith('emitter')
+      ? emitterCase(f, e, impl === 'emitter+log')
+      : runbusCase(f, e, impl === 'runbus-batches')
   await go(2, 2_000)
   retainedPerEvent = undefined
   global.gc?.()
@@ -177,7 +192,7 @@ function parent(): void {
   const runs = Number(flag('runs', '3'))
   const events = Number(flag('events', '100000'))
   const counts = flag('followers', '1,100,1000').split(',').map(Number)
-  const impls = ['runbus', 'runbus-batches', 'emitter']
+  const impls = ['runbus', 'runbus-batches', 'emitter', 'emitter+log']
   const results: Line[] = []
   console.log(
     `fanout: ${events} events, followers ${counts.join('/')}, median of ${runs} runs, node ${process.version}, ${cpus()[0]?.model ?? ''}`,
@@ -227,11 +242,13 @@ function parent(): void {
   }
   const rows = results.map((r) => {
     const peer = results.find((p) => p.impl === 'emitter' && p.followers === r.followers)!
+    const logPeer = results.find((p) => p.impl === 'emitter+log' && p.followers === r.followers)!
     return {
       followers: r.followers,
       impl: r.impl,
       'deliveries/s': Math.round(r.deliveriesPerSec).toLocaleString('en-US'),
       'vs emitter': (r.deliveriesPerSec / peer.deliveriesPerSec).toFixed(2) + '×',
+      'vs emitter+log': (r.deliveriesPerSec / logPeer.deliveriesPerSec).toFixed(2) + '×',
       ms: Math.round(r.ms),
       'peak RSS MB': r.peakRssMB.toFixed(0),
       'peak heap MB': r.peakHeapMB.toFixed(0),
