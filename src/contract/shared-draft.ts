@@ -2,6 +2,7 @@
  * The draft of an event whose data is plain JSON (frozen, shared with in-process readers):
  * its size is known from the emit's check, its JSON text made only when a backend asks.
  */
+import { utf8Length } from '../events/codec.js'
 import type { EventDraft } from './contract.js'
 
 /**
@@ -44,5 +45,5 @@ export class SharedDraft implements EventDraft {
  * ```
  */
 export function draftBytes(d: EventDraft): number {
-  return d instanceof SharedDraft ? d.bytes : Buffer.byteLength(d.json)
+  return d instanceof SharedDraft ? d.bytes : utf8Length(d.json)
 }

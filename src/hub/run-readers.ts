@@ -229,14 +229,7 @@ class RunReader implements LiveHandler {
         if (r instanceof Promise) {
           r.then(
             () => this.pump(),
-            (err: unknown) => {
-              try {
-                follower.pullFailed(err)
-                this.pump()
-              } catch (e) {
-                this.#fail(e)
-              }
-            },
+            (err: unknown) => this.#pumpAfterFailure(err),
           )
           return
         }
@@ -245,6 +238,17 @@ class RunReader implements LiveHandler {
     } catch (err) {
       this.#fail(err)
     }
+  }
+
+  /** A history read failed: the cursor takes the failure (and may throw it), then pull on. */
+  #pumpAfterFailure(err: unknown): void {
+    try {
+      this.follower.pullFailed(err)
+    } catch (e) {
+      this.#fail(e)
+      return
+    }
+    this.pump()
   }
 
   /** The cursor has more for `pull()` (called from inside its delivery: pull later). */

@@ -19,6 +19,24 @@ afterEach(async () => {
   }
 })
 
+/**
+ * A memory backend whose watch swallows one live batch in `n`, as a backend that lost its
+ * place would: the cursor must find each hole and repair it from the log.
+ */
+function swallowingBackend(n: number): { inner: MemoryBackend; backend: MemoryBackend } {
+  const inner = memoryBackend()
+  const runs = Object.create(inner.runs) as Backend['runs']
+  runs.watch = (run, l) => {
+    let batches = 0
+    return inner.runs.watch(run, {
+      onEvents: (events) => {
+        if (++batches % n !== 0) l.onEvents(events)
+      },
+    })
+  }
+  return { inner, backend: { ...inner, runs } as MemoryBackend }
+}
+
 describe('follower', () => {
   it('a follower that does not read keeps at most bufferSize live events, then re-reads the log', async () => {
     const backend = memoryBackend()
@@ -223,18 +241,8 @@ describe('follower batches', () => {
     })
 
     it('refusals, holes and history mix with nextBatch into every seq exactly once, in order', async () => {
-      const inner = memoryBackend()
-      const runs = Object.create(inner.runs) as Backend['runs']
       // Swallow one live batch in seven, as a backend that lost its place would.
-      runs.watch = (run, l) => {
-        let n = 0
-        return inner.runs.watch(run, {
-          onEvents: (events) => {
-            if (++n % 7 !== 0) l.onEvents(events)
-          },
-        })
-      }
-      const backend = { ...inner, runs } as MemoryBackend
+      const { inner, backend } = swallowingBackend(7)
       const rb = createRunbus({ backend, follow: { pageSize: 16, bufferSize: 40 } })
       open.push({ rb, backend: inner })
       const run = await rb.runs.create({ id: 'mix' })
@@ -278,18 +286,8 @@ describe('follower batches', () => {
     })
 
     it('pull() and wake(): a consumer with no promise while parked gets every seq once, in order', async () => {
-      const inner = memoryBackend()
-      const runs = Object.create(inner.runs) as Backend['runs']
       // Swallow one live batch in five: holes the cursor repairs from the log.
-      runs.watch = (run, l) => {
-        let n = 0
-        return inner.runs.watch(run, {
-          onEvents: (events) => {
-            if (++n % 5 !== 0) l.onEvents(events)
-          },
-        })
-      }
-      const backend = { ...inner, runs } as MemoryBackend
+      const { inner, backend } = swallowingBackend(5)
       const rb = createRunbus({ backend, follow: { pageSize: 8, bufferSize: 30 } })
       open.push({ rb, backend: inner })
       const run = await rb.runs.create({ id: 'pull' })
