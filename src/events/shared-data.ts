@@ -41,17 +41,14 @@ const NEEDS_ENCODING = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
 /** Characters of a finite number as JSON writes it (`String(n)`), without making the text for integers. */
 function numberBytes(n: number): number {
   if (!Number.isSafeInteger(n)) return String(n).length
-  let len = 1
-  let m = n
-  if (m < 0) {
-    len++
-    m = -m
-  }
-  while (m >= 10) {
-    m = Math.floor(m / 10)
-    len++
-  }
-  return len
+  const sign = n < 0 ? 1 : 0
+  const m = n < 0 ? -n : n
+  // Digits by comparison: most numbers in events are small, and a division per digit is not.
+  if (m < 1e4) return sign + (m < 10 ? 1 : m < 100 ? 2 : m < 1e3 ? 3 : 4)
+  if (m < 1e8) return sign + (m < 1e5 ? 5 : m < 1e6 ? 6 : m < 1e7 ? 7 : 8)
+  let len = 9
+  for (let p = 1e9; m >= p; p *= 10) len++
+  return sign + len
 }
 
 /**
