@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { PayloadTooLargeError } from './errors.js'
 import { SharedDraft, draftBytes } from '../contract/shared-draft.js'
-import { freezeDeep, isPlainJson, plainJsonBytes } from './shared-data.js'
+import { freezeDeep, plainJsonBytes } from './shared-data.js'
 
 /** What the emit path does: freeze plain JSON data, and say whether it was. */
 function freezeIfPlainJson(data: unknown): boolean {
-  if (!isPlainJson(data)) return false
+  if (plainJsonBytes(data) < 0) return false
   freezeDeep(data)
   return true
 }
@@ -120,7 +120,7 @@ describe('plainJsonBytes', () => {
     for (const v of cases) expect(plainJsonBytes(v), JSON.stringify(v)).toBe(exact(v))
   })
 
-  it('is -1 for what isPlainJson refuses', () => {
+  it('is -1 for data that is not plain JSON', () => {
     for (const v of [undefined, { at: new Date(0) }, [1, undefined], NaN, -0, 1n, () => 1])
       expect(plainJsonBytes(v)).toBe(-1)
   })

@@ -15,6 +15,8 @@
  * look at symbol-keyed or non-enumerable properties.
  */
 
+import { utf8Length } from './codec.js'
+
 // Deeper data is decoded as before: the walk stays bounded and small. Kept below the codec's
 // MAX_JSON_DEPTH (64): the emit path skips its depth check for data found plain here.
 const MAX_DEPTH = 32
@@ -29,12 +31,11 @@ function stringBytes(s: string): number {
   if (n <= 64) {
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i)
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c)
-        return Buffer.byteLength(JSON.stringify(s))
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return utf8Length(JSON.stringify(s))
     }
     return n + 2
   }
-  return NEEDS_ENCODING.test(s) ? Buffer.byteLength(JSON.stringify(s)) : n + 2
+  return NEEDS_ENCODING.test(s) ? utf8Length(JSON.stringify(s)) : n + 2
 }
 const NEEDS_ENCODING = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
 
@@ -100,13 +101,13 @@ function plainBytes(value: unknown, depth: number): number {
 }
 
 /**
- * Freezes `value` and everything in it: call it only on data {@link isPlainJson} accepted.
+ * Freezes `value` and everything in it: call it only on data {@link plainJsonBytes} measured.
  * Gotcha: the caller's object is frozen — a later write to it throws in strict code.
  *
  * @internal
  * @example
  * ```ts
- * if (isPlainJson(data)) freezeDeep(data)
+ * if (plainJsonBytes(data) >= 0) freezeDeep(data)
  * ```
  */
 export function freezeDeep(value: unknown): void {
@@ -130,25 +131,11 @@ function freezeObject(o: object): void {
 }
 
 /**
- * Whether `data` is plain JSON data (see the file header): `true` means that, once frozen
- * with {@link freezeDeep}, `data` equals `JSON.parse(JSON.stringify(data))` and can never
- * change, so a backend in this process may hand it to readers as is. It touches nothing, and
- * `true` also means `data` nests at most 32 levels, under the codec's `MAX_JSON_DEPTH` (so
- * no depth check is needed).
- *
- * @internal
- * @example
- * ```ts
- * if (isPlainJson(data)) freezeDeep(data)
- * ```
- */
-export function isPlainJson(data: unknown): boolean {
-  return plainBytes(data, 0) >= 0
-}
-
-/**
- * The exact UTF-8 byte length of `JSON.stringify(data)` when `data` is plain JSON data (what
- * {@link isPlainJson} accepts), or `-1` when it is not. It counts what the encoder would
+ * The exact UTF-8 byte length of `JSON.stringify(data)` when `data` is plain JSON data (see
+ * the file header), or `-1` when it is not. A size means that, once frozen with
+ * {@link freezeDeep}, `data` equals `JSON.parse(JSON.stringify(data))` and can never change,
+ * so a backend in this process may hand it to readers as is; and that `data` nests at most 32
+ * levels, under the codec's `MAX_JSON_DEPTH` (no depth check needed). It counts what the encoder would
  * write without writing it, so the emit path checks the size limit (and the budgets count
  * bytes) with no JSON text made; the text is made only when a backend needs it (see
  * {@link SharedDraft}). It touches nothing. The emit path checks the size before freezing,
