@@ -407,10 +407,9 @@ export class Follower implements AsyncIterableIterator<RunEvent> {
     return this.take(true)
   }
 
-  /** @internal The promise `pull()` returned rejected: throws the failure once, or `null`. */
-  pullFailed(err: unknown): null {
+  /** @internal The promise `pull()` returned rejected: throws the failure once (then nothing). */
+  pullFailed(err: unknown): void {
     this.stepFailed(err)
-    return null
   }
 
   private take(byWake: boolean): Pulled {
