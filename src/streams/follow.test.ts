@@ -37,6 +37,25 @@ function swallowingBackend(n: number): { inner: MemoryBackend; backend: MemoryBa
   return { inner, backend: { ...inner, runs } as MemoryBackend }
 }
 
+/**
+ * A run on a {@link swallowingBackend} (one live batch in `swallowEvery` lost), `history`
+ * events already stored, and a follower from its start that has not read yet.
+ */
+async function followAfterHistory(
+  id: string,
+  history: number,
+  swallowEvery: number,
+  follow: { pageSize: number; bufferSize: number },
+) {
+  const { inner, backend } = swallowingBackend(swallowEvery)
+  const rb = createRunbus({ backend, follow })
+  open.push({ rb, backend: inner })
+  const run = await rb.runs.create({ id })
+  for (let i = 0; i < history; i++) run.emit('n', i) // history before the reader
+  await run.flush()
+  return { rb, run, f: rb.runs.follow(id) }
+}
+
 describe('follower', () => {
   it('a follower that does not read keeps at most bufferSize live events, then re-reads the log', async () => {
     const backend = memoryBackend()
@@ -242,13 +261,10 @@ describe('follower batches', () => {
 
     it('refusals, holes and history mix with nextBatch into every seq exactly once, in order', async () => {
       // Swallow one live batch in seven, as a backend that lost its place would.
-      const { inner, backend } = swallowingBackend(7)
-      const rb = createRunbus({ backend, follow: { pageSize: 16, bufferSize: 40 } })
-      open.push({ rb, backend: inner })
-      const run = await rb.runs.create({ id: 'mix' })
-      for (let i = 0; i < 50; i++) run.emit('n', i) // history before the reader
-      await run.flush()
-      const f = rb.runs.follow('mix')
+      const { rb, run, f } = await followAfterHistory('mix', 50, 7, {
+        pageSize: 16,
+        bufferSize: 40,
+      })
       const seqs: number[] = []
       let calls = 0
       let viaLive = 0
@@ -287,13 +303,10 @@ describe('follower batches', () => {
 
     it('pull() and wake(): a consumer with no promise while parked gets every seq once, in order', async () => {
       // Swallow one live batch in five: holes the cursor repairs from the log.
-      const { inner, backend } = swallowingBackend(5)
-      const rb = createRunbus({ backend, follow: { pageSize: 8, bufferSize: 30 } })
-      open.push({ rb, backend: inner })
-      const run = await rb.runs.create({ id: 'pull' })
-      for (let i = 0; i < 20; i++) run.emit('n', i) // history before the reader
-      await run.flush()
-      const f = rb.runs.follow('pull')
+      const { rb, run, f } = await followAfterHistory('pull', 20, 5, {
+        pageSize: 8,
+        bufferSize: 30,
+      })
       const seqs: number[] = []
       let parks = 0
       let wakes = 0
