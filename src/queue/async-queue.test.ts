@@ -739,6 +739,137 @@ describe('async iteration', () => {
   })
 })
 
+describe('the plain for-await and send() slots', () => {
+  // The first waiting item iterator and the first blocked option-less send() are kept in
+  // slots in front of the waiter lists: these pin that they keep the lists' rules.
+  it('a waiting iterator is served before a take that waited after it, and counts as waiting', async () => {
+    const q = new AsyncQueue<number>()
+    const it = q[Symbol.asyncIterator]()
+    const first = track(it.next())
+    const second = track(q.take())
+    expect(q.stats.waitingConsumers).toBe(2)
+    q.push(1)
+    q.push(2)
+    await flush()
+    expect(first.value).toEqual({ value: 1, done: false })
+    expect(second.value).toBe(2)
+    expect(q.stats).toMatchObject({ waitingConsumers: 0, fastPath: 2, size: 0 })
+  })
+
+  it('an iterator that waits after a take does not pass it', async () => {
+    const q = new AsyncQueue<number>()
+    const take = track(q.take())
+    const next = track(q[Symbol.asyncIterator]().next())
+    q.push(1)
+    q.push(2)
+    await flush()
+    expect(take.value).toBe(1)
+    expect(next.value).toEqual({ value: 2, done: false })
+  })
+
+  it('two pending next() calls and a second iterator take items in call order', async () => {
+    const q = new AsyncQueue<number>()
+    const a = q[Symbol.asyncIterator]()
+    const b = q[Symbol.asyncIterator]()
+    const got = [track(a.next()), track(b.next()), track(a.next())]
+    expect(q.stats.waitingConsumers).toBe(3)
+    for (const x of [10, 20, 30]) q.push(x)
+    await flush()
+    expect(got.map((g) => g.value)).toEqual([
+      { value: 10, done: false },
+      { value: 20, done: false },
+      { value: 30, done: false },
+    ])
+  })
+
+  it('send() with room hands its item to the waiting iterator', async () => {
+    const q = new AsyncQueue<number>({ capacity: 4 })
+    const next = track(q[Symbol.asyncIterator]().next())
+    await q.send(7)
+    await flush()
+    expect(next.value).toEqual({ value: 7, done: false })
+    expect(q.stats).toMatchObject({ size: 0, fastPath: 1, waitingConsumers: 0 })
+  })
+
+  it('return() releases the waiting iterator; the next item goes to the consumer behind it', async () => {
+    const q = new AsyncQueue<number>()
+    const it = q[Symbol.asyncIterator]()
+    const pending = track(it.next())
+    const take = track(q.take())
+    await it.return()
+    await flush()
+    expect(pending.value).toEqual({ done: true, value: undefined })
+    q.push(5)
+    await flush()
+    expect(take.value).toBe(5)
+  })
+
+  it('close ends the waiting iterator; abort rejects it with the reason', async () => {
+    const closed = new AsyncQueue<number>()
+    const ended = track(closed[Symbol.asyncIterator]().next())
+    closed.close()
+    await flush()
+    expect(ended.value).toEqual({ done: true, value: undefined })
+
+    const aborted = new AsyncQueue<number>()
+    const failed = track(aborted[Symbol.asyncIterator]().next())
+    const reason = new Error('stop')
+    aborted.abort(reason)
+    await flush()
+    expect(failed.error).toBe(reason)
+    expect(aborted.stats.waitingConsumers).toBe(0)
+  })
+
+  it('blocked senders are accepted in call order, plain and timed alike, and counted', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    const plain = track(q.send(1))
+    const timed = track(q.send(2, { timeout: 60_000 }))
+    const plainAgain = track(q.send(3))
+    expect(q.stats.waitingProducers).toBe(3)
+    const got: number[] = []
+    for (let i = 0; i < 4; i++) got.push(await q.take())
+    await flush()
+    expect(got).toEqual([0, 1, 2, 3])
+    expect([plain.settled, timed.settled, plainAgain.settled]).toEqual([true, true, true])
+    expect(q.stats).toMatchObject({ waitingProducers: 0, size: 0 })
+    expectBalanced(q.stats)
+  })
+
+  it('a plain send that blocks after a timed one does not pass it', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    void q.send(1, { timeout: 60_000 })
+    void q.send(2)
+    const got: number[] = []
+    for (let i = 0; i < 3; i++) got.push(await q.take())
+    expect(got).toEqual([0, 1, 2])
+  })
+
+  it('close rejects the blocked plain send with QueueClosedError and never enqueues it', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    const blocked = track(q.send(1))
+    q.close()
+    await flush()
+    expect(blocked.error).toBeInstanceOf(QueueClosedError)
+    expect(q.stats).toMatchObject({ enqueued: 1, size: 1, waitingProducers: 0 })
+    expect(await q.take()).toBe(0)
+  })
+
+  it('abort rejects the blocked plain send with the reason', async () => {
+    const q = new AsyncQueue<number>({ capacity: 1 })
+    q.push(0)
+    const blocked = track(q.send(1))
+    const reason = new Error('gone')
+    q.abort(reason)
+    await flush()
+    expect(blocked.error).toBe(reason)
+    expect(q.stats).toMatchObject({ enqueued: 1, waitingProducers: 0 })
+    expectBalanced(q.stats)
+  })
+})
+
 describe('stats', () => {
   it('counts exactly at every step', async () => {
     const q = new AsyncQueue<number>({ capacity: 2, policy: 'drop-oldest' })
