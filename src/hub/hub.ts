@@ -282,6 +282,9 @@ async function coreStats(rb: Runbus, workQueues: readonly string[]): Promise<Cor
     subscribers: s.followers + s.subscriptions,
     queueDrops: s.followerOverflows + s.busDecodeErrors,
     asksPending: pending.length,
+    inboxTrimmed: s.inboxTrimmed,
+    gaps: s.gaps,
+    emitFailures: s.emitFailures,
   }
   if (workQueues.length > 0) {
     let depth = 0

@@ -16,6 +16,12 @@ export interface CoreStats {
   workDepth?: number
   redeliveries?: number
   deadLetters?: number
+  /** Inbox messages trimmed to `retention.maxInboxMessages` by this process's sends. */
+  inboxTrimmed?: number
+  /** `gap` events delivered to followers in this process (history that was trimmed). */
+  gaps?: number
+  /** Emit batches the backend refused in this process. */
+  emitFailures?: number
 }
 
 /** What the hub's gauges read at scrape time. */
@@ -174,6 +180,38 @@ export class HubMetrics {
       (s) => s.redeliveries,
     )
     fromCore('runbus_work_dead_letters', 'Jobs moved to a dead-letter queue', (s) => s.deadLetters)
+    // Losses this process counted since it opened: counters, so a rate() shows each one.
+    const countFromCore = (
+      name: string,
+      help: string,
+      pick: (s: CoreStats) => number | undefined,
+    ): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        async collect() {
+          const v = pick(await coreStats())
+          this.reset()
+          if (v !== undefined && Number.isFinite(v)) this.inc(v)
+        },
+      })
+    }
+    countFromCore(
+      'runbus_inbox_trimmed_total',
+      'Inbox messages trimmed (oldest first) to retention.maxInboxMessages by sends of this process',
+      (s) => s.inboxTrimmed,
+    )
+    countFromCore(
+      'runbus_gaps_total',
+      'Gap events delivered to followers in this process (history trimmed before they read it)',
+      (s) => s.gaps,
+    )
+    countFromCore(
+      'runbus_emit_failures_total',
+      'Emit batches the backend refused in this process',
+      (s) => s.emitFailures,
+    )
   }
 
   /** The Prometheus text exposition. */

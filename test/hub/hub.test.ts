@@ -394,6 +394,30 @@ describe('hub: asks, inbox, channels, compat, operations', () => {
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization/)
   })
 
+  it('counts trimmed inbox messages and delivered gaps in /metrics', async () => {
+    h = await startHub({ core: { retention: { maxEvents: 2, maxInboxMessages: 2 } } })
+    const run = await newRun()
+    for (let i = 0; i < 4; i++) {
+      expect((await append(run, { type: 't', data: i })).status).toBe(201)
+      const sent = await h.call('POST', `/v1/runs/${run}/inbox`, { type: 'note', data: i })
+      expect(sent.status).toBe(202)
+    }
+    const scrape = async (): Promise<string> =>
+      (await h.call('GET', '/metrics', undefined, '')).text()
+    const before = await scrape()
+    expect(before).toMatch(/runbus_inbox_trimmed_total 2\n/)
+    expect(before).toMatch(/runbus_gaps_total 0\n/)
+    expect(before).toMatch(/runbus_emit_failures_total 0\n/)
+    // A follower from the start finds the first two events trimmed: one gap, counted.
+    const follower = h.rb.runs.follow(run, { after: 'start' })
+    for await (const e of follower) {
+      expect(e.type).toBe('gap')
+      break
+    }
+    // The core's numbers are cached for 250 ms per scrape; wait until the count shows.
+    await until(async () => /runbus_gaps_total 1\n/.test(await scrape()), 'runbus_gaps_total 1')
+  })
+
   it('says 503 on /healthz when the backend does not answer', async () => {
     const rb = createRunbus()
     const hub = createHub({ runbus: rb, insecure: true })
