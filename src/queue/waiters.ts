@@ -41,8 +41,6 @@ export class Waiter<T> {
   prev: Waiter<T> | null = null
   next: Waiter<T> | null = null
   linked = true
-  /** The array a waiting batch consumer is being handed, while it fills. */
-  batch: T[] | null = null
   signal: AbortSignal | undefined = undefined
   timer: ReturnType<typeof setTimeout> | undefined = undefined
   timeout = 0
