@@ -65,28 +65,50 @@ export function isCluster(client: RedisConnection): boolean {
   return client.isCluster
 }
 
+/**
+ * One wait for readiness per connection, shared by every caller waiting on it: a single
+ * `ready`/`end` listener pair, however many calls wait while Redis is away (a listener per
+ * call tripped Node's leak warning at 11 and grew with the callers). It settles, and its
+ * listeners go, on the next `ready` (resolved) or `end` (rejected); each caller bounds its
+ * own wait with `withDeadline`.
+ */
+const readiness = new WeakMap<RedisConnection, Promise<void>>()
+
+function nextReady(client: RedisConnection): Promise<void> {
+  let wait = readiness.get(client)
+  if (wait === undefined) {
+    wait = new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        client.off('ready', onReady)
+        client.off('end', onEnd)
+        readiness.delete(client)
+        if (err) reject(err)
+        else resolve()
+      }
+      const onReady = () => settle()
+      const onEnd = () => settle(new BackendUnavailableError('the Redis connection was closed'))
+      client.on('ready', onReady)
+      client.on('end', onEnd)
+    })
+    // Every caller races it with a deadline of its own; none may be left to reject unseen.
+    wait.catch(() => {})
+    readiness.set(client, wait)
+  }
+  return wait
+}
+
 /** Resolves when `client` is ready, or rejects after `ms` (or once it ended). */
 export function whenReady(client: RedisConnection, ms: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
+  if (client.status === 'end') {
+    return Promise.reject(new BackendUnavailableError('the Redis connection was closed'))
+  }
+  const wait = nextReady(client)
   // A client made with `lazyConnect` waits for a first command or connect(): start it.
   if (client.status === 'wait') client.connect().catch(() => {})
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      clearTimeout(timer)
-      client.off('ready', onReady)
-      client.off('end', onEnd)
-      if (err) reject(err)
-      else resolve()
-    }
-    const onReady = () => done()
-    const onEnd = () => done(new BackendUnavailableError('the Redis connection was closed'))
-    const timer = setTimeout(
-      () => done(new BackendUnavailableError(`Redis was not reachable within ${ms} ms`)),
-      ms,
-    )
-    client.on('ready', onReady)
-    client.on('end', onEnd)
-    if (client.status === 'end') onEnd()
+  return withDeadline(wait, {
+    ms,
+    onTimeout: () => new BackendUnavailableError(`Redis was not reachable within ${ms} ms`),
   })
 }
 
