@@ -142,20 +142,40 @@ export class HubMetrics {
       }
       return cached.p
     }
+    // A gauge reads the core's number as is; a counter (losses this process counted since it
+    // opened) is reset to it, so a rate() shows each one.
     const fromCore = (
       name: string,
       help: string,
       pick: (s: CoreStats) => number | undefined,
+      kind: 'gauge' | 'counter' = 'gauge',
     ): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        async collect() {
-          const v = pick(await coreStats())
-          if (v !== undefined && Number.isFinite(v)) this.set(v)
-        },
-      })
+      const read = async (): Promise<number | undefined> => {
+        const v = pick(await coreStats())
+        return v !== undefined && Number.isFinite(v) ? v : undefined
+      }
+      if (kind === 'gauge') {
+        new Gauge({
+          name,
+          help,
+          registers,
+          async collect() {
+            const v = await read()
+            if (v !== undefined) this.set(v)
+          },
+        })
+      } else {
+        new Counter({
+          name,
+          help,
+          registers,
+          async collect() {
+            const v = await read()
+            this.reset()
+            if (v !== undefined) this.inc(v)
+          },
+        })
+      }
     }
     fromCore('runbus_runs', 'Running runs in the backend (up to 1,000)', (s) => s.runs)
     fromCore(
@@ -180,37 +200,23 @@ export class HubMetrics {
       (s) => s.redeliveries,
     )
     fromCore('runbus_work_dead_letters', 'Jobs moved to a dead-letter queue', (s) => s.deadLetters)
-    // Losses this process counted since it opened: counters, so a rate() shows each one.
-    const countFromCore = (
-      name: string,
-      help: string,
-      pick: (s: CoreStats) => number | undefined,
-    ): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        async collect() {
-          const v = pick(await coreStats())
-          this.reset()
-          if (v !== undefined && Number.isFinite(v)) this.inc(v)
-        },
-      })
-    }
-    countFromCore(
+    fromCore(
       'runbus_inbox_trimmed_total',
       'Inbox messages trimmed (oldest first) to retention.maxInboxMessages by sends of this process',
       (s) => s.inboxTrimmed,
+      'counter',
     )
-    countFromCore(
+    fromCore(
       'runbus_gaps_total',
       'Gap events delivered to followers in this process (history trimmed before they read it)',
       (s) => s.gaps,
+      'counter',
     )
-    countFromCore(
+    fromCore(
       'runbus_emit_failures_total',
       'Emit batches the backend refused in this process',
       (s) => s.emitFailures,
+      'counter',
     )
   }
 
