@@ -74,6 +74,9 @@ export function isCluster(client: RedisConnection): boolean {
  */
 const readiness = new WeakMap<RedisConnection, Promise<void>>()
 
+const connectionClosed = (): BackendUnavailableError =>
+  new BackendUnavailableError('the Redis connection was closed')
+
 function nextReady(client: RedisConnection): Promise<void> {
   let wait = readiness.get(client)
   if (wait === undefined) {
@@ -86,7 +89,7 @@ function nextReady(client: RedisConnection): Promise<void> {
         else resolve()
       }
       const onReady = () => settle()
-      const onEnd = () => settle(new BackendUnavailableError('the Redis connection was closed'))
+      const onEnd = () => settle(connectionClosed())
       client.on('ready', onReady)
       client.on('end', onEnd)
     })
@@ -100,9 +103,7 @@ function nextReady(client: RedisConnection): Promise<void> {
 /** Resolves when `client` is ready, or rejects after `ms` (or once it ended). */
 export function whenReady(client: RedisConnection, ms: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
-  if (client.status === 'end') {
-    return Promise.reject(new BackendUnavailableError('the Redis connection was closed'))
-  }
+  if (client.status === 'end') return Promise.reject(connectionClosed())
   const wait = nextReady(client)
   // A client made with `lazyConnect` waits for a first command or connect(): start it.
   if (client.status === 'wait') client.connect().catch(() => {})
