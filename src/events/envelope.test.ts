@@ -4,6 +4,7 @@ import {
   epochOfId,
   epochTagOf,
   epochTagOfId,
+  EventIds,
   eventIdOf,
   idOfSeq,
   parseEventId,
@@ -67,5 +68,30 @@ describe('event ids', () => {
     expect(epochTagOf(1000.7)).toBe(epochTagOf(1000))
     expect(sameEpoch(1000, 1000.7)).toBe(true)
     expect(sameEpoch(1000, 1001)).toBe(false)
+  })
+
+  it('EventIds makes the same ids as eventIdOf, in any order, from 0 to the largest safe seq', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.array(fc.integer({ min: -25, max: 25 }), { maxLength: 40 }),
+        (start, epoch, steps) => {
+          const tag = epochTagOf(epoch)
+          const ids = new EventIds(tag)
+          // A run of consecutive seqs (a batch), then jumps back and forth from it.
+          let seq = Math.min(start, Number.MAX_SAFE_INTEGER - 30)
+          for (let i = 0; i < 25; i++) expect(ids.of(seq + i)).toBe(eventIdOf(seq + i, tag))
+          for (const step of steps) {
+            seq = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, seq + step))
+            expect(ids.of(seq)).toBe(eventIdOf(seq, tag))
+          }
+        },
+      ),
+    )
+    const plain = new EventIds('')
+    for (const seq of [0, 1, 9, 10, 11, 99, 100, 101, 1e6, Number.MAX_SAFE_INTEGER]) {
+      expect(plain.of(seq)).toBe(String(seq))
+    }
   })
 })

@@ -74,7 +74,8 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
  * `'0'`, inbox message ids) is still accepted: epoch unknown, nothing to check.
  *
  * The tag is computed once per run (`epochTagOf`) and each id is one concatenation
- * (`eventIdOf`): ids are built on the hot path of every append.
+ * (`eventIdOf`, or `EventIds` for a backend making a batch's ids): ids are built on the hot
+ * path of every append.
  */
 
 /** A position read back from an event id: its seq, and the run's incarnation when it says. */
@@ -96,6 +97,41 @@ export function epochTagOf(epoch: number | undefined): string {
 /** The event id of `seq` in the run whose tag is `tag` (from `epochTagOf`). */
 export function eventIdOf(seq: number, tag: string): string {
   return String(seq) + tag
+}
+
+/**
+ * Makes the ids of one run incarnation's events, each equal to `eventIdOf(seq, tag)`, at
+ * half its cost when seqs come in order (a batch, a page): the number-to-text conversion is
+ * done once per ten seqs, as the decimal prefix `seq / 10` shared by their ids, and each id
+ * is that prefix and one of ten suffixes (the last digit and the tag) made up front. The
+ * conversion, not the concatenation, is what an id costs (a call out of the compiled code).
+ *
+ * @internal One per run in a backend; not for readers (ids are opaque).
+ * @example
+ * ```ts
+ * const ids = new EventIds(epochTagOf(createdAt))
+ * ids.of(42) // === eventIdOf(42, epochTagOf(createdAt))
+ * ```
+ */
+export class EventIds {
+  private readonly suffixes: readonly string[]
+  /** `seq / 10` (rounded down) of the last id made, and its text (`''` for 0). */
+  private tens = -1
+  private prefix = ''
+
+  constructor(readonly tag: string) {
+    this.suffixes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => d + tag)
+  }
+
+  /** The id of `seq` (a non-negative safe integer). */
+  of(seq: number): string {
+    const tens = Math.floor(seq / 10)
+    if (tens !== this.tens) {
+      this.tens = tens
+      this.prefix = tens === 0 ? '' : String(tens)
+    }
+    return this.prefix + this.suffixes[seq - tens * 10]
+  }
 }
 
 /**

@@ -25,7 +25,7 @@ import type {
   Unsubscribe,
 } from '../../contract/contract.js'
 import type { InboxMessage, RunEnd, RunEvent, RunStatus } from '../../events/envelope.js'
-import { epochTagOf, eventIdOf, idOfSeq } from '../../events/envelope.js'
+import { EventIds, epochTagOf, idOfSeq } from '../../events/envelope.js'
 import {
   ClosedError,
   InsufficientStorageError,
@@ -39,8 +39,8 @@ interface MemRun {
   readonly id: string
   readonly meta: Record<string, unknown> | undefined
   readonly createdAt: number
-  /** The id suffix of this incarnation (`epochTagOf(createdAt)`), computed once. */
-  readonly tag: string
+  /** Makes this incarnation's event ids (tag `epochTagOf(createdAt)`, computed once). */
+  readonly ids: EventIds
   readonly maxEvents: number
   readonly maxInbox: number
   status: RunStatus
@@ -226,7 +226,7 @@ export function createMemoryRunStore(
 
   function toEvent(r: MemRun, seq: number, d: EventDraft): RunEvent {
     const data: unknown = d.shared === true ? d.data : JSON.parse(d.json)
-    return { id: eventIdOf(seq, r.tag), run: r.id, seq, type: d.type, data, ts: d.ts }
+    return { id: r.ids.of(seq), run: r.id, seq, type: d.type, data, ts: d.ts }
   }
 
   function addWatcher<L>(map: Map<string, Set<L>>, run: string, l: L): Unsubscribe {
@@ -255,7 +255,7 @@ export function createMemoryRunStore(
         meta:
           metaJson === undefined ? undefined : (JSON.parse(metaJson) as Record<string, unknown>),
         createdAt: init.ts,
-        tag: epochTagOf(init.ts),
+        ids: new EventIds(epochTagOf(init.ts)),
         maxEvents: init.maxEvents,
         maxInbox: init.maxInboxMessages ?? Infinity,
         status: 'running',
@@ -328,7 +328,7 @@ export function createMemoryRunStore(
       const data: RunEnd =
         end.error === undefined ? { status: end.status } : { status: end.status, error: end.error }
       const seq = ++r.lastSeq
-      const ev: RunEvent<RunEnd> = { id: eventIdOf(seq, r.tag), run, seq, type: 'end', data, ts }
+      const ev: RunEvent<RunEnd> = { id: r.ids.of(seq), run, seq, type: 'end', data, ts }
       r.status = end.status
       r.endedAt = ts
       if (end.error !== undefined) r.error = end.error
@@ -366,7 +366,7 @@ export function createMemoryRunStore(
         const at = start + i
         const seq = from + i
         events[i] = {
-          id: eventIdOf(seq, r.tag),
+          id: r.ids.of(seq),
           run: r.id,
           seq,
           type: r.types[at] as string,
