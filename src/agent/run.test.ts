@@ -43,6 +43,40 @@ describe('run handle', () => {
     expect(rb.stats().runs).toBe(0)
   })
 
+  it('stamps ts once per batch, when it is first sent, and keeps it on a retry', async () => {
+    const { backend, down } = flaky()
+    const rb = createRunbus({ backend })
+    open.push(rb)
+    const run = await rb.runs.create({ id: 't' })
+    const clock = (): number => Date.now()
+    // One synchronous stretch that outlasts a clock tick: its events share the time it ended.
+    const before = clock()
+    run.emit('n', 1)
+    while (clock() < before + 2) {
+      /* synchronous work between two emits */
+    }
+    run.emit('n', 2)
+    const ended = clock()
+    await run.flush()
+    const [a, b] = (await rb.runs.read('t')).events
+    expect(a.ts).toBe(b.ts)
+    expect(a.ts).toBeGreaterThanOrEqual(ended)
+    // A batch that failed keeps the time of its first send when a later flush stores it.
+    down.value = true
+    run.emit('n', 3)
+    await expect(run.flush()).rejects.toBeInstanceOf(BackendUnavailableError)
+    const failedAt = clock()
+    while (clock() < failedAt + 2) {
+      /* time passes before the retry */
+    }
+    down.value = false
+    await run.flush()
+    const c = (await rb.runs.read('t', { after: b.id })).events[0]
+    expect(c.data).toBe(3)
+    expect(c.ts).toBeGreaterThanOrEqual(ended)
+    expect(c.ts).toBeLessThanOrEqual(failedAt)
+  })
+
   it('a failed batch is kept, flush rejects, and a later flush retries it in order', async () => {
     const { backend, down } = flaky()
     const rb = createRunbus({ backend })

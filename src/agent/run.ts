@@ -4,6 +4,8 @@
  * Emit pipeline invariants:
  * - `emit` is synchronous: the payload is encoded and its size checked on the spot (an
  *   oversized payload throws now, never later), then it joins the pending list.
+ * - Each event's `ts` is stamped when its batch is first sent (one clock read per batch),
+ *   and kept if the batch is sent again.
  * - Pending events go to `backend.runs.append` as one batch per microtask; the next batch
  *   is sent only after the previous one was stored, so the log keeps emit order.
  *   `append()` rides the same pipeline, so it is ordered after earlier emits.
@@ -62,6 +64,8 @@ export const MAX_PENDING = 100_000
 const DRAIN_MS = 5_000
 /** Largest batch sent to the backend at once. */
 const MAX_BATCH = 1_000
+/** A draft's `ts` until its batch is first sent (`send()` stamps it). */
+const UNSTAMPED = -1
 
 /**
  * How a run ends.
@@ -276,6 +280,8 @@ export class Run {
    * `ask`, `answer`, `ask_expired`) are refused; call `flush()` to learn whether storing
    * worked. Plain JSON `data` is frozen (deeply) and shared with readers in this process
    * instead of being decoded again: do not write to it after emitting (a write throws).
+   * The event's `ts` is read once per batch, when the batch is first sent: emits with no
+   * `await` between them share the time their synchronous stretch ended.
    *
    * Once the run is over for this handle (`end()` called, ended elsewhere, gone) an emit
    * is refused: nothing is stored, nothing is thrown, `stats.refused` counts it, and
@@ -500,10 +506,10 @@ export class Run {
         throw new PayloadTooLargeError(bytes, limit, `data of event ${JSON.stringify(type)}`)
       }
       freezeDeep(data)
-      draft = new SharedDraft(type, data, bytes, Date.now())
+      draft = new SharedDraft(type, data, bytes, UNSTAMPED)
     } else {
       const { json } = encodePayload(data, limit, () => `data of event ${JSON.stringify(type)}`)
-      draft = { type, data, json, ts: Date.now(), shared: false }
+      draft = { type, data, json, ts: UNSTAMPED, shared: false }
     }
     if (waiter !== undefined && this.waiters === undefined) {
       this.waiters = new Array<Waiter | undefined>(this.pending.length)
@@ -543,6 +549,11 @@ export class Run {
     }
     const whole = this.pending.length <= MAX_BATCH
     const drafts = whole ? this.pending : this.pending.slice(0, MAX_BATCH)
+    // One clock read per batch, not per emit (`Date.now()` costs as much as the rest of an
+    // emit's bookkeeping): every draft of the batch gets the time it was first sent. A kept
+    // draft sent again after a failure keeps its first time.
+    const now = Date.now()
+    for (let i = 0; i < drafts.length; i++) if (drafts[i].ts === UNSTAMPED) drafts[i].ts = now
     this.pending = whole ? [] : this.pending.slice(MAX_BATCH)
     let told: Array<Waiter | undefined> | undefined
     if (this.waiters !== undefined) {

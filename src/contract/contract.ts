@@ -61,7 +61,7 @@ export interface EventDraft {
   data: unknown
   /** `JSON.stringify(data)`, computed once by the core (it also measured its size). */
   json: string
-  /** Emit time, epoch ms. */
+  /** Emit time, epoch ms (a run handle stamps a batch when it first sends it). */
   ts: number
   /**
    * True when the core froze `data` deeply and it is plain JSON data (equal to what `json`

@@ -25,7 +25,8 @@ export class SharedDraft implements EventDraft {
     readonly data: unknown,
     /** UTF-8 bytes of `json`. */
     readonly bytes: number,
-    readonly ts: number,
+    /** Set by the run handle when it first sends the draft's batch. */
+    public ts: number,
   ) {}
 
   /** `JSON.stringify(data)`, made on first use. */

@@ -17,7 +17,10 @@ export type RunStatus = 'running' | RunEndStatus
  *   run whose id was since created again (after its TTL) is refused with `RunResetError`
  *   (code `run_reset`) instead of resuming in the new run's log. Do not parse it.
  * - `seq` counts 1, 2, 3… within the run so a reader can see a gap.
- * - `ts` is the time the event was emitted, in epoch milliseconds.
+ * - `ts` is the time the event was emitted, in epoch milliseconds. A run handle reads the
+ *   clock once per batch, when it first sends the batch to the backend: the events of one
+ *   stretch of synchronous code (emits with no `await` between them) share the time that
+ *   stretch ended, which is also the earliest a reader could see them.
  *
  * Reserved types written by runbus itself: `end`, `gap`, `ask`, `answer`, `ask_expired`.
  */
