@@ -43,7 +43,7 @@ import {
 import { encodePayload } from '../events/codec.js'
 import { withDeadline } from '../events/deadline.js'
 import { SharedDraft } from '../contract/shared-draft.js'
-import { freezeDeep, plainJsonBytes } from '../events/shared-data.js'
+import { sharePlainJson } from '../events/shared-data.js'
 import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -496,16 +496,16 @@ export class Run {
     // Plain JSON data is frozen and shared with in-process readers (no decode on their side).
     // One walk tells that, that it is shallow enough (no depth walk in the encoder) and its
     // exact encoded size, so the limit is checked with no JSON text made: the draft makes
-    // it only if a backend asks (Redis, Postgres; never the memory backend). It is frozen only
-    // once accepted, and the error message is built only on a refusal.
+    // it only if a backend asks (Redis, Postgres; never the memory backend). The same walk
+    // freezes it, only when it is within the limit; the error message is built only on a
+    // refusal.
     const limit = this.ctx.maxPayloadBytes
-    const bytes = plainJsonBytes(data)
+    const bytes = sharePlainJson(data, limit)
     let draft: EventDraft
     if (bytes >= 0) {
       if (bytes > limit) {
         throw new PayloadTooLargeError(bytes, limit, `data of event ${JSON.stringify(type)}`)
       }
-      freezeDeep(data)
       draft = new SharedDraft(type, data, bytes, UNSTAMPED)
     } else {
       const { json } = encodePayload(data, limit, () => `data of event ${JSON.stringify(type)}`)

@@ -2,13 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { PayloadTooLargeError } from './errors.js'
 import { SharedDraft, draftBytes } from '../contract/shared-draft.js'
-import { freezeDeep, plainJsonBytes } from './shared-data.js'
+import { plainJsonBytes, sharePlainJson } from './shared-data.js'
 
 /** What the emit path does: freeze plain JSON data, and say whether it was. */
 function freezeIfPlainJson(data: unknown): boolean {
-  if (plainJsonBytes(data) < 0) return false
-  freezeDeep(data)
-  return true
+  return sharePlainJson(data, Infinity) >= 0
 }
 
 describe('freezeIfPlainJson', () => {
@@ -47,6 +45,49 @@ describe('freezeIfPlainJson', () => {
     const inner = { a: 1 }
     expect(freezeIfPlainJson({ inner, bad: undefined })).toBe(false)
     expect(Object.isFrozen(inner)).toBe(false)
+  })
+
+  it('measures as plainJsonBytes does, and freezes nothing over the limit', () => {
+    const data = { text: 'tok', list: [1, { deep: 'x' }] }
+    const size = plainJsonBytes(data)
+    expect(sharePlainJson(data, size - 1)).toBe(size)
+    expect([data, data.list, data.list[1]].some((o) => Object.isFrozen(o))).toBe(false)
+    expect(sharePlainJson(data, size)).toBe(size)
+    expect([data, data.list, data.list[1]].every((o) => Object.isFrozen(o))).toBe(true)
+  })
+
+  it('a walk started inside a walk (a getter that emits) freezes only its own data', () => {
+    /** Plain data whose getter runs `inside` while a walk reads it. */
+    const withGetter = (inside: () => void) => ({
+      a: { b: 1 },
+      get c() {
+        inside()
+        return { d: 2 }
+      },
+      e: [3],
+    })
+    const frozen = (...os: object[]): boolean[] => os.map((o) => Object.isFrozen(o))
+
+    // The outer data is refused, the inner accepted: only the inner is frozen.
+    const inner = { x: [1] }
+    const refusedOuter = withGetter(() => {
+      expect(sharePlainJson(inner, Infinity)).toBe(JSON.stringify(inner).length)
+    })
+    expect(sharePlainJson(refusedOuter, 5)).toBeGreaterThan(5)
+    expect(frozen(inner, inner.x)).toEqual([true, true])
+    expect(frozen(refusedOuter, refusedOuter.a, refusedOuter.e)).toEqual([false, false, false])
+
+    // The outer data is accepted, what the getter measured or refused is not frozen.
+    const measured = { m: {} }
+    const refused = { big: 'y'.repeat(100) }
+    const outer = withGetter(() => {
+      plainJsonBytes(measured)
+      expect(sharePlainJson(refused, 10)).toBe(JSON.stringify(refused).length)
+    })
+    const bytes = sharePlainJson(outer, Infinity)
+    expect(bytes).toBe(JSON.stringify(outer).length)
+    expect(frozen(outer, outer.a, outer.e)).toEqual([true, true, true])
+    expect(frozen(measured, measured.m, refused)).toEqual([false, false, false])
   })
 })
 
@@ -148,7 +189,7 @@ describe('plainJsonBytes', () => {
 
   it('a shared draft makes its JSON only when asked, and knows its size', () => {
     const data = { text: 'é', n: [1, 2] }
-    freezeDeep(data)
+    sharePlainJson(data, Infinity)
     const d = new SharedDraft('t', data, plainJsonBytes(data), 1)
     expect(draftBytes(d)).toBe(exact(data))
     expect(d.json).toBe(JSON.stringify(data))

@@ -54,7 +54,8 @@ function numberBytes(n: number): number {
 
 /**
  * -1 when `value` is not plain JSON data, else the UTF-8 byte length of its JSON text. One
- * walk does both: what `JSON.stringify` would write, counted, not written.
+ * walk does both: what `JSON.stringify` would write, counted, not written. Each object and
+ * array it enters goes on `met` (the caller gives the stack back to where it started).
  */
 function plainBytes(value: unknown, depth: number): number {
   if (value === null) return 4
@@ -72,6 +73,7 @@ function plainBytes(value: unknown, depth: number): number {
       return -1 // undefined, functions, symbols, bigints
   }
   if (depth >= MAX_DEPTH) return -1
+  met.push(value)
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) return -1
     const n = value.length
@@ -101,39 +103,9 @@ function plainBytes(value: unknown, depth: number): number {
 }
 
 /**
- * Freezes `value` and everything in it: call it only on data {@link plainJsonBytes} measured.
- * Gotcha: the caller's object is frozen — a later write to it throws in strict code.
- *
- * @internal
- * @example
- * ```ts
- * if (plainJsonBytes(data) >= 0) freezeDeep(data)
- * ```
- */
-export function freezeDeep(value: unknown): void {
-  if (typeof value === 'object' && value !== null) freezeObject(value)
-}
-
-/** Freezes `o`, then recurses only into the values that are objects (most are not). */
-function freezeObject(o: object): void {
-  Object.freeze(o)
-  if (Array.isArray(o)) {
-    for (let i = 0; i < o.length; i++) {
-      const v: unknown = o[i]
-      if (typeof v === 'object' && v !== null) freezeObject(v)
-    }
-  } else {
-    for (const k in o) {
-      const v: unknown = (o as Record<string, unknown>)[k]
-      if (typeof v === 'object' && v !== null) freezeObject(v)
-    }
-  }
-}
-
-/**
  * The exact UTF-8 byte length of `JSON.stringify(data)` when `data` is plain JSON data (see
- * the file header), or `-1` when it is not. A size means that, once frozen with
- * {@link freezeDeep}, `data` equals `JSON.parse(JSON.stringify(data))` and can never change,
+ * the file header), or `-1` when it is not. A size means that, once frozen deeply (as
+ * {@link sharePlainJson} does), `data` equals `JSON.parse(JSON.stringify(data))` and can never change,
  * so a backend in this process may hand it to readers as is; and that `data` nests at most 32
  * levels, under the codec's `MAX_JSON_DEPTH` (no depth check needed). It counts what the encoder would
  * write without writing it, so the emit path checks the size limit (and the budgets count
@@ -149,5 +121,40 @@ function freezeObject(o: object): void {
  * ```
  */
 export function plainJsonBytes(data: unknown): number {
-  return plainBytes(data, 0)
+  const start = met.length
+  try {
+    return plainBytes(data, 0)
+  } finally {
+    met.length = start
+  }
+}
+
+/**
+ * The objects and arrays the walks in progress met, so that {@link sharePlainJson} freezes
+ * them with no second walk. A stack: a getter read by a walk may start another walk (an
+ * emit from inside a getter), and each walk keeps to its own part, from where it started.
+ */
+const met: object[] = []
+
+/**
+ * What the emit path does with event data, in one walk: {@link plainJsonBytes}, and when the
+ * data is plain JSON data within `limit` bytes, freezes it deeply too (each object and array
+ * the walk met, without walking again). Returns the size (over `limit`: nothing was frozen, the
+ * caller refuses it) or `-1` (not plain JSON data: nothing was frozen).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const bytes = sharePlainJson(data, limit) // data is frozen when 0 <= bytes <= limit
+ * ```
+ */
+export function sharePlainJson(data: unknown, limit: number): number {
+  const start = met.length
+  try {
+    const bytes = plainBytes(data, 0)
+    if (bytes >= 0 && bytes <= limit) for (let i = start; i < met.length; i++) Object.freeze(met[i])
+    return bytes
+  } finally {
+    met.length = start
+  }
 }
