@@ -2,10 +2,10 @@
  * In-process run logs: one array per run plus its watchers.
  *
  * Invariants:
- * - Seqs are consecutive from 1; the retained window is kept as columns (type, data, ts) and
- *   entry `head + i` is seq `firstSeq + i` (`head` indexes the first retained entry so
- *   trimming is O(1) amortised, no shift()). A read makes each event's envelope again: a
- *   retained event holds no object of its own but its data.
+ * - Seqs are consecutive from 1; the retained window is kept as columns (`./event-columns.ts`:
+ *   data in an array, type, time and charged size in typed arrays) and its `i`-th oldest
+ *   entry is seq `firstSeq + i`; trimming is O(1) amortised. A read makes each event's
+ *   envelope again: a retained event holds no object of its own but its data.
  * - Watchers get each appended batch synchronously, before `append` resolves, in append
  *   order; the same (shared) array goes to every watcher, so fan-out copies nothing.
  * - Readers see exactly what a Redis backend would hand them: data is `JSON.parse(draft.json)`,
@@ -34,6 +34,7 @@ import {
   RunNotFoundError,
 } from '../../events/errors.js'
 import { SharedDraft } from '../../contract/shared-draft.js'
+import { EventColumns } from './event-columns.js'
 
 interface MemRun {
   readonly id: string
@@ -49,17 +50,13 @@ interface MemRun {
   lastSeq: number
   trimmed: number
   /**
-   * The retained log, as columns: event `firstSeq + i` is `(types, datas, times)[head + i]`.
-   * An event's envelope (id, run, seq) is made again on each read, so a retained event keeps
-   * no object of its own: only its data (shared with the emitter, or decoded once) and three
-   * array slots. Every retained object is one more for each scavenge to copy.
+   * The retained log: event `firstSeq + i` is the `i`-th oldest entry. An event's envelope
+   * (id, run, seq) is made again on each read, so a retained event keeps no object of its
+   * own: only its data (shared with the emitter, or decoded once) and its typed-array slots
+   * (`./event-columns.ts`). Every retained object is one more for each scavenge to copy.
+   * It also holds what each retained event is charged to the instance budget.
    */
-  types: (string | undefined)[]
-  datas: unknown[]
-  times: number[]
-  head: number
-  /** Bytes charged to the instance budget for each retained event, parallel to the columns. */
-  sizes: number[]
+  log: EventColumns
   /** Bytes charged for the run itself (record and meta) and its retained inbox. */
   fixed: number
   inbox: InboxMessage[]
@@ -143,8 +140,7 @@ export function createMemoryRunStore(
   }
 
   function release(r: MemRun): void {
-    let n = r.fixed
-    for (let i = r.head; i < r.sizes.length; i++) n += r.sizes[i]
+    let n = r.fixed + r.log.bytes
     for (const x of r.inboxSizes) n += x
     meter.used -= n
   }
@@ -166,7 +162,7 @@ export function createMemoryRunStore(
       status: r.status,
       createdAt: r.createdAt,
       lastSeq: r.lastSeq,
-      firstSeq: r.lastSeq - (r.types.length - r.head) + 1,
+      firstSeq: r.lastSeq - r.log.length + 1,
       trimmed: r.trimmed,
     }
     if (r.meta !== undefined) out.meta = structuredClone(r.meta)
@@ -195,32 +191,15 @@ export function createMemoryRunStore(
   function store(r: MemRun, batch: RunEvent[], sizes: number[]): void {
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]
-      r.types.push(e.type)
-      r.datas.push(e.data)
-      r.times.push(e.ts)
-      r.sizes.push(sizes[i])
+      r.log.push(e.type, e.data, e.ts, sizes[i])
     }
     retained += batch.length
-    const over = r.types.length - r.head - r.maxEvents
+    const over = r.log.length - r.maxEvents
     if (over > 0) {
-      for (let i = r.head; i < r.head + over; i++) {
-        r.types[i] = undefined
-        r.datas[i] = undefined
-        meter.used -= r.sizes[i]
-        r.sizes[i] = 0
-      }
-      r.head += over
+      meter.used -= r.log.dropOldest(over)
       r.trimmed += over
       trimmedTotal += over
       retained -= over
-      // Compact once the dead prefix dominates, keeping trimming O(1) amortised.
-      if (r.head > 1024 && r.head * 2 > r.types.length) {
-        r.types = r.types.slice(r.head)
-        r.datas = r.datas.slice(r.head)
-        r.times = r.times.slice(r.head)
-        r.sizes = r.sizes.slice(r.head)
-        r.head = 0
-      }
     }
   }
 
@@ -263,11 +242,7 @@ export function createMemoryRunStore(
         error: undefined,
         lastSeq: 0,
         trimmed: 0,
-        types: [],
-        datas: [],
-        times: [],
-        head: 0,
-        sizes: [],
+        log: new EventColumns(),
         fixed,
         inbox: [],
         inboxSizes: [],
@@ -343,7 +318,7 @@ export function createMemoryRunStore(
             if (runs.get(run) === r) {
               runs.delete(run)
               release(r)
-              retained -= r.types.length - r.head
+              retained -= r.log.length
               expiredTotal++
             }
           },
@@ -357,11 +332,11 @@ export function createMemoryRunStore(
 
     async read(run: string, afterSeq: number, limit: number): Promise<LogPage> {
       const r = must(run)
-      const firstSeq = r.lastSeq - (r.types.length - r.head) + 1
+      const firstSeq = r.lastSeq - r.log.length + 1
       const from = Math.max(afterSeq + 1, firstSeq)
       const n = from > r.lastSeq ? 0 : Math.min(Math.max(0, limit), r.lastSeq - from + 1)
       const events = new Array<RunEvent>(n)
-      const start = r.head + (from - firstSeq)
+      const start = from - firstSeq
       for (let i = 0; i < n; i++) {
         const at = start + i
         const seq = from + i
@@ -369,9 +344,9 @@ export function createMemoryRunStore(
           id: r.ids.of(seq),
           run: r.id,
           seq,
-          type: r.types[at] as string,
-          data: r.datas[at],
-          ts: r.times[at],
+          type: r.log.typeAt(at),
+          data: r.log.dataAt(at),
+          ts: r.log.tsAt(at),
         }
       }
       return {
