@@ -40,7 +40,7 @@ interface Line {
   deliveriesPerSec: number
   peakRssMB: number
   peakHeapMB: number
-  /** Heap bytes per retained event (runbus only; the emitter keeps nothing). */
+  /** Bytes (heap and ArrayBuffers) per retained event (runbus and emitter+log; the bare emitter keeps nothing). */
   retainedBytesPerEvent?: number
 }
 
@@ -65,13 +65,15 @@ function sampler(): { stop(): { rss: number; heap: number } } {
   }
 }
 
-/** Heap bytes per event the memory backend retains after a run, for the one measured run. */
+/** Bytes per event the memory backend retains after a run (heap and ArrayBuffers), for the one measured run. */
 let retainedPerEvent: number | undefined
 
+/** Heap bytes in use after a full GC, with the ArrayBuffer memory outside the heap (typed arrays). */
 const heapAfterGc = (): number => {
   global.gc?.()
   global.gc?.()
-  return process.memoryUsage().heapUsed
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
 }
 
 async function runbusCase(followers: number, events: number, batches: boolean): Promise<number> {
