@@ -122,7 +122,7 @@ export class EventIds {
   private tens = -1
   private prefix = ''
 
-  constructor(readonly tag: string) {
+  constructor(tag: string) {
     this.suffixes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => d + tag)
   }
 

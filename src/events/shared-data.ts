@@ -121,12 +121,8 @@ function plainBytes(value: unknown, depth: number): number {
  * ```
  */
 export function plainJsonBytes(data: unknown): number {
-  const start = met.length
-  try {
-    return plainBytes(data, 0)
-  } finally {
-    met.length = start
-  }
+  // A limit no size is within: measured, nothing frozen.
+  return sharePlainJson(data, -1)
 }
 
 /**
