@@ -1,8 +1,10 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { PayloadTooLargeError } from './errors.js'
 import { SharedDraft, draftBytes } from '../contract/shared-draft.js'
-import { plainJsonBytes, sharePlainJson } from './shared-data.js'
+import { plainJsonBytes, sharePlainJson, walkStackSlots } from './shared-data.js'
 
 /** What the emit path does: freeze plain JSON data, and say whether it was. */
 function freezeIfPlainJson(data: unknown): boolean {
@@ -54,6 +56,37 @@ describe('freezeIfPlainJson', () => {
     expect([data, data.list, data.list[1]].some((o) => Object.isFrozen(o))).toBe(false)
     expect(sharePlainJson(data, size)).toBe(size)
     expect([data, data.list, data.list[1]].every((o) => Object.isFrozen(o))).toBe(true)
+  })
+
+  it('holds on to nothing it walked: the data can be collected after the walk', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    // Large (past what the walk stack keeps), walked whole (frozen), refused over the limit,
+    // and found not plain halfway.
+    const walk = (): WeakRef<object>[] => {
+      const a = { text: 'tok', list: [{ deep: 1 }] }
+      const b = { text: 'x'.repeat(100), more: [{}] }
+      const c = { list: [{ ok: 1 }, { bad: new Date(0) }] }
+      const d = Array.from({ length: 5_000 }, (_, i) => ({ i }))
+      expect(sharePlainJson(d, Infinity)).toBeGreaterThan(0)
+      expect(sharePlainJson(a, Infinity)).toBeGreaterThan(0)
+      expect(sharePlainJson(b, 10)).toBeGreaterThan(10)
+      expect(sharePlainJson(c, Infinity)).toBe(-1)
+      return [a, a.list[0], b, b.more[0], c, c.list[0], d, d[4_999]].map((o) => new WeakRef(o))
+    }
+    const refs = walk()
+    // A WeakRef holds its target until the current job ends.
+    await new Promise((r) => setImmediate(r))
+    gc()
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0)
+    // The large walk's stack is not kept: what stays between walks is bounded.
+    expect(
+      sharePlainJson(
+        Array.from({ length: 10_000 }, () => [1]),
+        Infinity,
+      ),
+    ).toBeGreaterThan(0)
+    expect(walkStackSlots()).toBeLessThanOrEqual(4_096)
   })
 
   it('a walk started inside a walk (a getter that emits) freezes only its own data', () => {

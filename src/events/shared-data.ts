@@ -73,7 +73,7 @@ function plainBytes(value: unknown, depth: number): number {
       return -1 // undefined, functions, symbols, bigints
   }
   if (depth >= MAX_DEPTH) return -1
-  met.push(value)
+  met[top++] = value
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) return -1
     const n = value.length
@@ -129,8 +129,27 @@ export function plainJsonBytes(data: unknown): number {
  * The objects and arrays the walks in progress met, so that {@link sharePlainJson} freezes
  * them with no second walk. A stack: a getter read by a walk may start another walk (an
  * emit from inside a getter), and each walk keeps to its own part, from where it started.
+ * `top` is its height. The array is kept between walks (setting `length = 0` after each
+ * would free its backing store, and the next emit would allocate one again: 152 bytes an
+ * event); each walk clears its own slots, so no data is held after it, and a stack grown
+ * past `MET_KEPT` by one large payload is let go once no walk is in progress.
  */
-const met: object[] = []
+const met: unknown[] = []
+let top = 0
+const MET_KEPT = 4096
+
+/**
+ * Slots the walk stack holds between walks (at most `MET_KEPT`): for the boundedness test.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * walkStackSlots() // 0 before the first walk
+ * ```
+ */
+export function walkStackSlots(): number {
+  return met.length
+}
 
 /**
  * What the emit path does with event data, in one walk: {@link plainJsonBytes}, and when the
@@ -145,12 +164,19 @@ const met: object[] = []
  * ```
  */
 export function sharePlainJson(data: unknown, limit: number): number {
-  const start = met.length
+  const start = top
+  let bytes = -1
   try {
-    const bytes = plainBytes(data, 0)
-    if (bytes >= 0 && bytes <= limit) for (let i = start; i < met.length; i++) Object.freeze(met[i])
-    return bytes
+    bytes = plainBytes(data, 0)
   } finally {
-    met.length = start
+    const end = top
+    const freeze = bytes >= 0 && bytes <= limit
+    for (let i = start; i < end; i++) {
+      if (freeze) Object.freeze(met[i])
+      met[i] = undefined
+    }
+    top = start
+    if (start === 0 && met.length > MET_KEPT) met.length = 0
   }
+  return bytes
 }
