@@ -194,6 +194,20 @@ describe('plainJsonBytes', () => {
     for (const v of cases) expect(plainJsonBytes(v), JSON.stringify(v)).toBe(exact(v))
   })
 
+  it('counts the digits of every integer at and around each power of ten', () => {
+    for (let k = 0; k <= 16; k++) {
+      const p = 10 ** k
+      for (const m of [p - 1, p, p + 1]) {
+        for (const n of m === 0 ? [0] : [m, -m]) {
+          if (Number.isSafeInteger(n)) expect(plainJsonBytes(n), String(n)).toBe(exact(n))
+        }
+      }
+    }
+    for (const n of [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, 2 ** 53 + 2]) {
+      expect(plainJsonBytes(n), String(n)).toBe(exact(n))
+    }
+  })
+
   it('is -1 for data that is not plain JSON', () => {
     for (const v of [undefined, { at: new Date(0) }, [1, undefined], NaN, -0, 1n, () => 1])
       expect(plainJsonBytes(v)).toBe(-1)

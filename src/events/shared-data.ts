@@ -45,12 +45,15 @@ function numberBytes(n: number): number {
   const sign = n < 0 ? 1 : 0
   const m = n < 0 ? -n : n
   // Digits by comparison: most numbers in events are small, and a division per digit is not.
-  if (m < 1e4) return sign + (m < 10 ? 1 : m < 100 ? 2 : m < 1e3 ? 3 : 4)
-  if (m < 1e8) return sign + (m < 1e5 ? 5 : m < 1e6 ? 6 : m < 1e7 ? 7 : 8)
-  let len = 9
-  for (let p = 1e9; m >= p; p *= 10) len++
+  // One loop, not a chain of comparisons: each comparison of a chain is first reached only
+  // when the numbers grow (a counter passing 10, 100, ...), and the optimized code, which
+  // had never seen it run, is thrown away each time.
+  let len = 1
+  while (len < 16 && m >= POWERS_OF_TEN[len]) len++
   return sign + len
 }
+/** `POWERS_OF_TEN[k]` is 10^k, exact, for k up to 15 (a safe integer has at most 16 digits). */
+const POWERS_OF_TEN = Float64Array.from({ length: 16 }, (_, k) => 10 ** k)
 
 /**
  * -1 when `value` is not plain JSON data, else the UTF-8 byte length of its JSON text. One
