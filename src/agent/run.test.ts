@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BackendUnavailableError,
+  InvalidArgumentError,
   RunEndedError,
   createRunbus,
   memoryBackend,
@@ -41,6 +42,28 @@ describe('run handle', () => {
     expect(calls).toEqual([10, 5])
     expect((await rb.runs.read('b')).events.map((e) => e.data)).toEqual([...Array(15).keys()])
     expect(rb.stats().runs).toBe(0)
+  })
+
+  it('checks every emitted type: a type that passed is not checked again, nothing else skips it', async () => {
+    const rb = createRunbus()
+    open.push(rb)
+    const run = await rb.runs.create({ id: 't' })
+    const bad: unknown[] = [undefined, '', 'end', 'ask', 'x'.repeat(1_000), 7]
+    // On a fresh handle, after a valid type, and once more after each refusal.
+    for (const before of [undefined, 'text', 'n']) {
+      if (before !== undefined) run.emit(before, 1)
+      for (const t of bad) {
+        expect(() => run.emit(t as string, 1)).toThrow(InvalidArgumentError)
+        expect(() => run.emit(t as string, 1)).toThrow(InvalidArgumentError)
+      }
+    }
+    run.emit('n', 2)
+    await run.flush()
+    expect((await rb.runs.read('t')).events.map((e) => [e.type, e.data])).toEqual([
+      ['text', 1],
+      ['n', 1],
+      ['n', 2],
+    ])
   })
 
   it('stamps ts once per batch, when it is first sent, and keeps it on a retry', async () => {

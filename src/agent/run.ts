@@ -64,6 +64,9 @@ export const MAX_PENDING = 100_000
 const DRAIN_MS = 5_000
 /** Largest batch sent to the backend at once. */
 const MAX_BATCH = 1_000
+/** The event type a handle's `emit` counts as checked before its first emit (it passes). */
+const CHECKED_FIRST = checkEventType('text')
+
 /** A draft's `ts` until its batch is first sent (`send()` stamps it). */
 const UNSTAMPED = -1
 
@@ -179,6 +182,12 @@ export class Run {
   private linked = false
   /** Set while the handle has events to store: only then does `rb.close()` need it. */
   private untrack: (() => void) | undefined = undefined
+  /**
+   * The event type `emit` checked last: an agent emits the same few types over and over, and
+   * a type equal to it needs no second check (the check hashes it into the reserved set).
+   * It starts as a type that passed the check, so that nothing unchecked ever equals it.
+   */
+  private checkedType: string = CHECKED_FIRST
 
   /** @internal Use `rb.runs.create()` or `rb.runs.open()`. */
   constructor(ctx: Context, id: string, askFn: AskFn) {
@@ -294,7 +303,8 @@ export class Run {
    * ```
    */
   emit(type: string, data?: unknown): void {
-    this.push(checkEventType(type), data, undefined)
+    if (type !== this.checkedType) this.checkedType = checkEventType(type)
+    this.push(type, data, undefined)
   }
 
   /**
