@@ -62,17 +62,27 @@ describe('freezeIfPlainJson', () => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
     // Large (past what the walk stack keeps), walked whole (frozen), refused over the limit,
-    // and found not plain halfway.
+    // found not plain halfway, and thrown out of by a getter.
     const walk = (): WeakRef<object>[] => {
       const a = { text: 'tok', list: [{ deep: 1 }] }
       const b = { text: 'x'.repeat(100), more: [{}] }
       const c = { list: [{ ok: 1 }, { bad: new Date(0) }] }
       const d = Array.from({ length: 5_000 }, (_, i) => ({ i }))
+      const e = {
+        inner: { x: 1 },
+        get boom(): number {
+          throw new Error('boom')
+        },
+      }
       expect(sharePlainJson(d, Infinity)).toBeGreaterThan(0)
       expect(sharePlainJson(a, Infinity)).toBeGreaterThan(0)
       expect(sharePlainJson(b, 10)).toBeGreaterThan(10)
       expect(sharePlainJson(c, Infinity)).toBe(-1)
-      return [a, a.list[0], b, b.more[0], c, c.list[0], d, d[4_999]].map((o) => new WeakRef(o))
+      expect(() => sharePlainJson(e, Infinity)).toThrow('boom')
+      expect(Object.isFrozen(e.inner)).toBe(false)
+      return [a, a.list[0], b, b.more[0], c, c.list[0], d, d[4_999], e, e.inner].map(
+        (o) => new WeakRef(o),
+      )
     }
     const refs = walk()
     // A WeakRef holds its target until the current job ends.

@@ -171,13 +171,10 @@ export function sharePlainJson(data: unknown, limit: number): number {
   let bytes = -1
   try {
     bytes = plainBytes(data, 0)
+    if (bytes >= 0 && bytes <= limit) for (let i = start; i < top; i++) Object.freeze(met[i])
   } finally {
-    const end = top
-    const freeze = bytes >= 0 && bytes <= limit
-    for (let i = start; i < end; i++) {
-      if (freeze) Object.freeze(met[i])
-      met[i] = undefined
-    }
+    // Also when a getter threw: the stack is as it was before the walk, and holds no data.
+    for (let i = start; i < top; i++) met[i] = undefined
     top = start
     if (start === 0 && met.length > MET_KEPT) met.length = 0
   }
