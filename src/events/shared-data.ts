@@ -77,9 +77,13 @@ function plainBytes(value: unknown, depth: number): number {
   }
   if (depth >= MAX_DEPTH) return -1
   met[top++] = value
+  // A property is read before the prototype in both branches (as JSON.stringify reads
+  // `toJSON` first): the read checks the object's map, and with the map known the optimizing
+  // compiler folds `Object.getPrototypeOf` to a constant. Called on a value of no known map,
+  // it is a call into the runtime (1.5% of a one-follower run's time in perf).
   if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return -1
     const n = value.length
+    if (Object.getPrototypeOf(value) !== Array.prototype) return -1
     // Brackets, and a comma between elements.
     let size = n === 0 ? 2 : n + 1
     for (let i = 0; i < n; i++) {
@@ -91,10 +95,10 @@ function plainBytes(value: unknown, depth: number): number {
     }
     return size
   }
-  const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return -1
   const o = value as Record<string, unknown>
   if (typeof o.toJSON === 'function') return -1
+  const proto: unknown = Object.getPrototypeOf(o)
+  if (proto !== Object.prototype && proto !== null) return -1
   // Braces; each member adds its key, ':' and a ',' (one too many, the first one has none).
   let size = 1
   for (const k in o) {
