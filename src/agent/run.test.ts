@@ -66,6 +66,58 @@ describe('run handle', () => {
     ])
   })
 
+  it('data whose getter or toJSON throws is refused as InvalidArgumentError, with the cause, and nothing is stored', async () => {
+    const rb = createRunbus()
+    open.push(rb)
+    const run = await rb.runs.create({ id: 'g' })
+    const boom = new Error('boom')
+    class WithToJson {
+      get toJSON(): () => unknown {
+        throw boom
+      }
+    }
+    const cases: unknown[] = [
+      {
+        ok: 1,
+        get bad(): number {
+          throw boom
+        },
+      },
+      [
+        1,
+        {
+          nested: {
+            get deep(): number {
+              throw boom
+            },
+          },
+        },
+      ],
+      new WithToJson(),
+      {
+        toJSON: () => {
+          throw boom
+        },
+      },
+    ]
+    for (const data of cases) {
+      let caught: unknown
+      try {
+        run.emit('t', data)
+      } catch (err) {
+        caught = err
+      }
+      expect(caught).toBeInstanceOf(InvalidArgumentError)
+      expect((caught as InvalidArgumentError).message).toMatch(
+        /data of event "t" cannot be encoded as JSON: Error: boom/,
+      )
+      expect((caught as InvalidArgumentError).cause).toBe(boom)
+    }
+    run.emit('t', 'after')
+    await run.flush()
+    expect((await rb.runs.read('g')).events.map((e) => e.data)).toEqual(['after'])
+  })
+
   it('stamps ts once per batch, when it is first sent, and keeps it on a retry', async () => {
     const { backend, down } = flaky()
     const rb = createRunbus({ backend })

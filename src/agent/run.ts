@@ -40,7 +40,7 @@ import {
   RunbusError,
   TimeoutError,
 } from '../events/errors.js'
-import { encodePayload } from '../events/codec.js'
+import { encodePayload, notEncodable } from '../events/codec.js'
 import { withDeadline } from '../events/deadline.js'
 import { SharedDraft } from '../contract/shared-draft.js'
 import { sharePlainJson } from '../events/shared-data.js'
@@ -297,6 +297,9 @@ export class Run {
    * `run.signal` has already aborted with the reason — check it in the loop.
    *
    * @throws PayloadTooLargeError at once when `data` encodes over the size limit.
+   * @throws InvalidArgumentError at once for a reserved or malformed `type`, and for `data`
+   *   JSON cannot encode (a cycle, a BigInt, too deep, or a getter or `toJSON` that throws:
+   *   the thrown value is the error's `cause`).
    * @example
    * ```ts
    * run.emit('progress', { done: 3, of: 10 })
@@ -509,8 +512,15 @@ export class Run {
     // it only if a backend asks (Redis, Postgres; never the memory backend). The same walk
     // freezes it, only when it is within the limit; the error message is built only on a
     // refusal.
+    // A getter or `toJSON` that throws while the walk reads it is refused as JSON.stringify's
+    // throw is (`encodePayload`): with its cause, as an `InvalidArgumentError`.
     const limit = this.ctx.maxPayloadBytes
-    const bytes = sharePlainJson(data, limit)
+    let bytes: number
+    try {
+      bytes = sharePlainJson(data, limit)
+    } catch (err) {
+      throw notEncodable(`data of event ${JSON.stringify(type)}`, err)
+    }
     let draft: EventDraft
     if (bytes >= 0) {
       if (bytes > limit) {

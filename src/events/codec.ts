@@ -112,15 +112,30 @@ export function encodePayload(
   try {
     json = JSON.stringify(data)
   } catch (err) {
-    throw new InvalidArgumentError(`${name(what)} cannot be encoded as JSON: ${String(err)}`, {
-      cause: err,
-    })
+    throw notEncodable(name(what), err)
   }
   if (json === undefined) json = 'null'
   // A UTF-8 character takes at most 3 bytes per UTF-16 code unit: skip measuring small text.
   const size = json.length * 3 <= limit ? json.length : utf8Length(json)
   if (size > limit) throw new PayloadTooLargeError(utf8Length(json), limit, name(what))
   return { json, size }
+}
+
+/**
+ * The refusal of a payload that throws while it is read for encoding (a cycle, a BigInt, a
+ * getter or `toJSON` that throws): `what` cannot be encoded as JSON, with the thrown value as
+ * its `cause`. The emit path's walk reads what `JSON.stringify` reads and refuses the same way.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * throw notEncodable('data of event "t"', err) // InvalidArgumentError, cause: err
+ * ```
+ */
+export function notEncodable(what: string, err: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`${what} cannot be encoded as JSON: ${String(err)}`, {
+    cause: err,
+  })
 }
 
 function name(what: string | (() => string)): string {
