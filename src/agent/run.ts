@@ -48,7 +48,7 @@ import { newAskId } from '../events/ids.js'
 import type { AnswerOf, AskFn, AskKind, AskOptions } from '../asks/types.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { InboxReader } from '../streams/inbox.js'
-import { checkEventType } from '../streams/by-id.js'
+import { checkEventType, eventDataName } from '../streams/by-id.js'
 
 /**
  * Emitted events a handle buffers while its backend keeps failing, before `emit` throws the
@@ -519,16 +519,16 @@ export class Run {
     try {
       bytes = sharePlainJson(data, limit)
     } catch (err) {
-      throw notEncodable(`data of event ${JSON.stringify(type)}`, err)
+      throw notEncodable(eventDataName(type), err)
     }
     let draft: EventDraft
     if (bytes >= 0) {
       if (bytes > limit) {
-        throw new PayloadTooLargeError(bytes, limit, `data of event ${JSON.stringify(type)}`)
+        throw new PayloadTooLargeError(bytes, limit, eventDataName(type))
       }
       draft = new SharedDraft(type, data, bytes, UNSTAMPED)
     } else {
-      const { json } = encodePayload(data, limit, () => `data of event ${JSON.stringify(type)}`)
+      const { json } = encodePayload(data, limit, () => eventDataName(type))
       draft = { type, data, json, ts: UNSTAMPED, shared: false }
     }
     if (waiter !== undefined && this.waiters === undefined) {

@@ -39,6 +39,18 @@ export function checkEventType(type: unknown): string {
 }
 
 /**
+ * @internal How errors name an event's data: `data of event "<type>"` (a run's emit, append by id).
+ *
+ * @example
+ * ```ts
+ * eventDataName('text') // 'data of event "text"'
+ * ```
+ */
+export function eventDataName(type: string): string {
+  return `data of event ${JSON.stringify(type)}`
+}
+
+/**
  * @internal Checks and encodes run metadata (a plain JSON object, within the payload limit).
  *
  * @throws InvalidArgumentError, PayloadTooLargeError
@@ -65,11 +77,7 @@ export async function appendById(
   const drafts: EventDraft[] = events.map((e: { type: string; data?: unknown } | null) => {
     const type = checkEventType(e?.type)
     const data: unknown = e?.data === undefined ? null : e.data
-    const { json } = encodePayload(
-      data,
-      ctx.maxPayloadBytes,
-      `data of event ${JSON.stringify(type)}`,
-    )
+    const { json } = encodePayload(data, ctx.maxPayloadBytes, eventDataName(type))
     return { type, data, json, ts }
   })
   return ctx.backend.runs.append(runId, drafts)
