@@ -14,7 +14,7 @@
  * the columns are fixed chunks of `CHUNK` events, one allocation each (one dropped chunk is
  * kept to be reused): an append never copies more than one small chunk, and a long log holds
  * at most one chunk more than it retains. Measured against doubling (one follower, every
- * event kept): 8-10% less time per event over 100k-300k events, 71 bytes per retained event
+ * event kept): 8-11% less time per event over 100k-300k events, 71 bytes per retained event
  * instead of 78. A short log (most runs) starts at `INITIAL` events and doubles up to one
  * chunk, as before, so a run of three events does not hold a whole chunk.
  *
