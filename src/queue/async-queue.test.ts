@@ -532,6 +532,102 @@ describe('onSizeLessThan', () => {
   })
 })
 
+describe('lowWaterMark', () => {
+  it('holds push refused until the buffer drains to the mark, then fills to capacity', () => {
+    const q = new AsyncQueue<number>({ capacity: 4, lowWaterMark: 1 })
+    expect(q.lowWaterMark).toBe(1)
+    for (let i = 0; i < 4; i++) expect(q.push(i)).toBe(true)
+    expect(q.push(4)).toBe(false) // full: refused, and now held until size <= 1
+    expect(q.tryTake()).toBe(0)
+    expect(q.push(5)).toBe(false) // size 3: room, but above the mark
+    expect(q.tryTake()).toBe(1)
+    expect(q.push(6)).toBe(false) // size 2
+    expect(q.tryTake()).toBe(2) // size 1: at the mark, released
+    expect(q.push(7)).toBe(true)
+    expect(q.push(8)).toBe(true)
+    expect(q.push(9)).toBe(true)
+    expect(q.stats.size).toBe(4)
+    expect(q.push(10)).toBe(false)
+    expect(q.tryTakeBatch(10)).toEqual([3, 7, 8, 9])
+    expect(q.push(11)).toBe(true) // a batch drain to below the mark releases as well
+    expect(q.stats).toMatchObject({ enqueued: 8, dequeued: 7, size: 1, highWater: 4 })
+    expect(q.stats.dropped).toEqual({ oldest: 0, newest: 0, aborted: 0 })
+    expectBalanced(q.stats)
+  })
+
+  it('admits blocked senders in order once, at the mark, instead of once per freed slot', async () => {
+    const q = new AsyncQueue<number>({ capacity: 4, lowWaterMark: 2 })
+    for (let i = 0; i < 4; i++) q.push(i)
+    const sends = [4, 5, 6, 7, 8].map((i) => track(q.send(i)))
+    expect(q.stats.waitingProducers).toBe(5)
+    expect(q.tryTake()).toBe(0) // size 3, above the mark: nobody admitted
+    await flush()
+    expect(sends.map((s) => s.settled)).toEqual([false, false, false, false, false])
+    expect(q.stats.waitingProducers).toBe(5)
+    expect(q.tryTake()).toBe(1) // size 2: at the mark, senders fill the buffer again
+    await flush()
+    expect(sends.map((s) => s.settled)).toEqual([true, true, false, false, false])
+    expect(q.stats).toMatchObject({ size: 4, waitingProducers: 3 })
+    expect(q.push(99)).toBe(false) // senders still wait, so push is held too
+    const out: number[] = []
+    while (q.stats.size > 0 || q.stats.waitingProducers > 0) {
+      const v = q.tryTake()
+      if (v === undefined) break
+      out.push(v)
+      await flush()
+    }
+    expect(out).toEqual([2, 3, 4, 5, 6, 7, 8])
+    expect(sends.every((s) => s.settled && s.error === undefined)).toBe(true)
+    expect(q.stats).toMatchObject({ enqueued: 9, dequeued: 9, size: 0, waitingProducers: 0 })
+    expectBalanced(q.stats)
+  })
+
+  it('holds send after a refused push, and releases a timed-out sender’s hold at the mark', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>({ capacity: 2, lowWaterMark: 0 })
+    q.push(1)
+    q.push(2)
+    const late = track(q.send(3, { timeout: 10 }))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(late.error).toBeInstanceOf(TimeoutError)
+    expect(q.tryTake()).toBe(1)
+    const held = track(q.send(4)) // size 1 > mark 0: waits
+    await flush()
+    expect(held.settled).toBe(false)
+    expect(q.tryTake()).toBe(2)
+    await flush()
+    expect(held.settled).toBe(true)
+    expect(q.tryTake()).toBe(4)
+    expect(q.stats).toMatchObject({ enqueued: 3, dequeued: 3, size: 0, waitingProducers: 0 })
+  })
+
+  it('is capacity - 1 by default, which admits a sender per freed slot', async () => {
+    const q = new AsyncQueue<number>({ capacity: 3 })
+    expect(q.lowWaterMark).toBe(2)
+    for (let i = 0; i < 3; i++) q.push(i)
+    const s = track(q.send(3))
+    expect(q.tryTake()).toBe(0)
+    await flush()
+    expect(s.settled).toBe(true)
+    expect(q.stats.size).toBe(3)
+  })
+
+  it('rejects a mark outside [0, capacity), on an unbounded queue or a non-block policy', () => {
+    expect(() => new AsyncQueue({ capacity: 4, lowWaterMark: 4 })).toThrow(
+      /0 to capacity - 1 \(3\)/,
+    )
+    expect(() => new AsyncQueue({ capacity: 4, lowWaterMark: -1 })).toThrow(InvalidArgumentError)
+    expect(() => new AsyncQueue({ capacity: 4, lowWaterMark: 1.5 })).toThrow(InvalidArgumentError)
+    expect(() => new AsyncQueue({ capacity: 4, lowWaterMark: NaN })).toThrow(InvalidArgumentError)
+    expect(() => new AsyncQueue({ lowWaterMark: 1 })).toThrow(/finite capacity/)
+    expect(() => new AsyncQueue({ capacity: 4, policy: 'drop-oldest', lowWaterMark: 1 })).toThrow(
+      /'block' policy/,
+    )
+    // @ts-expect-error a string is not a mark
+    expect(() => new AsyncQueue({ capacity: 4, lowWaterMark: '2' })).toThrow(InvalidArgumentError)
+  })
+})
+
 describe('close', () => {
   it('lets consumers drain what is left, then ends them', async () => {
     const q = new AsyncQueue<number>()

@@ -16,7 +16,9 @@
  * Invariants kept between any two calls (the property test checks them after every step):
  *  - consumers wait only on an empty buffer:      waitingConsumers > 0  ⇒ size === 0
  *  - producers wait only on a full, open buffer:  waitingProducers > 0  ⇒ size === capacity
- *    (so both lists are never non-empty at once, and only the 'block' policy has producers)
+ *    (so both lists are never non-empty at once, and only the 'block' policy has producers);
+ *    with a `lowWaterMark` below `capacity - 1`, on a buffer still above that mark since it
+ *    was last full:                                waitingProducers > 0  ⇒ size > lowWaterMark
  *  - nothing disappears uncounted: enqueued === dequeued + size + dropped.oldest + dropped.aborted
  *  - items leave in acceptance order; waiting consumers are served, and blocked senders are
  *    accepted, in the order they started waiting
@@ -65,6 +67,18 @@ export interface AsyncQueueOptions {
   readonly capacity?: number | undefined
   /** What to do when full. Default `'block'`. */
   readonly policy?: OverflowPolicy | undefined
+  /**
+   * Under `block`: once a producer has been refused (`push` returned `false`, or `send` had
+   * to wait), producers stay held until the buffer has drained to this many items; then the
+   * blocked senders are let in, in order, and `push` accepts again. An integer from `0` to
+   * `capacity - 1`; the default, `capacity - 1`, lets a sender in as soon as one slot frees.
+   *
+   * Use it for a producer that `await`s `send()` on a queue the consumer keeps full: with
+   * `capacity / 2`, it is resumed once per half a queue instead of once per item (a stream's
+   * `'drain'`, or `events.on`'s `lowWaterMark`). Gotcha: only with a finite `capacity` and
+   * the `block` policy; anything else is an `InvalidArgumentError`.
+   */
+  readonly lowWaterMark?: number | undefined
 }
 
 /**
@@ -149,6 +163,25 @@ function checkTimeout(timeout: number | undefined): void {
   }
 }
 
+/**
+ * The low-water mark for a queue of `capacity` under `overflow`: `capacity - 1` when not
+ * given, else an integer in `[0, capacity)` on a bounded `block` queue.
+ */
+function checkLowWaterMark(mark: number | undefined, capacity: number, overflow: Overflow): number {
+  if (mark === undefined) return capacity - 1
+  if (capacity === Infinity || overflow.policy !== 'block') {
+    throw new InvalidArgumentError(
+      `lowWaterMark needs a finite capacity and the 'block' policy, got capacity ${capacity} and policy '${overflow.policy}'`,
+    )
+  }
+  if (!Number.isInteger(mark) || mark < 0 || mark >= capacity) {
+    throw new InvalidArgumentError(
+      `lowWaterMark must be an integer from 0 to capacity - 1 (${capacity - 1}), got ${mark}`,
+    )
+  }
+  return mark
+}
+
 function checkMax(max: number): void {
   if (!(max >= 1) || (max !== Infinity && !Number.isInteger(max))) {
     throw new InvalidArgumentError(`max must be a positive integer or Infinity, got ${String(max)}`)
@@ -186,6 +219,8 @@ function checkMax(max: number): void {
 export class AsyncQueue<T> implements AsyncIterable<T> {
   /** Maximum number of buffered items (`Infinity` when unbounded). */
   readonly capacity: number
+  /** Under `block`: the size a refused queue must drain to before producers are let in. */
+  readonly lowWaterMark: number
 
   private stateCode = OPEN
   private reason: unknown = undefined
@@ -208,6 +243,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private fastPath = 0
   private droppedAborted = 0
   private highWater = 0
+  /**
+   * The size at which producers are refused: `capacity`, or `lowWaterMark + 1` from the
+   * first refusal until the buffer drains to the mark (the hysteresis). The same number as
+   * `capacity` when the mark is `capacity - 1`, so the default costs nothing.
+   */
+  private limit: number
 
   // A batch consumer that was waiting and got an item keeps receiving the items pushed in the
   // same synchronous run (up to its max, after any consumers still waiting are served) until
@@ -240,8 +281,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   /**
    * Creates a queue.
    *
-   * @throws InvalidArgumentError if `capacity` is not a positive integer or `Infinity`, or `policy`
-   * is unknown.
+   * @throws InvalidArgumentError if `capacity` is not a positive integer or `Infinity`, `policy`
+   * is unknown, or `lowWaterMark` is not an integer below `capacity` on a bounded `block` queue.
    *
    * @example
    * ```ts
@@ -249,7 +290,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    * ```
    */
   constructor(options: AsyncQueueOptions = {}) {
-    checkOptions('AsyncQueue', options, { capacity: 'number', policy: 'string' })
+    checkOptions('AsyncQueue', options, {
+      capacity: 'number',
+      policy: 'string',
+      lowWaterMark: 'number',
+    })
     const capacity = options.capacity ?? Infinity
     if (!(capacity >= 1) || (capacity !== Infinity && !Number.isInteger(capacity))) {
       throw new InvalidArgumentError(
@@ -258,6 +303,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
     this.overflow = overflowStrategy(options.policy ?? 'block', capacity)
     this.capacity = capacity
+    this.lowWaterMark = checkLowWaterMark(options.lowWaterMark, capacity, this.overflow)
+    this.limit = capacity
     this.ring = new Ring<T>(capacity)
   }
 
@@ -354,12 +401,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const ring = this.ring
     const len = ring.len
     if (this.stateCode === OPEN) {
-      if (len >= this.capacity) {
-        // Full, so no consumer is waiting or filling (they only wait on an empty buffer).
+      if (len >= this.limit) {
+        // Full (or held above the low-water mark), so no consumer is waiting or filling
+        // (they only wait on an empty buffer).
         if (this.overflow.offer(ring, item)) {
           this.enqueued++
           return true
         }
+        this.limit = this.lowWaterMark + 1 // refused: held until drained to the mark
         return false
       }
       if (len > 0) {
@@ -395,8 +444,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
    *
    * Use it for producers that must not lose items and should slow down to the consumer's
    * pace. Blocked senders are accepted in the order they called `send`. For a hot producer
-   * on a queue that stays full, `push` plus {@link AsyncQueue.onSizeLessThan} waits once per
-   * burst instead of once per item. Under the other
+   * on a queue that stays full, a `lowWaterMark` (or `push` plus
+   * {@link AsyncQueue.onSizeLessThan}) wakes it once per burst instead of once per item.
+   * Under the other
    * policies it acts like `push`: it resolves at once (even when `drop-newest` refused the
    * item, which `stats.dropped.newest` counts) or rejects with `QueueFullError` (`error`).
    *
@@ -417,7 +467,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       }
     }
     if (this.stateCode !== OPEN) return Promise.reject(this.closedError())
-    if (this.ring.len < this.capacity) {
+    if (this.ring.len < this.limit) {
       this.pushSlow(item)
       return RESOLVED
     }
@@ -434,6 +484,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         new TimeoutError(0, 'queue send timed out after 0 ms: the queue is full'),
       )
     }
+    this.limit = this.lowWaterMark + 1 // it waits: held until drained to the mark
     if (
       this.senderResolve === null &&
       this.producers.head === null &&
@@ -632,6 +683,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.stateCode = ABORTED
     this.reason = reason === undefined ? new AbortedError('queue aborted') : reason
     this.droppedAborted += this.ring.clear()
+    this.limit = this.capacity
     if (this.senderResolve !== null || this.producers.head !== null) {
       this.refuseSenders(this.reason)
     }
@@ -825,7 +877,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private shift(): T {
     const item = this.ring.shift()
     this.dequeued++
-    if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
+    if (this.ring.len < this.limit) {
+      // At or below the low-water mark (any size below a full buffer by default).
+      if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
+      else if (this.limit !== this.capacity) this.limit = this.capacity
+    }
     if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
     return item
   }
@@ -834,16 +890,22 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private drain(max: number): T[] {
     const out = this.ring.take(max)
     this.dequeued += out.length
-    if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
+    if (this.ring.len < this.limit) {
+      if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
+      else if (this.limit !== this.capacity) this.limit = this.capacity
+    }
     if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
     return out
   }
 
   /**
-   * Moves blocked senders' items into freed room (`len < capacity`), in the order they
-   * started waiting: the slot's sender first (it is taken only while the list is empty).
+   * Moves blocked senders' items into freed room (the buffer has drained to the low-water
+   * mark), in the order they started waiting: the slot's sender first (it is taken only
+   * while the list is empty). Producers are accepted up to `capacity` again; any sender
+   * still waiting once it is full holds them until the next drain to the mark.
    */
   private admitSenders(): void {
+    this.limit = this.capacity
     if (this.senderResolve !== null) {
       this.store(this.senderItem as T)
       this.settleSender(false, undefined)
@@ -855,6 +917,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       w.resolve(undefined as never)
       producers.recycle(w)
     }
+    if (producers.head !== null) this.limit = this.lowWaterMark + 1
   }
 
   /** At close with an empty buffer: iterators end, takes reject. */
