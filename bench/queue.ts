@@ -47,7 +47,7 @@ const implFilter = IMPLS.some((i) => matches(i.name))
 const scenarioIds = allScenarios.filter(
   (s) => filters.length === 0 || (scenarioFilter ? matches(s) : implFilter),
 )
-const impls = IMPLS.filter((i) => !implFilter || i.name === 'runbus' || matches(i.name))
+const impls = IMPLS.filter((i) => !implFilter || i.name.startsWith('runbus') || matches(i.name))
 
 interface WorkerLine {
   impl: string
@@ -114,19 +114,21 @@ interface Cell {
 const started = performance.now()
 const cells: Cell[] = []
 for (const scenario of scenarioIds) {
-  const row = impls.map<Cell>((impl) => {
-    const na = impl.na?.[scenario]
-    const note = impl.notes?.[scenario]
-    return na !== undefined
-      ? { impl: impl.name, scenario, na }
-      : {
-          impl: impl.name,
-          scenario,
-          n: Math.min(N, impl.sizes?.[scenario] ?? N),
-          runs: [],
-          ...(note === undefined ? {} : { note }),
-        }
-  })
+  const row = impls
+    .filter((impl) => impl.only === undefined || impl.only.includes(scenario))
+    .map<Cell>((impl) => {
+      const na = impl.na?.[scenario]
+      const note = impl.notes?.[scenario]
+      return na !== undefined
+        ? { impl: impl.name, scenario, na }
+        : {
+            impl: impl.name,
+            scenario,
+            n: Math.min(N, impl.sizes?.[scenario] ?? N),
+            runs: [],
+            ...(note === undefined ? {} : { note }),
+          }
+    })
   const live = row.filter((c) => c.na === undefined)
   for (let r = 0; r < RUNS; r++) {
     // Rotate the order each round so no implementation always runs first or last.
@@ -180,7 +182,13 @@ const header = [
 const rows: string[][] = []
 const ratios: Record<
   string,
-  { bestPeer?: string; vsBestPeer?: number; vsFloor?: number; vsEventsOn?: number }
+  {
+    bestPeer?: string
+    vsBestPeer?: number
+    vsFloor?: number
+    vsEventsOn?: number
+    lowWaterMark?: { vsFloor?: number; vsEventsOn?: number }
+  }
 > = {}
 const footnotes: string[] = []
 for (const scenario of scenarioIds) {
@@ -188,8 +196,9 @@ for (const scenario of scenarioIds) {
   const ours = row.find((c) => c.impl === 'runbus')?.median
   const floor = row.find((c) => c.impl === 'floor')?.median
   const eventsOn = row.find((c) => c.impl === 'events.on')?.median
+  const lwm = row.find((c) => c.impl === 'runbus-lwm')?.median
   const peers = row.filter(
-    (c) => c.impl !== 'runbus' && c.impl !== 'floor' && c.median !== undefined,
+    (c) => !c.impl.startsWith('runbus') && c.impl !== 'floor' && c.median !== undefined,
   )
   const best = peers.reduce<Cell | undefined>(
     (a, c) => (a === undefined || c.median! > a.median! ? c : a),
@@ -200,7 +209,20 @@ for (const scenario of scenarioIds) {
     ...(ours !== undefined && best !== undefined ? { vsBestPeer: ours / best.median! } : {}),
     ...(ours !== undefined && floor !== undefined ? { vsFloor: ours / floor } : {}),
     ...(ours !== undefined && eventsOn !== undefined ? { vsEventsOn: ours / eventsOn } : {}),
+    ...(lwm === undefined
+      ? {}
+      : {
+          lowWaterMark: {
+            ...(floor !== undefined ? { vsFloor: lwm / floor } : {}),
+            ...(eventsOn !== undefined ? { vsEventsOn: lwm / eventsOn } : {}),
+          },
+        }),
   })
+  // runbus-lwm's ratios ride in the same columns, after ours: "1.01× (lwm 1.80×)".
+  const withLwm = (ratio: number | undefined, lwmRatio: number | undefined): string =>
+    ratio === undefined
+      ? ''
+      : `${ratio.toFixed(2)}×` + (lwmRatio === undefined ? '' : ` (lwm ${lwmRatio.toFixed(2)}×)`)
   rows.push([
     scenario,
     ...names.map((name) => {
@@ -216,8 +238,8 @@ for (const scenario of scenarioIds) {
       return fmt(c.median!) + small
     }),
     r.vsBestPeer === undefined ? '' : `${r.vsBestPeer.toFixed(2)}× ${r.bestPeer}`,
-    r.vsFloor === undefined ? '' : `${r.vsFloor.toFixed(2)}×`,
-    r.vsEventsOn === undefined ? '' : `${r.vsEventsOn.toFixed(2)}×`,
+    withLwm(r.vsFloor, r.lowWaterMark?.vsFloor),
+    withLwm(r.vsEventsOn, r.lowWaterMark?.vsEventsOn),
   ])
 }
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
