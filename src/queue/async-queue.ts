@@ -877,12 +877,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private shift(): T {
     const item = this.ring.shift()
     this.dequeued++
-    if (this.ring.len < this.limit) {
-      // At or below the low-water mark (any size below a full buffer by default).
-      if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
-      else if (this.limit !== this.capacity) this.limit = this.capacity
-    }
-    if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
+    this.afterTake()
     return item
   }
 
@@ -890,12 +885,18 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private drain(max: number): T[] {
     const out = this.ring.take(max)
     this.dequeued += out.length
+    this.afterTake()
+    return out
+  }
+
+  /** After a take: lets waiting producers into the freed room, and wakes space waiters. */
+  private afterTake(): void {
     if (this.ring.len < this.limit) {
+      // At or below the low-water mark (any size below a full buffer by default).
       if (this.senderResolve !== null || this.producers.head !== null) this.admitSenders()
       else if (this.limit !== this.capacity) this.limit = this.capacity
     }
     if (this.spaceWaiters.head !== null) this.wakeSpaceWaiters()
-    return out
   }
 
   /**
