@@ -424,9 +424,10 @@ export function runConformance(
         const run = await rb.runs.create({ id: freshId() })
         const f = rb.runs.follow(run.id)
         const waiting = f.next()
+        const waitingFails = expect(waiting).rejects.toBeInstanceOf(ClosedError)
         await until(() => rb.stats().followers === 1)
         await rb.close()
-        await expect(waiting).rejects.toBeInstanceOf(ClosedError)
+        await waitingFails
         expect(rb.stats()).toMatchObject({ followers: 0, inboxes: 0, runs: 0 })
         await expect(rb.runs.create()).rejects.toBeInstanceOf(ClosedError)
         expect(() => rb.runs.follow(run.id)).toThrow(ClosedError)
@@ -935,11 +936,11 @@ export function runConformance(
         const ch = `${freshId('c').replaceAll('-', '')}.x`
         const sub = rb.bus.subscribe(ch)
         const it = sub[Symbol.asyncIterator]()
-        const next = it.next()
-        const w = rb.bus.waitFor(ch)
+        const nextFails = expect(it.next()).rejects.toBeInstanceOf(ClosedError)
+        const waitFails = expect(rb.bus.waitFor(ch)).rejects.toBeInstanceOf(ClosedError)
         await rb.close()
-        await expect(next).rejects.toBeInstanceOf(ClosedError)
-        await expect(w).rejects.toBeInstanceOf(ClosedError)
+        await nextFails
+        await waitFails
         expect(rb.stats()).toMatchObject({ subscriptions: 0, waiters: 0, busPatterns: 0 })
         await expect(rb.bus.publish(ch, 1)).rejects.toBeInstanceOf(ClosedError)
       })
@@ -1201,12 +1202,14 @@ export function runConformance(
         await human.asks.answer(one.id, true)
         expect(await first).toBe(true)
 
-        const second = run.ask({ kind: 'text', prompt: 'Two?' })
+        const secondFails = expect(
+          run.ask({ kind: 'text', prompt: 'Two?' }),
+        ).rejects.toBeInstanceOf(ClosedError)
         await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
         const [two] = await human.asks.pending({ run: run.id })
         // The agent process goes away while waiting…
         await rb.close()
-        await expect(second).rejects.toBeInstanceOf(ClosedError)
+        await secondFails
         // …and a new one re-attaches.
         const agent = another()
         const again = agent.asks.wait(two.id)
@@ -1233,11 +1236,13 @@ export function runConformance(
         expect(await asked).toEqual({ name: 'Ada', n: 7 })
 
         // With nobody holding the schema, the answer is refused, never accepted unchecked.
-        const again = run.ask({ kind: 'form', prompt: 'Again?', schema: Form })
+        const againFails = expect(
+          run.ask({ kind: 'form', prompt: 'Again?', schema: Form }),
+        ).rejects.toBeInstanceOf(ClosedError)
         await until(async () => (await human.asks.pending({ run: run.id })).length === 1)
         const [b] = await human.asks.pending({ run: run.id })
         await rb.close()
-        await expect(again).rejects.toBeInstanceOf(ClosedError)
+        await againFails
         await expect(human.asks.answer(b.id, { name: 'Ada', n: 1 })).rejects.toBeInstanceOf(
           BackendUnavailableError,
         )
@@ -1295,19 +1300,25 @@ export function runConformance(
         })
         await expect(rb.asks.answer(id1, 'x')).rejects.toBeInstanceOf(AskExpiredError)
 
-        const interrupted = run.ask({ kind: 'text', prompt: 'again?' })
+        // Each outcome is expected before what causes it: the ask may reject while `send` (or
+        // `end`) still waits for its own reply, and a rejection with no handler yet is reported.
+        const interrupted = expect(
+          run.ask({ kind: 'text', prompt: 'again?' }),
+        ).rejects.toBeInstanceOf(InterruptedError)
         await until(async () => (await rb.asks.pending({ run: run.id })).length === 1)
         await rb.runs.send(run.id, { type: 'interrupt' })
-        await expect(interrupted).rejects.toBeInstanceOf(InterruptedError)
+        await interrupted
 
         const { rb: rb2 } = await setup()
         const run2 = await rb2.runs.create({ id: freshId() })
         const other = await rb2.runs.open(run2.id)
-        const orphan = run2.ask({ kind: 'text', prompt: 'still there?' })
+        const orphan = expect(
+          run2.ask({ kind: 'text', prompt: 'still there?' }),
+        ).rejects.toBeInstanceOf(AskExpiredError)
         await until(async () => (await rb2.asks.pending({ run: run2.id })).length === 1)
         const [p] = await rb2.asks.pending({ run: run2.id })
         await other.end({ status: 'cancelled' })
-        await expect(orphan).rejects.toBeInstanceOf(AskExpiredError)
+        await orphan
         await expect(rb2.asks.answer(p.id, 'x')).rejects.toBeInstanceOf(AskExpiredError)
         expect(rb.stats().asks + rb2.stats().asks).toBe(0)
       })

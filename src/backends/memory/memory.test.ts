@@ -53,13 +53,15 @@ describe('memory backend', () => {
     const { rb, backend } = setup()
     const a = rb.bus.subscribe('x.*')
     const b = rb.bus.subscribe('x.*')
-    const w = rb.bus.waitFor('x.*', { filter: () => false })
+    const waitFails = expect(rb.bus.waitFor('x.*', { filter: () => false })).rejects.toMatchObject({
+      code: 'closed',
+    })
     expect(backend.stats().subscriptions).toBe(1)
     a.close()
     b.close()
     expect(backend.stats().subscriptions).toBe(1)
     await rb.close()
-    await expect(w).rejects.toMatchObject({ code: 'closed' })
+    await waitFails
     expect(backend.stats().subscriptions).toBe(0)
   })
 
