@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createRunbus } from '../index.js'
 import { PayloadTooLargeError } from './errors.js'
@@ -212,6 +213,42 @@ describe('plainJsonBytes', () => {
       Object.assign(Object.create(null) as object, { a: 1 }),
     ]
     for (const v of cases) expect(plainJsonBytes(v), JSON.stringify(v)).toBe(exact(v))
+  })
+
+  it('sizes keys exactly when the same names come back at other positions and depths', () => {
+    // The walk remembers the sizes of the last keys it met at each position: draw objects
+    // from a small pool of names (so positions collide often), including the empty name,
+    // names past what it remembers, non-ASCII and escaped ones, and more keys than it keeps.
+    const long = 'k'.repeat(64)
+    const names = ['', 'a', 'text', 'é', 'a"b', long, long + 'x', '1', '0', 'tok']
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.integer(),
+        fc.constantFrom(...names),
+        fc.dictionary(fc.constantFrom(...names), tie('node'), { maxKeys: 6 }),
+        fc.array(tie('node'), { maxLength: 3 }),
+      ),
+    })).node
+    const wide = fc.uniqueArray(fc.constantFrom(...names, ...names.map((n) => n + '_')), {
+      minLength: 17,
+      maxLength: 20,
+    })
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            tree,
+            wide.map((ks) => Object.fromEntries(ks.map((k, i) => [k, i]))),
+          ),
+          { maxLength: 8 },
+        ),
+        (values) => {
+          for (const v of values) expect(plainJsonBytes(v), JSON.stringify(v)).toBe(exact(v))
+        },
+      ),
+      { numRuns: 500 },
+    )
   })
 
   it('counts the digits of every integer at and around each power of ten', () => {

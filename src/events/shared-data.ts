@@ -21,6 +21,16 @@ import { utf8Length } from './codec.js'
 // MAX_JSON_DEPTH (64): the emit path skips its depth check for data found plain here.
 const MAX_DEPTH = 32
 
+// The walk remembers, per member position, the last key it met there and that key's size
+// (with its ':' and ','): events of one type repeat their keys in order, so the next walk
+// compares one string (internalized keys: usually a pointer) instead of scanning it again.
+// Each slot always holds a key with its own size, so any key at any position stays exact.
+// Bounded: 16 positions, keys of at most 64 characters; '' (4 bytes: `"":,`) to start.
+const KEYS_KEPT = 16
+const KEY_KEPT_CHARS = 64
+const seenKeys: string[] = new Array<string>(KEYS_KEPT).fill('')
+const seenKeyBytes = new Int32Array(KEYS_KEPT).fill(4)
+
 /**
  * UTF-8 bytes of `JSON.stringify(s)`. Printable ASCII other than `"` and `\\` is copied as
  * is (the common case, counted without encoding anything); any other string is encoded and
@@ -61,20 +71,17 @@ const POWERS_OF_TEN = Float64Array.from({ length: 16 }, (_, k) => 10 ** k)
  * array it enters goes on `met` (the caller gives the stack back to where it started).
  */
 function plainBytes(value: unknown, depth: number): number {
-  if (value === null) return 4
-  switch (typeof value) {
-    case 'string':
-      return stringBytes(value)
-    case 'boolean':
-      return value ? 4 : 5
-    case 'number':
-      // JSON turns NaN and ±Infinity into null, and -0 into 0.
-      return Number.isFinite(value) && (value !== 0 || 1 / value > 0) ? numberBytes(value) : -1
-    case 'object':
-      break
-    default:
-      return -1 // undefined, functions, symbols, bigints
+  // `typeof x === '...'` tests, not a `switch (typeof x)`: each test compiles to a check of
+  // the value's map, where the switch makes the type's name first (a builtin call per value).
+  if (typeof value === 'string') return stringBytes(value)
+  if (typeof value === 'number') {
+    // JSON turns NaN and ±Infinity into null, and -0 into 0.
+    return Number.isFinite(value) && (value !== 0 || 1 / value > 0) ? numberBytes(value) : -1
   }
+  if (typeof value === 'object') {
+    if (value === null) return 4
+  } else if (typeof value === 'boolean') return value ? 4 : 5
+  else return -1 // undefined, functions, symbols, bigints
   if (depth >= MAX_DEPTH) return -1
   met[top++] = value
   // A property is read before the prototype in both branches (as JSON.stringify reads
@@ -101,10 +108,21 @@ function plainBytes(value: unknown, depth: number): number {
   if (proto !== Object.prototype && proto !== null) return -1
   // Braces; each member adds its key, ':' and a ',' (one too many, the first one has none).
   let size = 1
+  let j = 0
   for (const k in o) {
     const b = plainBytes(o[k], depth + 1)
     if (b < 0) return -1
-    size += stringBytes(k) + 2 + b
+    let kb: number
+    if (j < KEYS_KEPT && seenKeys[j] === k) kb = seenKeyBytes[j]
+    else {
+      kb = stringBytes(k) + 2
+      if (j < KEYS_KEPT && k.length <= KEY_KEPT_CHARS) {
+        seenKeys[j] = k
+        seenKeyBytes[j] = kb
+      }
+    }
+    j++
+    size += kb + b
   }
   return size === 1 ? 2 : size
 }
