@@ -16,10 +16,8 @@
  * fresh process is the one measured, and its median over processes is reported.
  */
 import { EventEmitter, on } from 'node:events'
-import { DroppingBuffer, FixedBuffer, Repeater, SlidingBuffer } from '@repeaterjs/repeater'
-import { Effect, Queue } from 'effect'
-import { pushable, pushableV } from 'it-pushable'
 import { AsyncQueue } from '../src/queue/index.js'
+import { DONE, TICK, type Make, type PlainQueue, type Policy } from './queue-plain.js'
 
 export const SCENARIOS = {
   S1: 'buffered: push all, then drain',
@@ -32,36 +30,17 @@ export const SCENARIOS = {
 } as const
 export type ScenarioId = keyof typeof SCENARIOS
 
-/**
- * An already resolved promise: `await TICK` yields one microtask without allocating, and
- * `TICK.then(f)` schedules a producer step (Node's queueMicrotask wraps each call in an
- * AsyncResource, a cost that would drown what is measured).
- */
-const TICK: Promise<void> = Promise.resolve()
-
 export const CAP = 1024
 export const BURST = 64
 export const PRODUCERS = 4
 
-type Policy = 'block' | 'drop-oldest' | 'drop-newest'
-
-/** What the drivers use of a queue: exactly what user code calls on ours. */
-export interface PlainQueue {
-  /** Offers without waiting; false when refused (full under block or drop-newest). */
-  push(x: number): boolean
-  /** Waits for room (block); only called after push() returned false. */
-  send(x: number): Promise<void>
-  close(): void
-  [Symbol.asyncIterator](): AsyncIterator<number>
-  /** Batch iteration, when the implementation has it. */
-  batches?(): AsyncIterable<number[]>
-}
-
-/** A fresh queue; `n` is the scenario's message count, `batch` asks for batch iteration. */
-type Make = (capacity: number, policy: Policy, n: number, batch: boolean) => PlainQueue
 export interface Impl {
   readonly name: string
-  readonly make: Make
+  /**
+   * Resolves its queue constructor. Peers import their package here, on demand: the worker
+   * calls this before the timed run, so each process holds only the implementation it measures.
+   */
+  readonly load: () => Promise<Make>
   /** The only scenarios it runs, when it is a variant of another row (blank elsewhere). */
   readonly only?: readonly ScenarioId[]
   /** Scenarios the implementation cannot run, with the reason. */
@@ -185,11 +164,17 @@ export const DRIVERS: Record<ScenarioId, Driver> = {
   },
 }
 
+/** A constructor that needs no loading (ours, the floor, Node's own events.on). */
+const now =
+  (make: Make): (() => Promise<Make>) =>
+  () =>
+    Promise.resolve(make)
+
 // ---- ours: the AsyncQueue itself, no adapter --------------------------------------------------
 
 const ours: Impl = {
   name: 'runbus',
-  make: (capacity, policy) => new AsyncQueue<number>({ capacity, policy }),
+  load: now((capacity, policy) => new AsyncQueue<number>({ capacity, policy })),
 }
 
 /**
@@ -200,14 +185,12 @@ const ours: Impl = {
  */
 const oursLowWaterMark: Impl = {
   name: 'runbus-lwm',
-  make: (capacity, policy) => new AsyncQueue<number>({ capacity, policy, lowWaterMark: 1 }),
+  load: now((capacity, policy) => new AsyncQueue<number>({ capacity, policy, lowWaterMark: 1 })),
   notes: { S3: 'AsyncQueue({ capacity: 1024, lowWaterMark: 1 }), the events.on setting' },
   only: ['S3'],
 }
 
 // ---- the floor: a minimal hand-written promise queue (array + resolver lists) -----------------
-
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 
 class FloorQueue implements PlainQueue, AsyncIterator<number> {
   items: (number | undefined)[] = []
@@ -295,7 +278,7 @@ class FloorQueue implements PlainQueue, AsyncIterator<number> {
 
 const floor: Impl = {
   name: 'floor',
-  make: (capacity, policy) => new FloorQueue(capacity, policy),
+  load: now((capacity, policy) => new FloorQueue(capacity, policy)),
 }
 
 // ---- node:events on() ----------------------------------------------------------------------------
@@ -349,50 +332,19 @@ class EventsOnQueue implements PlainQueue {
 
 const eventsOn: Impl = {
   name: 'events.on',
-  make: (capacity) => new EventsOnQueue(capacity),
+  load: now((capacity) => new EventsOnQueue(capacity)),
   notes: {
     S3: 'highWaterMark 1024 pauses the emitter (push false); send waits for resume, which events.on does at its lowWaterMark (1)',
   },
   na: { S5: 'no batch API', S6a: 'no overflow policy', S6b: 'no overflow policy' },
 }
 
-// ---- it-pushable ---------------------------------------------------------------------------------
-
-function itPushableQueue(capacity: number, batch: boolean): PlainQueue {
-  if (batch) {
-    const v = pushableV<number>({ objectMode: true })
-    return {
-      push: (x) => {
-        v.push(x)
-        return true
-      },
-      send: async (x) => void v.push(x),
-      close: () => void v.end(),
-      [Symbol.asyncIterator]: () => {
-        throw new Error('S5 iterates batches')
-      },
-      batches: () => v,
-    }
-  }
-  const p = pushable<number>({ objectMode: true })
-  return {
-    push: (x) => {
-      if (p.readableLength >= capacity) return false
-      p.push(x)
-      return true
-    },
-    send: async (x) => {
-      while (p.readableLength >= capacity) await p.onEmpty()
-      p.push(x)
-    },
-    close: () => void p.end(),
-    [Symbol.asyncIterator]: () => p[Symbol.asyncIterator](),
-  }
-}
-
 const itPushable: Impl = {
   name: 'it-pushable',
-  make: (capacity, _policy, _n, batch) => itPushableQueue(capacity, batch),
+  load: async () => {
+    const { itPushableQueue } = await import('./queue-peers/it-pushable.js')
+    return (capacity, _policy, _n, batch) => itPushableQueue(capacity, batch)
+  },
   notes: {
     S3: 'unbounded: push refuses once 1024 are buffered; send awaits onEmpty()',
     S5: 'pushableV (yields arrays)',
@@ -401,58 +353,13 @@ const itPushable: Impl = {
   na: { S6a: 'no overflow policy, and no way to drop its oldest item from outside' },
 }
 
-// ---- @repeaterjs/repeater -------------------------------------------------------------------
-
-/** A repeater started at once (its executor runs on the first next()), seen as a PlainQueue. */
-function repeaterQueue(capacity: number, policy: Policy, n: number): PlainQueue {
-  let pushFn: (x: number) => Promise<unknown> = () => TICK
-  let stopFn: () => void = () => {}
-  const buffer =
-    policy === 'drop-oldest'
-      ? new SlidingBuffer(capacity)
-      : policy === 'drop-newest'
-        ? new DroppingBuffer(capacity)
-        : new FixedBuffer(capacity === Infinity ? n : capacity)
-  const r = new Repeater<number>((push, stop) => {
-    pushFn = push
-    stopFn = stop
-  }, buffer)
-  const it = r[Symbol.asyncIterator]()
-  // Starts the executor now, so push works before iteration; the consumer gets this first.
-  let first: Promise<IteratorResult<number>> | undefined = it.next()
-  let buffered = 0
-  return {
-    push: (x) => {
-      // No synchronous non-waiting offer: under block, every item goes through send (push).
-      if (policy === 'block' && capacity !== Infinity && buffered >= capacity) return false
-      buffered++
-      void pushFn(x).then(() => buffered--)
-      return true
-    },
-    send: async (x) => {
-      buffered++
-      await pushFn(x)
-      buffered--
-    },
-    close: () => stopFn(),
-    [Symbol.asyncIterator]: () => ({
-      next: () => {
-        if (first !== undefined) {
-          const f = first
-          first = undefined
-          return f
-        }
-        return it.next()
-      },
-      return: () => it.return(),
-    }),
-  }
-}
-
 const REPEATER_N = 32_768
 const repeater: Impl = {
   name: 'repeater',
-  make: (capacity, policy, n) => repeaterQueue(capacity, policy, n),
+  load: async () => {
+    const { repeaterQueue } = await import('./queue-peers/repeater.js')
+    return (capacity, policy, n) => repeaterQueue(capacity, policy, n)
+  },
   // ~6 s per million messages; its FixedBuffer shifts an array, so S1 is quadratic.
   sizes: {
     S1: 16_384,
@@ -473,40 +380,12 @@ const repeater: Impl = {
   },
 }
 
-// ---- effect (v4 Queue), driven from promise code -------------------------------------------------
-
-function effectQueue(capacity: number, policy: Policy): PlainQueue {
-  const q = Effect.runSync(
-    capacity === Infinity
-      ? Queue.unbounded<number>()
-      : policy === 'drop-oldest'
-        ? Queue.sliding<number>(capacity)
-        : policy === 'drop-newest'
-          ? Queue.dropping<number>(capacity)
-          : Queue.bounded<number>(capacity),
-  )
-  return {
-    push: (x) => Queue.offerUnsafe(q, x),
-    send: (x) => Effect.runPromise(Queue.offer(q, x)).then(() => {}),
-    close: () => {}, // shutdown would discard what is buffered; drivers stop by count
-    [Symbol.asyncIterator]: () => ({
-      next: async () => ({ value: await Effect.runPromise(Queue.take(q)), done: false }),
-      return: async () => DONE,
-    }),
-    batches: () => ({
-      [Symbol.asyncIterator]: () => ({
-        next: async () => ({
-          value: [...(await Effect.runPromise(Queue.takeAll(q)))],
-          done: false,
-        }),
-      }),
-    }),
-  }
-}
-
 const effect: Impl = {
   name: 'effect',
-  make: (capacity, policy) => effectQueue(capacity, policy),
+  load: async () => {
+    const { effectQueue } = await import('./queue-peers/effect.js')
+    return (capacity, policy) => effectQueue(capacity, policy)
+  },
   notes: {
     S1: 'offerUnsafe; each next() is Effect.runPromise(Queue.take)',
     S3: 'Queue.bounded(1024): offerUnsafe, send = runPromise(Queue.offer)',
@@ -526,7 +405,7 @@ export const IMPLS: readonly Impl[] = [
   effect,
 ]
 
-/** Runs `scenario` over `n` messages on `impl` once; returns the checksum. */
-export function runScenario(impl: Impl, scenario: ScenarioId, n: number): Promise<number> {
-  return DRIVERS[scenario](impl.make, n)
+/** Runs `scenario` over `n` messages on queues from `make` once; returns the checksum. */
+export function runScenario(make: Make, scenario: ScenarioId, n: number): Promise<number> {
+  return DRIVERS[scenario](make, n)
 }

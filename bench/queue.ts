@@ -15,7 +15,7 @@
  * bench/results/queue.json.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -61,11 +61,16 @@ interface WorkerLine {
 
 // Bundle the worker once (esbuild ships with tsx): a process per run then starts in tens of
 // milliseconds instead of paying the TypeScript loader each time. Falls back to the loader.
-const bundled = join(here, 'results', 'queue-worker.bundle.mjs')
+// Split into chunks so each peer's adapter, and the package it imports, stays a dynamic
+// import that only the process measuring that peer loads (in one file, esbuild would hoist
+// every package import to the top, and `effect`'s index alone slows every other row ~30%).
+const bundleDir = join(here, 'results', 'queue-worker')
+const bundled = join(bundleDir, 'queue-worker.mjs')
 let workerArgv = ['--import', 'tsx', join(here, 'queue-worker.ts')]
 try {
   const esbuild = await import('esbuild')
-  mkdirSync(join(here, 'results'), { recursive: true })
+  rmSync(bundleDir, { recursive: true, force: true })
+  mkdirSync(bundleDir, { recursive: true })
   await esbuild.build({
     entryPoints: [join(here, 'queue-worker.ts')],
     bundle: true,
@@ -73,7 +78,9 @@ try {
     format: 'esm',
     target: 'node20',
     packages: 'external',
-    outfile: bundled,
+    splitting: true,
+    outdir: bundleDir,
+    outExtension: { '.js': '.mjs' },
     logLevel: 'error',
   })
   workerArgv = [bundled]
