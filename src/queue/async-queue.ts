@@ -832,6 +832,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       consumers.recycle(w)
     } else if (w.max === 1) {
       w.resolve((kind === BATCH ? [item] : { value: [item], done: false }) as never)
+      consumers.recycle(w)
     } else {
       // Only one batch fills at a time: an earlier one (served, then passed over for this
       // waiting consumer) is handed over now, so its microtask cannot be lost.
@@ -863,6 +864,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.fillBatch = EMPTY_BATCH as unknown as T[]
     this.fastPath += batch.length - 1
     w.resolve((w.kind === BATCH ? batch : { value: batch, done: false }) as never)
+    // Out of the list since handOff, and nothing else holds it: the next wait reuses it.
+    this.consumers.recycle(w)
   }
 
   /** Buffers an item there is room for. */
