@@ -1,8 +1,8 @@
 /*
  * The queue benchmark's adapter for it-pushable: the plain calls (bench/queue-plain.ts) mapped
- * onto its API. Imported only by the worker process that measures it (bench/queue-impls.ts
- * loads it on demand), so no other row runs with this package loaded: loading `effect`'s
- * index alone slows a plain promise queue in the same process by ~30%.
+ * onto its API. Imported only by the worker process that measures it (bench/queue-impls.ts loads
+ * it on demand), so no other row runs with this package loaded: loading `effect`'s index alone
+ * slows a plain promise queue in the same process by ~30%.
  */
 import { pushable, pushableV } from 'it-pushable'
 import type { PlainQueue } from '../queue-plain.js'
