@@ -2,7 +2,8 @@
  * The queue benchmark's adapter for @repeaterjs/repeater: the plain calls (bench/queue-plain.ts)
  * mapped onto its API. Imported only by the worker process that measures it (bench/queue-
  * impls.ts loads it on demand), so no other row runs with this package loaded: loading
- * `effect`'s index alone slows a plain promise queue in the same process by ~30%.
+ * `effect`'s index alone slows a plain promise queue in the same process by 7-30%, unevenly
+ * across implementations (it grows the young generation from 1 MB to 16 MB; README, Numbers).
  */
 import { DroppingBuffer, FixedBuffer, Repeater, SlidingBuffer } from '@repeaterjs/repeater'
 import { TICK, type PlainQueue, type Policy } from '../queue-plain.js'
