@@ -458,6 +458,34 @@ describe('takeBatch and tryTakeBatch', () => {
     expect(await n).toEqual({ done: false, value: [1] })
   })
 
+  it('a served batch wait leaves nothing behind for the wait that reuses its record', async () => {
+    vi.useFakeTimers()
+    const q = new AsyncQueue<number>()
+    const first = new AbortController()
+    // Served by a one-item handoff (max 1) and by a filling batch (max 4): both paths recycle.
+    for (const max of [1, 4]) {
+      const b = q.takeBatch(max, { signal: first.signal, timeout: 50 })
+      q.push(max)
+      q.push(max + 1)
+      expect(await b).toEqual(max === 1 ? [1] : [4, 5])
+      q.tryTakeBatch()
+      expect(getEventListeners(first.signal, 'abort')).toHaveLength(0)
+    }
+    // The next waits get the recycled record: the first wait's signal and timer must not reach them.
+    const take = track(q.take())
+    const batch = track(q.takeBatch(2))
+    first.abort(new Error('stale signal'))
+    await vi.advanceTimersByTimeAsync(100)
+    expect(take.settled).toBe(false)
+    expect(batch.settled).toBe(false)
+    q.push(7)
+    q.push(8)
+    await flush()
+    expect(take.value).toBe(7)
+    expect(batch.value).toEqual([8])
+    expect(q.stats).toMatchObject({ waitingConsumers: 0, enqueued: 6, dequeued: 6 })
+  })
+
   it('times out and aborts like take', async () => {
     vi.useFakeTimers()
     const q = new AsyncQueue<number>()
